@@ -1,0 +1,1 @@
+"""mat-interp: a digital twin of scanning measurements (see README)."""

@@ -1,0 +1,3 @@
+from mat_interp_core.cli import main
+
+raise SystemExit(main())

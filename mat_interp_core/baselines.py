@@ -1,0 +1,380 @@
+"""Honest interpolation baselines behind the same fit/predict interface as a network.
+
+A trained network is only worth its cost if it beats what a scientist would
+do by hand: interpolate linearly (or monotone-cubically) between the measured
+curves, or fit a radial-basis-function surface. Every baseline here has
+``fit(x1, x2, y) -> self``, ``predict(x1, x2) -> ndarray`` (any equal shapes)
+and a ``name``, and :func:`leave_one_x2_out_rmse` scores any of them, or a
+network wrapper, the same way: hide one measured X2 curve, predict it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Callable, Protocol
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator, RBFInterpolator
+
+__all__ = [
+    "Interpolator",
+    "LinearAlongX2",
+    "PchipAlongX2",
+    "RBFBaseline",
+    "BASELINES",
+    "leave_one_x2_out_rmse",
+    "mean_leave_one_x2_out_rmse",
+]
+
+_X2_RTOL = 1e-9  # X2 values closer than this fraction of the X2 span are one curve
+_CHUNK = 1_000_000  # points evaluated at once by the curve baselines
+_MAX_TABLE = 20_000_000  # largest (curves × X1 nodes) table before the X1 grid is made uniform
+
+
+class Interpolator(Protocol):
+    """What every baseline (and a network wrapper) offers."""
+
+    name: str
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "Interpolator": ...
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_xy(x1: np.ndarray, x2: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Flattened float arrays of equal size, all finite."""
+    arrays = [np.asarray(a, dtype=float) for a in ((x1, x2) if y is None else (x1, x2, y))]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        names = ("x1", "x2", "y")[: len(arrays)]
+        raise ValueError(
+            "inputs must have equal shapes, got " + ", ".join(f"{n}{a.shape}" for n, a in zip(names, arrays))
+        )
+    flat = [a.ravel() for a in arrays]
+    for name, a in zip(("x1", "x2", "y"), flat):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise ValueError(f"{name} has a non-finite value at position {int(np.flatnonzero(bad)[0])}")
+    return tuple(flat)
+
+
+def _x2_labels(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct X2 values (ascending) and each point's curve index; near-equal values merge."""
+    order = np.argsort(x2, kind="stable")
+    xs = x2[order]
+    span = float(xs[-1] - xs[0]) if xs.size else 0.0
+    tol = _X2_RTOL * span if span > 0 else 0.0
+    new = np.concatenate([[True], np.diff(xs) > tol])
+    labels = np.empty(x2.size, dtype=int)
+    labels[order] = np.cumsum(new) - 1
+    values = np.bincount(labels, weights=x2) / np.bincount(labels)
+    return values, labels
+
+
+# --------------------------------------------------------------------------- curve baselines
+
+
+class _AlongX2:
+    """Curves on one X1 grid, a piecewise polynomial in X2 per grid node, linear in X1.
+
+    The X1 grid is the union of all measured X1 values, so every training point
+    is a node and is reproduced exactly (only when curves × nodes would exceed
+    20 million values is it replaced by a uniform grid over the same span). A
+    curve is held constant beyond its own measured X1 range, and predictions
+    outside the measured X2 range are clamped to the end curves: no
+    extrapolation in either direction.
+    """
+
+    name = "along-x2"
+
+    def __init__(self) -> None:
+        self.x1_nodes: np.ndarray | None = None
+        self.x2_values: np.ndarray | None = None
+        self._breaks: np.ndarray | None = None
+        self._coef: np.ndarray | None = None  # (degree+1, n_x2 - 1, n_x1)
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "_AlongX2":
+        x1, x2, y = _check_xy(x1, x2, y)
+        if x1.size == 0:
+            raise ValueError("no training points")
+        x2_values, labels = _x2_labels(x2)
+        nodes = np.unique(x1)
+        if nodes.size * x2_values.size > _MAX_TABLE:
+            nodes = np.linspace(nodes[0], nodes[-1], max(2, _MAX_TABLE // x2_values.size))
+        table = np.empty((x2_values.size, nodes.size))
+        for k in range(x2_values.size):
+            sel = labels == k
+            xs, inverse = np.unique(x1[sel], return_inverse=True)
+            ys = np.bincount(inverse, weights=y[sel]) / np.bincount(inverse)  # repeated X1: mean
+            table[k] = np.interp(nodes, xs, ys)
+        self.x1_nodes, self.x2_values = nodes, x2_values
+        if x2_values.size == 1:
+            self._breaks = x2_values.copy()
+            self._coef = table[None, :, :]
+        else:
+            self._breaks, self._coef = self._pieces(x2_values, table)
+        return self
+
+    def _pieces(self, x2_values: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        if self._coef is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+        a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
+        out = np.empty(a.size)
+        for lo in range(0, a.size, _CHUNK):
+            sl = slice(lo, lo + _CHUNK)
+            out[sl] = self._evaluate(a[sl], b[sl])
+        return out.reshape(shape)
+
+    def _evaluate(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        nodes, breaks, coef = self.x1_nodes, self._breaks, self._coef
+        # X1: linear between neighbouring nodes, constant beyond the ends.
+        if nodes.size == 1:
+            j = np.zeros(x1.size, dtype=int)
+            w = np.zeros(x1.size)
+            j1 = j
+        else:
+            j = np.clip(np.searchsorted(nodes, x1, side="right") - 1, 0, nodes.size - 2)
+            w = np.clip((x1 - nodes[j]) / (nodes[j + 1] - nodes[j]), 0.0, 1.0)
+            j1 = j + 1
+        # X2: the polynomial piece of the interval, clamped to the measured range.
+        if breaks.size == 1:
+            k = np.zeros(x2.size, dtype=int)
+            dx = np.zeros(x2.size)
+        else:
+            xc = np.clip(x2, breaks[0], breaks[-1])
+            k = np.clip(np.searchsorted(breaks, xc, side="right") - 1, 0, breaks.size - 2)
+            dx = xc - breaks[k]
+        v0 = np.zeros(x1.size)
+        v1 = np.zeros(x1.size)
+        for c in coef:  # Horner, highest power first
+            v0 = v0 * dx + c[k, j]
+            v1 = v1 * dx + c[k, j1]
+        return (1.0 - w) * v0 + w * v1
+
+
+class LinearAlongX2(_AlongX2):
+    """Linear interpolation between neighbouring X2 curves (the paper's "linear interpolation")."""
+
+    name = "linear"
+
+    def _pieces(self, x2_values: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slope = np.diff(table, axis=0) / np.diff(x2_values)[:, None]
+        return x2_values, np.stack([slope, table[:-1]])
+
+
+class PchipAlongX2(_AlongX2):
+    """Monotone cubic (PCHIP) interpolation across X2 curves: no overshoot between curves."""
+
+    name = "pchip"
+
+    def _pieces(self, x2_values: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = PchipInterpolator(x2_values, table, axis=0, extrapolate=False)
+        return np.asarray(p.x), np.asarray(p.c)
+
+
+# --------------------------------------------------------------------------- RBF
+
+
+_KERNELS_WITH_EPSILON = ("multiquadric", "gaussian")
+_DEFAULT_KERNELS = ("thin_plate_spline", "cubic", "quintic", "multiquadric", "gaussian")
+
+
+class _FixedRBF:
+    """RBFInterpolator on standardised X1, X2 and y with fixed hyper-parameters."""
+
+    name = "rbf-fixed"
+
+    def __init__(self, kernel: str, epsilon: float, smoothing: float, neighbors: int | None) -> None:
+        self.kernel, self.epsilon, self.smoothing, self.neighbors = kernel, epsilon, smoothing, neighbors
+        self._model: RBFInterpolator | None = None
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "_FixedRBF":
+        x1, x2, y = _check_xy(x1, x2, y)
+        x = np.column_stack([x1, x2])
+        self._x_mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        self._x_std = np.where(std > 0, std, 1.0)
+        self._y_mean = float(y.mean())
+        y_std = float(y.std())
+        self._y_std = y_std if y_std > 0 else 1.0
+        neighbors = None if self.neighbors is None or self.neighbors >= x1.size else self.neighbors
+        self._model = RBFInterpolator(
+            (x - self._x_mean) / self._x_std,
+            (y - self._y_mean) / self._y_std,
+            kernel=self.kernel,
+            epsilon=self.epsilon,
+            smoothing=self.smoothing,
+            neighbors=neighbors,
+        )
+        return self
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("not fitted; call fit() first")
+        shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+        a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
+        x = (np.column_stack([a, b]) - self._x_mean) / self._x_std
+        return (self._model(x) * self._y_std + self._y_mean).reshape(shape)
+
+
+class RBFBaseline:
+    """Radial-basis-function surface with kernel, epsilon and smoothing chosen by cross-validation.
+
+    Inputs are standardised per axis (mean, std) and y likewise, so one grid of
+    epsilons and smoothings suits any units. The score of a candidate is the
+    mean leave-one-X2-out RMSE over up to `cv_folds` interior curves, on at most
+    `cv_max_points` training points (thinned evenly) to stay fast on large
+    sets. Above `neighbors_above` points the surface uses the `neighbors`
+    nearest centres only. The winner is refit on all data; its settings and
+    CV score are in ``self.params``.
+    """
+
+    name = "rbf"
+
+    def __init__(
+        self,
+        *,
+        kernels: tuple[str, ...] = _DEFAULT_KERNELS,
+        epsilons: tuple[float, ...] = (0.3, 1.0, 3.0),
+        smoothings: tuple[float, ...] = (0.0, 1e-6, 1e-4, 1e-2),
+        cv_folds: int = 4,
+        cv_max_points: int = 1500,
+        neighbors: int = 96,
+        neighbors_above: int = 2000,
+    ) -> None:
+        self.kernels, self.epsilons, self.smoothings = tuple(kernels), tuple(epsilons), tuple(smoothings)
+        self.cv_folds, self.cv_max_points = cv_folds, cv_max_points
+        self.neighbors, self.neighbors_above = neighbors, neighbors_above
+        self.params: dict[str, object] = {}
+        self._model: _FixedRBF | None = None
+
+    def _candidates(self) -> list[tuple[str, float, float]]:
+        out = []
+        for kernel in self.kernels:
+            eps = self.epsilons if kernel in _KERNELS_WITH_EPSILON else (1.0,)
+            out.extend(itertools.product([kernel], eps, self.smoothings))
+        return out
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "RBFBaseline":
+        x1, x2, y = _check_xy(x1, x2, y)
+        neighbors = self.neighbors if x1.size > self.neighbors_above else None
+        x2_values, labels = _x2_labels(x2)
+        cv_x1, cv_x2, cv_y = _thin(x1, x2, y, labels, self.cv_max_points)
+        held = _interior_subset(x2_values, self.cv_folds)
+        cv_neighbors = self.neighbors if cv_x1.size > self.neighbors_above else None
+
+        best: tuple[float, tuple[str, float, float]] | None = None
+        scores: dict[str, float] = {}
+        if held.size:
+            for cand in self._candidates():
+                kernel, eps, smooth = cand
+                try:
+                    errors = leave_one_x2_out_rmse(
+                        lambda: _FixedRBF(kernel, eps, smooth, cv_neighbors),
+                        cv_x1, cv_x2, cv_y, held_out=held,
+                    )
+                    score = float(np.mean(list(errors.values())))
+                except (np.linalg.LinAlgError, ValueError):
+                    score = math.inf
+                if not np.isfinite(score):
+                    score = math.inf
+                scores[f"{kernel}/eps={eps:g}/smoothing={smooth:g}"] = score
+                if best is None or score < best[0]:
+                    best = (score, cand)
+        if best is None or not np.isfinite(best[0]):
+            best = (math.nan, ("thin_plate_spline", 1.0, 0.0))  # too few curves to cross-validate
+        kernel, eps, smooth = best[1]
+        self._model = _FixedRBF(kernel, eps, smooth, neighbors).fit(x1, x2, y)
+        self.params = {
+            "kernel": kernel,
+            "epsilon": eps,
+            "smoothing": smooth,
+            "neighbors": neighbors,
+            "cv_rmse": best[0],
+            "cv_held_out_x2": held.tolist(),
+            "cv_points": int(cv_x1.size),
+            "cv_scores": scores,
+        }
+        return self
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("RBFBaseline is not fitted; call fit() first")
+        return self._model.predict(x1, x2)
+
+
+def _thin(
+    x1: np.ndarray, x2: np.ndarray, y: np.ndarray, labels: np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every k-th point of every curve (sorted by X1) so that at most max_points remain."""
+    if x1.size <= max_points:
+        return x1, x2, y
+    step = math.ceil(x1.size / max_points)
+    keep = np.concatenate([np.flatnonzero(labels == k)[np.argsort(x1[labels == k])][::step] for k in np.unique(labels)])
+    return x1[keep], x2[keep], y[keep]
+
+
+def _interior_subset(x2_values: np.ndarray, n: int) -> np.ndarray:
+    """Up to n interior X2 values, evenly spread (the end curves cannot be interpolated)."""
+    interior = x2_values[1:-1]
+    if interior.size <= n:
+        return interior
+    idx = np.unique(np.round(np.linspace(0, interior.size - 1, n)).astype(int))
+    return interior[idx]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def leave_one_x2_out_rmse(
+    make: Callable[[], Interpolator],
+    x1: np.ndarray,
+    x2: np.ndarray,
+    y: np.ndarray,
+    *,
+    interior_only: bool = True,
+    held_out: np.ndarray | None = None,
+) -> dict[float, float]:
+    """RMSE on each measured X2 curve of a model fitted without that curve.
+
+    `make` returns a fresh unfitted model. Only interior curves are held out by
+    default (removing an end curve turns interpolation into extrapolation);
+    `held_out` restricts the folds to given X2 values.
+    """
+    x1, x2, y = _check_xy(x1, x2, y)
+    x2_values, labels = _x2_labels(x2)
+    if x2_values.size < 2:
+        raise ValueError("leave-one-X2-out needs at least two X2 curves")
+    folds = np.arange(x2_values.size)
+    if interior_only:
+        folds = folds[1:-1]
+    if held_out is not None:
+        wanted = np.asarray(held_out, dtype=float)
+        atol = _X2_RTOL * float(x2_values[-1] - x2_values[0])
+        folds = np.array([k for k in folds if np.any(np.isclose(x2_values[k], wanted, rtol=1e-9, atol=atol))], dtype=int)
+    out: dict[float, float] = {}
+    for k in folds:
+        test = labels == k
+        model = make().fit(x1[~test], x2[~test], y[~test])
+        pred = np.asarray(model.predict(x1[test], x2[test]), dtype=float)
+        out[float(x2_values[k])] = float(np.sqrt(np.mean((pred - y[test]) ** 2)))
+    return out
+
+
+def mean_leave_one_x2_out_rmse(
+    make: Callable[[], Interpolator], x1: np.ndarray, x2: np.ndarray, y: np.ndarray, *, interior_only: bool = True
+) -> float:
+    """Mean over held-out curves of :func:`leave_one_x2_out_rmse` (NaN when there is no fold)."""
+    errors = leave_one_x2_out_rmse(make, x1, x2, y, interior_only=interior_only)
+    return float(np.mean(list(errors.values()))) if errors else math.nan
+
+
+BASELINES: dict[str, type] = {"linear": LinearAlongX2, "pchip": PchipAlongX2, "rbf": RBFBaseline}

@@ -1,0 +1,294 @@
+"""Projects: one validated dataset, its settings and one Optuna study named after it."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mat_interp_core import storage
+from mat_interp_core.dataset import TrainingData, validate_project_name
+from mat_interp_core.space import SearchSpace
+
+
+class ProjectError(ValueError):
+    """A project that does not exist, exists already, or cannot do what was asked."""
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    created_at: float
+    x1_name: str
+    x2_name: str
+    y_name: str
+    n_rows: int
+    units: dict[str, Any]
+    space: SearchSpace
+    n_trials: int
+    stop_requested: bool
+
+
+def _row_to_project(row) -> Project:
+    return Project(
+        id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        x1_name=row.x1_name,
+        x2_name=row.x2_name,
+        y_name=row.y_name,
+        n_rows=row.n_rows,
+        units=json.loads(row.units),
+        space=SearchSpace.from_dict(json.loads(row.space)),
+        n_trials=row.n_trials,
+        stop_requested=bool(row.stop_requested),
+    )
+
+
+def _sampler_and_pruner(space: SearchSpace, salt: int = 0):
+    import optuna
+
+    seed = None if space.seed is None else int(space.seed) + salt
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=space.min_resource, reduction_factor=space.reduction_factor
+    )
+    return sampler, pruner
+
+
+def load_study(url: str, name: str, salt: int = 0):
+    """The project's Optuna study with the project's sampler and pruner."""
+    import optuna
+
+    project = get_project(url, name)
+    sampler, pruner = _sampler_and_pruner(project.space, salt)
+    return optuna.load_study(study_name=name, storage=storage.optuna_storage(url), sampler=sampler, pruner=pruner)
+
+
+def create_project(
+    url: str,
+    name: str,
+    data: TrainingData,
+    *,
+    space: SearchSpace | None = None,
+    n_trials: int = 30,
+    units: dict[str, Any] | None = None,
+) -> Project:
+    """Store the project, its data and its study; nothing is left behind if any step fails."""
+    import optuna
+
+    name = validate_project_name(name)
+    space = space or SearchSpace()
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise ProjectError(f"the number of trials must be a whole number >= 1; got {n_trials!r}")
+    storage.init_database(url)
+    engine = storage.get_engine(url)
+    if name in optuna.get_all_study_names(storage.optuna_storage(url)) or _find(engine, name) is not None:
+        raise ProjectError(f"a project named {name!r} exists already; continue it with --more N or pick another name")
+    with engine.begin() as conn:
+        try:
+            pid = conn.execute(
+                storage.projects.insert().values(
+                    name=name,
+                    created_at=time.time(),
+                    x1_name=data.x1_name,
+                    x2_name=data.x2_name,
+                    y_name=data.y_name,
+                    n_rows=len(data.frame),
+                    units=json.dumps(units or {}),
+                    space=json.dumps(space.to_dict()),
+                    n_trials=n_trials,
+                    stop_requested=False,
+                )
+            ).inserted_primary_key[0]
+        except sa.exc.IntegrityError:
+            raise ProjectError(f"a project named {name!r} exists already") from None
+        conn.execute(storage.datasets.insert().values(project_id=pid, csv=data.to_csv_bytes()))
+    try:
+        sampler, pruner = _sampler_and_pruner(space)
+        optuna.create_study(
+            study_name=name, storage=storage.optuna_storage(url), direction="maximize", sampler=sampler, pruner=pruner
+        )
+    except BaseException:
+        with engine.begin() as conn:  # leave no half-created project behind
+            conn.execute(storage.datasets.delete().where(storage.datasets.c.project_id == pid))
+            conn.execute(storage.projects.delete().where(storage.projects.c.id == pid))
+        raise
+    return get_project(url, name)
+
+
+def _find(engine: sa.Engine, name: str):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(storage.projects).where(storage.projects.c.name == name)).first()
+
+
+def get_project(url: str, name: str) -> Project:
+    storage.init_database(url)
+    row = _find(storage.get_engine(url), name)
+    if row is None:
+        known = [p.name for p in list_projects(url)]
+        hint = f"; known projects: {', '.join(known)}" if known else "; there are no projects yet"
+        raise ProjectError(f"no project named {name!r}{hint}")
+    return _row_to_project(row)
+
+
+def list_projects(url: str) -> list[Project]:
+    storage.init_database(url)
+    with storage.get_engine(url).connect() as conn:
+        rows = conn.execute(sa.select(storage.projects).order_by(storage.projects.c.created_at)).all()
+    return [_row_to_project(r) for r in rows]
+
+
+def load_data(url: str, project: Project) -> TrainingData:
+    with storage.get_engine(url).connect() as conn:
+        blob = conn.execute(
+            sa.select(storage.datasets.c.csv).where(storage.datasets.c.project_id == project.id)
+        ).scalar_one()
+    return TrainingData.from_csv_bytes(blob, project.x1_name, project.x2_name, project.y_name)
+
+
+def add_trials(url: str, name: str, more: int) -> Project:
+    """Ask for ``more`` trials on top of the current target and clear a stop request."""
+    if not isinstance(more, int) or more < 0:
+        raise ProjectError(f"--more takes a whole number >= 0; got {more!r}")
+    project = get_project(url, name)
+    with storage.get_engine(url).begin() as conn:
+        conn.execute(
+            storage.projects.update()
+            .where(storage.projects.c.id == project.id)
+            .values(n_trials=project.n_trials + more, stop_requested=False)
+        )
+    return get_project(url, name)
+
+
+def request_stop(url: str, name: str) -> None:
+    """Ask every worker of the project, on any machine, to stop after its current epoch."""
+    project = get_project(url, name)
+    with storage.get_engine(url).begin() as conn:
+        conn.execute(
+            storage.projects.update().where(storage.projects.c.id == project.id).values(stop_requested=True)
+        )
+
+
+def stop_requested(url: str, project_id: int) -> bool:
+    with storage.get_engine(url).connect() as conn:
+        value = conn.execute(
+            sa.select(storage.projects.c.stop_requested).where(storage.projects.c.id == project_id)
+        ).scalar()
+    return bool(value) if value is not None else True  # a deleted project stops its workers
+
+
+def delete_project(url: str, name: str) -> None:
+    """Remove the project's study, data, curves and models, and nothing else."""
+    import optuna
+
+    project = get_project(url, name)
+    engine = storage.get_engine(url)
+    with engine.begin() as conn:
+        for table in (storage.curves, storage.models, storage.datasets):
+            conn.execute(table.delete().where(table.c.project_id == project.id))
+        conn.execute(storage.projects.delete().where(storage.projects.c.id == project.id))
+    try:
+        optuna.delete_study(study_name=name, storage=storage.optuna_storage(url))
+    except KeyError:
+        pass
+
+
+# ---------------------------------------------------------------- reading the study
+
+
+def _trials(url: str, name: str):
+    study = load_study(url, name)
+    return study.get_trials(deepcopy=False)
+
+
+def trials_frame(url: str, name: str) -> pd.DataFrame:
+    """One row per trial: number, state, R², hyper-parameters, epochs, duration, errors."""
+    rows = []
+    for t in _trials(url, name):
+        duration = None
+        if t.datetime_start is not None:
+            end = t.datetime_complete
+            duration = ((end.timestamp() if end else time.time()) - t.datetime_start.timestamp())
+        rows.append(
+            {
+                "trial": t.number,
+                "state": t.state.name,
+                "R2": t.value,
+                "layers": t.params.get("layers"),
+                "nodes": t.params.get("nodes"),
+                "lr": t.params.get("lr"),
+                "batch": t.params.get("batch"),
+                "solver": t.params.get("solver", t.user_attrs.get("solver")),
+                "epochs": t.user_attrs.get("epochs", t.last_step),
+                "duration_s": duration,
+                "holdout_rmse": t.user_attrs.get("holdout_rmse"),
+                "note": t.user_attrs.get("error") or t.system_attrs.get("fail_reason"),
+            }
+        )
+    columns = ["trial", "state", "R2", "layers", "nodes", "lr", "batch", "solver", "epochs", "duration_s", "holdout_rmse", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def progress(url: str, name: str) -> dict[str, Any]:
+    """Counts by state, the target, best trial, elapsed time and an ETA, from the database alone."""
+    from optuna.trial import TrialState
+
+    project = get_project(url, name)
+    trials = _trials(url, name)
+    counts = {s.name: 0 for s in TrialState}
+    for t in trials:
+        counts[t.state.name] += 1
+    finished = counts["COMPLETE"] + counts["PRUNED"]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    starts = [t.datetime_start.timestamp() for t in trials if t.datetime_start]
+    ends = [t.datetime_complete.timestamp() for t in trials if t.datetime_complete]
+    running = counts["RUNNING"] + counts["WAITING"]
+    active = running > 0 and finished < project.n_trials and not project.stop_requested
+    elapsed = 0.0
+    if starts:
+        elapsed = (time.time() if active or not ends else max(ends)) - min(starts)
+    eta = None
+    if finished and finished < project.n_trials and elapsed > 0:
+        eta = elapsed / finished * (project.n_trials - finished)
+    return {
+        "target": project.n_trials,
+        "finished": finished,
+        "complete": counts["COMPLETE"],
+        "pruned": counts["PRUNED"],
+        "failed": counts["FAIL"],
+        "running": counts["RUNNING"],
+        "waiting": counts["WAITING"],
+        "best_value": best.value if best else None,
+        "best_trial": best.number if best else None,
+        "best_params": dict(best.params) if best else {},
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+        "done": finished >= project.n_trials,
+        "stop_requested": project.stop_requested,
+    }
+
+
+def curves_frame(url: str, name: str) -> pd.DataFrame:
+    """Per-epoch training curves of every trial (trial, epoch, loss, r2, state) from our table."""
+    project = get_project(url, name)
+    with storage.get_engine(url).connect() as conn:
+        rows = conn.execute(
+            sa.select(storage.curves.c.trial_number, storage.curves.c.epoch, storage.curves.c.loss, storage.curves.c.r2)
+            .where(storage.curves.c.project_id == project.id)
+            .order_by(storage.curves.c.trial_number, storage.curves.c.epoch)
+        ).all()
+    frame = pd.DataFrame(rows, columns=["trial", "epoch", "loss", "r2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        states = {t.number: t.state.name for t in _trials(url, name)}
+    frame["state"] = frame["trial"].map(states).fillna("UNKNOWN")
+    return frame

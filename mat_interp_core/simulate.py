@@ -1,0 +1,148 @@
+"""Fine-grid prediction from the best model, or from an ensemble of the best few.
+
+Every predictor here (a trained network, an ensemble, a baseline interpolator)
+has ``predict(x1, x2) -> y`` in the user's units, so simulate and entropy take
+any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from mat_interp_core import network, projects, storage
+from mat_interp_core.dataset import make_grid
+from mat_interp_core.projects import Project, ProjectError
+
+
+@dataclass
+class TrainedModel:
+    """A stored network; ``predict`` returns Y in the user's units."""
+
+    trial_number: int
+    value: float
+    model: object
+
+    name = "network"
+
+    def predict(self, x1, x2) -> np.ndarray:
+        x1 = np.asarray(x1, dtype="float64")
+        x2 = np.broadcast_to(np.asarray(x2, dtype="float64"), x1.shape)
+        x = np.stack([x1.ravel(), x2.ravel()], axis=1)
+        return network.predict_std(self.model, x).reshape(x1.shape)
+
+
+@dataclass
+class Ensemble:
+    """Mean of several models; ``spread`` gives their standard deviation."""
+
+    members: list
+
+    name = "ensemble"
+
+    def predict(self, x1, x2) -> np.ndarray:
+        return np.mean([m.predict(x1, x2) for m in self.members], axis=0)
+
+    def predict_with_spread(self, x1, x2) -> tuple[np.ndarray, np.ndarray]:
+        preds = np.array([m.predict(x1, x2) for m in self.members])
+        return preds.mean(axis=0), preds.std(axis=0)
+
+
+def ranked_trials(url: str, name: str) -> list[int]:
+    """Numbers of COMPLETE trials that have a stored model, best first.
+
+    With the 'holdout' objective, trials with a held-out score rank first by it.
+    """
+    from optuna.trial import TrialState
+
+    project = projects.get_project(url, name)
+    study = projects.load_study(url, name)
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    with storage.get_engine(url).connect() as conn:
+        stored = conn.execute(
+            sa.select(storage.models.c.trial_number).where(storage.models.c.project_id == project.id)
+        ).scalars().all()
+    numbers = [n for n in stored if n in complete]
+
+    def key(n: int):
+        t = complete[n]
+        holdout = t.user_attrs.get("holdout_rmse")
+        if project.space.objective == "holdout" and holdout is not None:
+            return (0, holdout)
+        return (1, -(t.value or -np.inf))
+
+    return sorted(numbers, key=key)
+
+
+def load_models(url: str, name: str, k: int = 1) -> list[TrainedModel]:
+    """The best ``k`` stored models of the project (fewer if fewer exist)."""
+    project = projects.get_project(url, name)
+    numbers = ranked_trials(url, name)[: max(1, int(k))]
+    if not numbers:
+        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+    m = storage.models
+    with storage.get_engine(url).connect() as conn:
+        rows = {
+            r.trial_number: r
+            for r in conn.execute(
+                sa.select(m.c.trial_number, m.c.value, m.c.keras).where(
+                    m.c.project_id == project.id, m.c.trial_number.in_(numbers)
+                )
+            )
+        }
+    return [TrainedModel(n, rows[n].value, network.model_from_bytes(rows[n].keras)) for n in numbers if n in rows]
+
+
+def model_bytes(url: str, name: str) -> bytes:
+    """The ``.keras`` file of the best model (predict gives Y in the user's units)."""
+    project = projects.get_project(url, name)
+    numbers = ranked_trials(url, name)
+    if not numbers:
+        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+    with storage.get_engine(url).connect() as conn:
+        return conn.execute(
+            sa.select(storage.models.c.keras).where(
+                storage.models.c.project_id == project.id, storage.models.c.trial_number == numbers[0]
+            )
+        ).scalar_one()
+
+
+def predictor(url: str, name: str, k: int = 1):
+    """The best model (k=1) or an ensemble of the best k."""
+    members = load_models(url, name, k)
+    return members[0] if len(members) == 1 else Ensemble(members)
+
+
+def predict_frame(model, project: Project, grid: pd.DataFrame) -> pd.DataFrame:
+    """Add the prediction (and the ensemble spread) to a grid with the project's X columns."""
+    x1 = grid[project.x1_name].to_numpy()
+    x2 = grid[project.x2_name].to_numpy()
+    out = grid.copy()
+    if isinstance(model, Ensemble):
+        mean, spread = model.predict_with_spread(x1, x2)
+        out[project.y_name] = mean
+        out[f"{project.y_name} std"] = spread
+    else:
+        out[project.y_name] = model.predict(x1, x2)
+    return out
+
+
+def simulate(url: str, name: str, x1_values, x2_values, *, k: int = 1, max_points: int = 5_000_000, model=None) -> pd.DataFrame:
+    """Predict Y on the grid x1_values x x2_values (user's units), long format."""
+    project = projects.get_project(url, name)
+    grid = make_grid(np.asarray(x1_values, float), np.asarray(x2_values, float), max_points=max_points,
+                     names=(project.x1_name, project.x2_name))
+    return predict_frame(model or predictor(url, name, k), project, grid)
+
+
+def fitted(url: str, name: str, *, k: int = 1, model=None) -> pd.DataFrame:
+    """The training data with the model's values and residuals at the training points."""
+    project = projects.get_project(url, name)
+    data = projects.load_data(url, project).frame
+    out = predict_frame(model or predictor(url, name, k), project, data[[project.x1_name, project.x2_name]])
+    out.insert(2, f"{project.y_name} measured", data[project.y_name].to_numpy())
+    out["residual"] = out[project.y_name] - out[f"{project.y_name} measured"]
+    return out

@@ -1,0 +1,187 @@
+"""One trial: fit, per-epoch curves into the database, pruning, early stop, saving the model.
+
+Cost of recording: curves are buffered and written in one INSERT about once a
+second, and Optuna hears only the epochs at which the successive-halving
+pruner decides (min_resource x reduction_factor^k). Each write costs ~10 ms,
+so per-epoch bookkeeping stays far below the few ms an epoch takes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import sqlalchemy as sa
+
+from mat_interp_core import network, storage
+from mat_interp_core.dataset import TrainingData
+from mat_interp_core.projects import Project, stop_requested
+
+FLUSH_SECONDS = 1.0
+
+
+class StopRequested(Exception):
+    """The user (or a signal) asked the workers to stop; the trial ends as FAIL."""
+
+
+class CurveRecorder:
+    """Buffers (epoch, loss, r2) rows and writes them in batches."""
+
+    def __init__(self, url: str, project_id: int, trial_number: int, flush_seconds: float = FLUSH_SECONDS):
+        self._url, self._pid, self._trial = url, project_id, trial_number
+        self._rows: list[dict] = []
+        self._flush_seconds = flush_seconds
+        self._last = time.monotonic()
+        self.write_seconds = 0.0  # time spent writing, for the speed report
+
+    def add(self, epoch: int, loss: float) -> None:
+        self._rows.append(
+            {"project_id": self._pid, "trial_number": self._trial, "epoch": epoch, "loss": loss, "r2": network.r2_from_loss(loss)}
+        )
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self._flush_seconds
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        if not self._rows:
+            return
+        started = time.perf_counter()
+        with storage.get_engine(self._url).begin() as conn:
+            conn.execute(storage.curves.insert(), self._rows)
+        self._rows = []
+        self.write_seconds += time.perf_counter() - started
+
+
+def rung_epochs(min_resource: int, reduction_factor: int, epochs: int) -> set[int]:
+    """Epoch counts at which the successive-halving pruner can decide."""
+    out, step = set(), min_resource
+    while step <= epochs:
+        out.add(step)
+        step *= reduction_factor
+    return out
+
+
+def standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+    mean, std = float(np.mean(y)), float(np.std(y))
+    return (y - mean) / std, mean, std
+
+
+def train_config(
+    data: TrainingData,
+    params: dict,
+    *,
+    epochs: int,
+    patience: int,
+    seed: int | None = None,
+    holdout_x2: float | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+):
+    """Train one configuration; returns (model in standardised units, FitResult, y_mean, y_std).
+
+    ``holdout_x2`` leaves that X2 curve out of the training data (validation).
+    """
+    x, y = data.arrays()
+    if holdout_x2 is not None:
+        keep = ~np.isclose(x[:, 1], holdout_x2, rtol=1e-9, atol=0.0)
+        x, y = x[keep], y[keep]
+    y_std, mean, std = standardise(y)
+    model = network.build_model(params["layers"], params["nodes"], x)
+    result = network.fit(
+        model,
+        x,
+        y_std,
+        solver=params["solver"],
+        lr=params["lr"],
+        batch_size=params["batch"],
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
+        on_epoch=on_epoch,
+    )
+    return model, result, mean, std
+
+
+def make_objective(url: str, project: Project, data: TrainingData, stop_event: threading.Event):
+    """The Optuna objective of ``project``: training R² of the restored best epoch."""
+    import optuna
+
+    space = project.space
+    rungs = rung_epochs(space.min_resource, space.reduction_factor, space.epochs)
+    x, y = data.arrays()
+
+    def objective(trial: "optuna.Trial") -> float:
+        params = space.suggest(trial, len(x))
+        recorder = CurveRecorder(url, project.id, trial.number)
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            done = epoch + 1
+            recorder.add(done, loss)
+            if done in rungs:
+                trial.report(network.r2_from_loss(loss), step=done)
+                if trial.should_prune():
+                    recorder.flush()
+                    trial.set_user_attr("epochs", done)
+                    raise optuna.TrialPruned(f"pruned at epoch {done}")
+            if recorder.due():
+                recorder.flush()
+                if stop_event.is_set() or stop_requested(url, project.id):
+                    raise StopRequested(f"stopped by request at epoch {done}")
+            elif stop_event.is_set():
+                raise StopRequested(f"stopped by request at epoch {done}")
+
+        seed = None if space.seed is None else int(space.seed) + trial.number
+        model, result, mean, std = train_config(
+            data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch
+        )
+        recorder.flush()
+        trial.set_user_attr("epochs", result.epochs)
+        trial.set_user_attr("best_epoch", result.best_epoch + 1)
+        trial.set_user_attr("curve_write_s", round(recorder.write_seconds, 4))
+        if not result.loss or not math.isfinite(result.loss[-1]) and result.best_epoch < 0:
+            raise ValueError("training diverged (loss is not finite)")
+        pred = network.predict_std(model, x) * std + mean
+        r2 = 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
+        if not math.isfinite(r2):
+            raise ValueError("training diverged (R² is not finite)")
+        try:
+            save_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
+        except sa.exc.SQLAlchemyError as err:
+            message = f"the trained model could not be stored: {_short(err)}"
+            trial.set_user_attr("error", message)
+            raise RuntimeError(message) from None
+        return r2
+
+    return objective
+
+
+def _short(err: Exception) -> str:
+    text = str(getattr(err, "orig", None) or err)
+    return text.splitlines()[0][:300]
+
+
+def save_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:
+    """Store the model, then keep only the best ``keep_models`` of the project."""
+    blob = network.model_to_bytes(model)
+    engine = storage.get_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            storage.models.insert().values(
+                project_id=project.id, trial_number=trial_number, value=value, y_mean=mean, y_std=std, keras=blob
+            )
+        )
+    keep_best_models(url, project)
+
+
+def keep_best_models(url: str, project: Project) -> None:
+    m = storage.models
+    with storage.get_engine(url).begin() as conn:
+        ranked = conn.execute(
+            sa.select(m.c.trial_number).where(m.c.project_id == project.id).order_by(m.c.value.desc())
+        ).scalars().all()
+        drop = ranked[project.space.keep_models :]
+        if drop:
+            conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number.in_(drop)))

@@ -1,0 +1,170 @@
+"""The worker loop, and launching / stopping local worker processes.
+
+A worker is an OS process that needs only the database URL. It serves one
+project, or whichever project still has trials to run, one trial at a time,
+so several workers (on any number of machines) share each study. The number of
+finished trials (COMPLETE + PRUNED) reaches the project's target; a worker
+killed mid-trial leaves a RUNNING trial whose heartbeat stops, and the next
+trial started anywhere fails it and queues a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mat_interp_core import projects, storage
+from mat_interp_core.config import get_settings
+
+log = logging.getLogger("mat_interp.worker")
+
+MAX_FAILS_OVER_TARGET = 10  # a project whose trials keep failing is given up after this many extra failures
+
+
+@dataclass
+class Work:
+    """What a project needs right now: 'run' a trial, 'wait' for others, or 'none'."""
+
+    action: str
+    reason: str = ""
+
+
+def assess(url: str, name: str) -> Work:
+    """Decide from the database whether ``name`` needs another trial now."""
+    import optuna
+    from optuna.trial import TrialState
+
+    project = projects.get_project(url, name)
+    if project.stop_requested:
+        return Work("none", "stop requested")
+    study = projects.load_study(url, name)
+    optuna.storages.fail_stale_trials(study)
+    counts = {s: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state] += 1
+    finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+    if finished >= project.n_trials:
+        return Work("none", "done")
+    if counts[TrialState.FAIL] > project.n_trials + MAX_FAILS_OVER_TARGET:
+        return Work("none", f"given up: {counts[TrialState.FAIL]} trials failed")
+    if counts[TrialState.WAITING] or finished + counts[TrialState.RUNNING] < project.n_trials:
+        return Work("run")
+    return Work("wait", "the last trials are running elsewhere")
+
+
+def threads_per_worker(n_workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
+def run_worker(
+    url: str,
+    name: str | None = None,
+    *,
+    exit_when_idle: bool = False,
+    threads: int | None = None,
+    poll_seconds: float = 2.0,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Serve trials until there is no work (``exit_when_idle``) or a stop; returns trials run."""
+    import optuna
+
+    from mat_interp_core import network, training
+
+    network.configure_threads(threads or threads_per_worker(get_settings().default_workers))
+    stop = stop_event or threading.Event()
+    storage.init_database(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ran = 0
+    salt = os.getpid()
+    while not stop.is_set():
+        target, waiting = _pick(url, name)
+        if target is None:
+            if exit_when_idle and not waiting:
+                break
+            stop.wait(poll_seconds)
+            continue
+        project = projects.get_project(url, target)
+        data = projects.load_data(url, project)
+        study = projects.load_study(url, target, salt=salt + ran)
+        objective = training.make_objective(url, project, data, stop)
+        log.info("project %s: starting a trial", target)
+        study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+        ran += 1
+    return ran
+
+
+def _pick(url: str, name: str | None) -> tuple[str | None, bool]:
+    """(project to run a trial for, whether some project is still waiting on others)."""
+    names = [name] if name else [p.name for p in projects.list_projects(url)]
+    waiting = False
+    for candidate in names:
+        try:
+            work = assess(url, candidate)
+        except projects.ProjectError:
+            if name:
+                raise
+            continue  # deleted meanwhile
+        if work.action == "run":
+            return candidate, waiting
+        waiting = waiting or work.action == "wait"
+    return None, waiting
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT end the current trial at its next epoch (as FAIL) and the loop."""
+
+    def handler(signum, _frame):  # noqa: ANN001
+        log.warning("signal %s: stopping after the current epoch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# ---------------------------------------------------------------- local processes
+
+
+def log_dir() -> Path:
+    path = get_settings().home / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def launch_local(url: str, name: str, n_workers: int) -> list[subprocess.Popen]:
+    """Start ``n_workers`` worker processes for ``name`` on this machine (own session, own log)."""
+    if n_workers < 1:
+        raise ValueError(f"the number of workers must be >= 1; got {n_workers}")
+    threads = threads_per_worker(n_workers)
+    procs = []
+    for i in range(n_workers):
+        logfile = open(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")
+        cmd = [sys.executable, "-m", "mat_interp_core", "worker", name, "--database", url,
+               "--exit-when-idle", "--threads", str(threads)]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        procs.append(
+            subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=env, start_new_session=True)
+        )
+        logfile.close()
+    return procs
+
+
+def stop_local(procs: list[subprocess.Popen], timeout: float = 60.0) -> None:
+    """SIGTERM the given workers (they fail their current trial cleanly), SIGKILL stragglers."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run the whole test suite: `scripts/test.sh [pytest args...]`.
+# Idempotent: installs what the tests need only when it is missing
+#   - the project and its test extras (pip install -e ".[test]")
+#   - Debian's mariadb-server and chromium (apt-get, sudo only when not root)
+# then runs pytest from the repository root. Extra arguments go to pytest.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON="${PYTHON:-python}"
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwright, yaml" >/dev/null 2>&1; then
+    log "installing the project with its test extras (pip install -e .[test])"
+    "$PYTHON" -m pip install --disable-pip-version-check -e ".[test]"
+fi
+
+missing=()
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo -n)   # never prompt: CI has no stdin
+    else
+        log "need root or sudo to install: ${missing[*]}"
+        exit 1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    "${SUDO[@]}" apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+export TF_CPP_MIN_LOG_LEVEL=3
+exec "$PYTHON" -m pytest "$@"
