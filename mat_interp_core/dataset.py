@@ -54,7 +54,10 @@ _LINES_ATTR = "line_numbers"
 
 
 class DataError(ValueError):
-    """Input rejected. str(err) is a complete user-facing sentence naming the column / row / value and what was expected."""
+    """Input rejected.
+
+    str(err) is a complete user-facing sentence naming the column / row / value and what was expected.
+    """
 
 
 # --------------------------------------------------------------------------- reading
@@ -76,26 +79,29 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
     names = _check_header(header, header_line, label, decimal)
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
     trailing_empty = names[-1] == ""
-    df = pd.read_csv(
-        io.StringIO(text),
-        sep=delimiter,
-        decimal=decimal,
-        header=0,
-        names=names if not trailing_empty else [*names[:-1], "\0trailing"],
-        index_col=False,
-        skipinitialspace=True,
-        engine="c",
-    )
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            decimal=decimal,
+            header=0,
+            names=names if not trailing_empty else [*names[:-1], "\0trailing"],
+            index_col=False,
+            skipinitialspace=True,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError) as err:  # pragma: no cover - our own checks come first
+        raise DataError(f"{label} could not be read as CSV: {err}.") from None
     if trailing_empty:
         # "a,b,c," on every line is a common export quirk, not a nameless column.
         if not df.iloc[:, -1].isna().all():
             raise DataError(
-                f"{label}: column {len(names)} in line {header_line} has no name; give every column a name in the header."
+                f"{label}: column {len(names)} in line {header_line} has no name; "
+                "give every column a name in the header."
             )
         df = df.iloc[:, :-1]
-    if len(df) != len(line_numbers):  # pragma: no cover - guards our line bookkeeping against pandas changes
-        line_numbers = None
-    if line_numbers is not None and not np.array_equal(line_numbers, np.arange(2, len(df) + 2)):
+    if len(df) == len(line_numbers) and not np.array_equal(line_numbers, np.arange(2, len(df) + 2)):
+        # Blank lines shifted rows against file lines: keep the real lines for validate's messages.
         df.attrs[_LINES_ATTR] = line_numbers
     return df
 
@@ -145,12 +151,10 @@ def _read_bytes(source: Any, *, max_mb: float, label: str) -> bytes:
         if hasattr(source, "getvalue"):
             data = source.getvalue()
         else:
-            data = source.read(max_bytes + 1)
-            if isinstance(data, str):
-                data = data.encode("utf-8")
+            data = source.read(max_bytes + 1)  # never more than the limit from an unsized stream
             if len(data) > max_bytes:
                 raise _too_big(label, len(data), max_mb, at_least=True)
-        data = bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     else:
         raise TypeError(f"read_table expects a path, bytes or a binary file object, not {type(source).__name__}")
     if len(data) > max_bytes:
@@ -164,8 +168,8 @@ def _line_of(data: bytes, offset: int) -> int:
 
 def _decode(data: bytes, label: str) -> tuple[str, bytes]:
     """UTF-8 text with BOM removed and line endings normalised to '\\n' (and the matching bytes)."""
-    if not data.strip():
-        return _raise(f"{label} is empty: it contains no text; expected a header line and data rows.")
+    if not data or data.isspace():
+        _raise(f"{label} is empty: it contains no text; expected a header line and data rows.")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         _raise(f"{label} is UTF-16 text (Excel's 'Unicode text'); save it as 'CSV UTF-8' instead.")
     if data.startswith(b"PK\x03\x04"):
@@ -187,6 +191,8 @@ def _decode(data: bytes, label: str) -> tuple[str, bytes]:
             f"{label} is not UTF-8 text: byte 0x{bad} at byte offset {offset} (line {_line_of(data, offset)}) "
             "is not valid UTF-8; save the file as UTF-8 (e.g. Excel's 'CSV UTF-8')."
         )
+    if not text.strip():
+        _raise(f"{label} is empty: it contains no text; expected a header line and data rows.")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if bom or b"\r" in data:
@@ -210,7 +216,7 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
     lowered = stripped[:200].lower()
     if lowered.startswith(("<!doctype", "<html", "<?xml", "<head", "<body", "<table")):
         _raise(f"{label} is an HTML or XML document, not CSV text (a saved web page?); export the data as CSV.")
-    if stripped[:1] in ("{", "[") and text.rstrip()[-1:] in ("}", "]"):
+    if stripped[:1] in ("{", "[") and text[-256:].rstrip()[-1:] in ("}", "]"):
         _raise(f"{label} looks like JSON, not CSV text; export the data as CSV with a header line.")
     lines = head.split("\n")
     if len(head) < len(text):
@@ -223,9 +229,10 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
         counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
         data = counts[1:]
         agree = sum(c == counts[0] for c in data) / len(data) if data else 1.0
-        return counts[0] >= 2, agree, counts[0]
+        # Ties go to tab, then ';': a file split consistently by them uses ',' as its decimal mark.
+        return counts[0] >= 2, agree, _DELIMITERS.index(delimiter)
 
-    delimiter = max(_DELIMITERS, key=score)  # ties: the earlier delimiter wins
+    delimiter = max(_DELIMITERS, key=score)
     header_line, header_text = numbered[0]
     header = next(csv.reader([header_text], delimiter=delimiter))
     if len(header) < 2:
@@ -280,10 +287,11 @@ def _check_header(header: list[str], header_line: int, label: str, decimal: str)
 
 def _check_field_counts(
     data: bytes, text: str, delimiter: str, n_fields: int, header_line: int, label: str
-) -> np.ndarray | None:
+) -> np.ndarray:
     """File line numbers of the data rows; reject rows whose field count differs from the header's."""
-    if '"' in text:
-        lines, counts = _field_counts_csv(text, delimiter)
+    quoted = '"' in text
+    if quoted:
+        lines, counts = _field_counts_csv(text, delimiter, label)
     else:
         lines, counts = _field_counts_fast(data, text, delimiter)
     keep = lines > header_line
@@ -297,10 +305,12 @@ def _check_field_counts(
         if len(bad) > 1:
             others = ", ".join(str(n) for n in lines[bad[1:_MAX_LISTED]])
             more = f" (also line{'s' if len(bad) > 2 else ''} {others}{', ...' if len(bad) > _MAX_LISTED else ''})"
+        fields = f"{counts[first]} field{'s' if counts[first] != 1 else ''}"
+        quotes = ' and that every opening quote (") is closed' if quoted else ""
         _raise(
-            f"{label}: line {lines[first]} has {counts[first]} fields but the header (line {header_line}) "
-            f"has {n_fields} columns{more}; every row needs one value per column "
-            f"({_DELIMITER_NAMES[delimiter]}-separated)."
+            f"{label}: line {lines[first]} has {fields} but the header (line {header_line}) "
+            f"has {n_fields} columns{more}; check that every row has one value per column "
+            f"({_DELIMITER_NAMES[delimiter]}-separated){quotes}."
         )
     return lines
 
@@ -321,17 +331,23 @@ def _field_counts_fast(data: bytes, text: str, delimiter: str) -> tuple[np.ndarr
     return idx + 1, counts[idx]
 
 
-def _field_counts_csv(text: str, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+def _field_counts_csv(text: str, delimiter: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     """Field counts of non-blank records when quotes are present (quoted cells may hold delimiters)."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
     lines: list[int] = []
     counts: list[int] = []
     start = 1
-    for row in reader:
-        if row and not (len(row) == 1 and _is_blank(row[0], delimiter)):
-            lines.append(start)
-            counts.append(len(row))
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and _is_blank(row[0], delimiter)):
+                lines.append(start)
+                counts.append(len(row))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        _raise(
+            f"{label}: the quotes in line {start} are malformed ({err}); "
+            'check that every opening quote (") is closed and directly followed by the delimiter.'
+        )
     return np.asarray(lines, dtype=np.int64), np.asarray(counts, dtype=np.int64)
 
 
@@ -450,7 +466,9 @@ def _to_float(df: pd.DataFrame, column: str, role: str, lines: np.ndarray) -> np
     if pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
     text = col.astype("str").str.strip()
-    missing = col.isna().to_numpy() | (text == "").to_numpy() | text.str.lower().isin(["nan", "-nan", "na", "n/a"]).to_numpy()
+    missing = (col.isna() | (text == "") | text.str.lower().isin(["nan", "-nan", "na", "n/a"])).to_numpy(
+        dtype=bool, na_value=True
+    )
     values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(np.isnan(values) & ~missing)
     if len(bad):
@@ -500,9 +518,11 @@ def validate(
     lines = _file_lines(df)
     values = {role: _to_float(df, column, role, lines) for role, column in roles.items()}
     positions = np.arange(len(df))
+    if x2_values is not None:  # first, so that cells in rows nobody asked for do not matter
+        values, positions = _keep_x2(values, positions, x2_values, x2)
 
-    invalid = np.zeros(len(df), dtype=bool)
     problems: list[str] = []
+    invalid = np.zeros(len(positions), dtype=bool)
     for role, column in roles.items():
         v = values[role]
         nan = np.isnan(v)
@@ -520,7 +540,9 @@ def validate(
                 where = np.flatnonzero(mask)
                 plural = what.replace("cell", "cells").replace("value", "values", 1) if count > 1 else what
                 example = f", e.g. {_fmt(v[where[0]])}" if what.startswith("value too") else ""
-                problems.append(f"column '{column}' has {count} {plural}: {_rows_text(where, lines)}{example}")
+                problems.append(
+                    f"column '{column}' has {count} {plural}: {_rows_text(positions[where], lines)}{example}"
+                )
             invalid |= mask
     n_dropped = 0
     if problems:
@@ -534,10 +556,10 @@ def validate(
         values = {role: v[keep] for role, v in values.items()}
         positions = positions[keep]
 
-    after = f" after dropping {n_dropped} invalid row{'s' if n_dropped != 1 else ''}" if n_dropped else ""
-    if x2_values is not None:
-        values, positions = _keep_x2(values, positions, x2_values, x2)
-        after += " after keeping only the requested X2 values" if not after else " and keeping the requested X2 values"
+    after = " after keeping only the requested X2 values" if x2_values is not None else ""
+    if n_dropped:
+        dropped = f"dropping {n_dropped} invalid row{'s' if n_dropped != 1 else ''}"
+        after = f" after {dropped}" if not after else f"{after} and {dropped}"
 
     distinct_x2 = np.unique(values["X2"])
     if len(distinct_x2) < 2:
@@ -549,7 +571,9 @@ def validate(
     if n < min_rows:
         raise DataError(f"the data has only {n} rows{after}; at least {min_rows} are needed to train a model.")
     if np.ptp(values["Y"]) == 0:
-        raise DataError(f"the Y column '{y}' is constant (every row is {_fmt(values['Y'][0])}); there is nothing to learn.")
+        raise DataError(
+            f"the Y column '{y}' is constant (every row is {_fmt(values['Y'][0])}); there is nothing to learn."
+        )
     _check_duplicates(values, positions, lines, x1, x2)
 
     frame = pd.DataFrame({x1: values["X1"], x2: values["X2"], y: values["Y"]})
@@ -564,7 +588,7 @@ def _keep_x2(
     wanted = np.asarray(list(requested), dtype=np.float64)
     if wanted.size == 0:
         raise DataError("no X2 values were requested; give at least two, e.g. 100,1000.")
-    present = np.unique(values["X2"])
+    present = np.unique(values["X2"][np.isfinite(values["X2"])])
     keep = np.zeros(len(values["X2"]), dtype=bool)
     missing = []
     for w in wanted:
@@ -684,7 +708,8 @@ def make_grid(
         if axis.size == 0:
             raise DataError(f"the {name} axis of the grid is empty; give at least one value.")
         if not np.isfinite(axis).all():
-            raise DataError(f"the {name} axis of the grid has a non-finite value ({_fmt(axis[~np.isfinite(axis)][0])}).")
+            first = axis[~np.isfinite(axis)][0]
+            raise DataError(f"the {name} axis of the grid has a non-finite value ({_fmt(first)}).")
     if names[0] == names[1]:
         raise DataError(f"the two grid axes have the same name '{names[0]}'; give them different names.")
     count = a.size * b.size
@@ -699,8 +724,9 @@ def make_grid(
 def validate_project_name(name: str) -> str:
     """Return `name` if it is a safe project name (it becomes part of study names and paths)."""
     if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name):
+        text = name if isinstance(name, str) else ""
         shown = repr(name) if isinstance(name, str) else type(name).__name__
-        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._-"))}) if isinstance(name, str) else []
+        bad = sorted({c for c in text if not (c.isascii() and (c.isalnum() or c in "._-"))})
         detail = f" (not allowed: {' '.join(repr(c) for c in bad)})" if bad else ""
         raise DataError(
             f"project name {shown} is not allowed{detail}: use 1 to 64 characters from letters, digits, "

@@ -9,6 +9,8 @@ so per-epoch bookkeeping stays far below the few ms an epoch takes.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import threading
 import time
 from typing import Callable
@@ -115,7 +117,9 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
 
     def objective(trial: "optuna.Trial") -> float:
         params = space.suggest(trial, len(x))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         recorder = CurveRecorder(url, project.id, trial.number)
+        started = time.perf_counter()
 
         def on_epoch(epoch: int, loss: float) -> None:
             done = epoch + 1
@@ -138,6 +142,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
             data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch
         )
         recorder.flush()
+        trial.set_user_attr("train_s", round(time.perf_counter() - started, 3))
         trial.set_user_attr("epochs", result.epochs)
         trial.set_user_attr("best_epoch", result.best_epoch + 1)
         trial.set_user_attr("curve_write_s", round(recorder.write_seconds, 4))

@@ -16,6 +16,14 @@ if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwr
     "$PYTHON" -m pip install --disable-pip-version-check -e ".[test]"
 fi
 
+# The installed package must be this checkout (CI clones afresh next to an older install).
+here="$(pwd -P)"
+installed="$(cd / && "$PYTHON" -c 'import mat_interp_core, os; print(os.path.dirname(os.path.dirname(os.path.realpath(mat_interp_core.__file__))))' 2>/dev/null || true)"
+if [ "$installed" != "$here" ]; then
+    log "pointing the installed mat-interp at this checkout (pip install --no-deps -e .)"
+    "$PYTHON" -m pip install --disable-pip-version-check -q --no-deps -e .
+fi
+
 missing=()
 [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

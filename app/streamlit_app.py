@@ -1,0 +1,41 @@
+"""mat-interp in the browser: `streamlit run app/streamlit_app.py`.
+
+One file per page in app/pages; shared helpers in app/common.py. The pages
+only turn `mat_interp_core` calls into widgets and figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_APP_DIR = Path(__file__).resolve().parent
+for _path in (_APP_DIR, _APP_DIR.parent):  # `import common`; mat_interp_core from a plain checkout
+    if str(_path) not in sys.path:
+        sys.path.insert(0 if _path == _APP_DIR else len(sys.path), str(_path))
+
+import streamlit as st  # noqa: E402
+
+import common  # noqa: E402
+
+st.set_page_config(page_title="mat-interp", page_icon=":material/blur_on:", layout="wide")
+common.keep_persistent_widgets()
+
+pages = {
+    "Data and training": [
+        st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
+    ],
+    "Using the model": [
+        st.Page("pages/results.py", title="Results", icon=":material/insights:"),
+        st.Page("pages/simulate.py", title="Simulate", icon=":material/grid_on:"),
+        st.Page("pages/entropy.py", title="Entropy", icon=":material/thermostat:"),
+    ],
+    "Manage": [
+        st.Page("pages/projects.py", title="Projects", icon=":material/folder_open:"),
+    ],
+}
+page = st.navigation(pages)
+common.sidebar()
+page.run()

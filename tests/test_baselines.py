@@ -1,0 +1,113 @@
+"""Interpolation baselines: exactness, leave-one-X2-out scoring, RBF model choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mat_interp_core.baselines import (
+    BASELINES,
+    LinearAlongX2,
+    PchipAlongX2,
+    RBFBaseline,
+    leave_one_x2_out_rmse,
+    mean_leave_one_x2_out_rmse,
+)
+from mat_interp_core.synthetic import MeanFieldMagnet, demo_frame
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """Noise-free demo scans in user units (T in K, H in Oe, moment in emu), jittered temperatures."""
+    df = demo_frame(noise=0.0)
+    return df["T (K)"].to_numpy(), df["H (Oe)"].to_numpy(), df["moment (emu)"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 7-curve, 30-point-per-curve set that the RBF search handles in seconds."""
+    df = demo_frame(fields_T=(0.01, 0.5, 1, 2, 3, 4, 5), temperatures=np.linspace(10.0, 80.0, 30), noise=0.0)
+    return df["T (K)"].to_numpy(), df["H (Oe)"].to_numpy(), df["moment (emu)"].to_numpy()
+
+
+class _Constant:
+    name = "constant"
+
+    def fit(self, x1, x2, y):
+        self.value = float(np.mean(y))
+        return self
+
+    def predict(self, x1, x2):
+        return np.full(np.broadcast_shapes(np.shape(x1), np.shape(x2)), self.value)
+
+
+@pytest.mark.parametrize("cls", [LinearAlongX2, PchipAlongX2])
+def test_curve_baselines_exact_on_training_points(cls, demo) -> None:
+    x1, x2, y = demo
+    model = cls().fit(x1, x2, y)
+    np.testing.assert_allclose(model.predict(x1, x2), y, rtol=1e-12, atol=1e-15)
+    assert model.name in BASELINES
+
+
+@pytest.mark.parametrize("cls", [LinearAlongX2, PchipAlongX2])
+def test_curve_baselines_clamp_and_shapes(cls, demo) -> None:
+    x1, x2, y = demo
+    model = cls().fit(x1, x2, y)
+    T, H = np.meshgrid(np.linspace(5.0, 87.0, 13), np.linspace(0.0, 8e4, 11))
+    assert model.predict(T, H).shape == (11, 13)
+    assert model.predict(T[:, :, None], H[:, :, None]).shape == (11, 13, 1)
+    assert model.predict(30.0, 2e4).shape == ()
+    # Beyond the highest field: the 5 T curve, not an extrapolation.
+    np.testing.assert_allclose(model.predict(T[0], 1e6), model.predict(T[0], 5e4))
+    np.testing.assert_allclose(model.predict(T[0], -1.0), model.predict(T[0], 100.0))
+
+
+def test_pchip_beats_linear_between_fields(demo) -> None:
+    x1, x2, y = demo
+    lin = leave_one_x2_out_rmse(LinearAlongX2, x1, x2, y)
+    pch = leave_one_x2_out_rmse(PchipAlongX2, x1, x2, y)
+    const = leave_one_x2_out_rmse(_Constant, x1, x2, y)
+    assert sorted(lin) == [1000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0]  # interior only
+    scale = np.ptp(y)
+    for k in lin:
+        assert np.isfinite(lin[k]) and 0 < lin[k] < 0.05 * scale  # measured ≤ 1.4 % of the range
+        assert pch[k] < lin[k]
+        assert const[k] > 5 * lin[k]
+    assert mean_leave_one_x2_out_rmse(PchipAlongX2, x1, x2, y) == pytest.approx(np.mean(list(pch.values())))
+    assert len(leave_one_x2_out_rmse(LinearAlongX2, x1, x2, y, interior_only=False)) == 8
+
+
+def test_rbf_chooses_params_and_beats_constant(small) -> None:
+    x1, x2, y = small
+    heldout = 2e4
+    train = x2 != heldout
+    model = RBFBaseline().fit(x1[train], x2[train], y[train])
+    assert {"kernel", "epsilon", "smoothing", "cv_rmse"} <= set(model.params)
+    assert model.params["kernel"] in ("thin_plate_spline", "cubic", "quintic", "multiquadric", "gaussian")
+    assert np.isfinite(model.params["cv_rmse"])
+    pred = model.predict(x1[~train], x2[~train])
+    rmse = np.sqrt(np.mean((pred - y[~train]) ** 2))
+    const = np.sqrt(np.mean((y[train].mean() - y[~train]) ** 2))
+    assert rmse < 0.05 * const  # measured 0.015
+    T, H = np.meshgrid(np.linspace(10.0, 80.0, 7), np.linspace(100.0, 5e4, 5))
+    assert model.predict(T, H).shape == (5, 7)
+
+
+def test_rbf_uses_neighbors_on_large_sets() -> None:
+    rng = np.random.default_rng(1)
+    x1 = np.tile(np.linspace(5.0, 80.0, 300), 8)
+    x2 = np.repeat(np.linspace(0.0, 5.0, 8), 300)
+    y = MeanFieldMagnet().magnetisation(x1, x2 + 0.01) + rng.normal(0, 0.01, x1.size)
+    model = RBFBaseline(kernels=("thin_plate_spline",), smoothings=(1e-4,), cv_folds=2).fit(x1, x2, y)
+    assert model.params["neighbors"] == 96
+    pred = model.predict(x1[:50], x2[:50])
+    assert np.sqrt(np.mean((pred - y[:50]) ** 2)) < 1.0
+
+
+def test_unfitted_and_bad_inputs() -> None:
+    with pytest.raises(RuntimeError):
+        LinearAlongX2().predict([1.0], [1.0])
+    with pytest.raises(ValueError, match="equal shapes"):
+        LinearAlongX2().fit([1.0, 2.0], [1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        PchipAlongX2().fit([1.0, np.nan], [1.0, 2.0], [1.0, 2.0])

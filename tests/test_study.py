@@ -1,0 +1,171 @@
+"""Integration: real worker processes sharing one study on SQLite and on a real MariaDB server."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from optuna.trial import TrialState
+
+from helpers import TINY_ARGS, cli, demo_data, tiny_space, wait_until, worker
+from mat_interp_core import projects, simulate, storage
+
+
+def _states(url: str, name: str) -> list[str]:
+    return list(projects.trials_frame(url, name)["state"])
+
+
+def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
+    csv = tmp_path / "demo.csv"
+    assert cli("demo", "--out", str(csv)).returncode == 0
+    res = cli("train", name, "--csv", str(csv), "--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)",
+              "--trials", "4", "--workers", "2", "--database", url, *TINY_ARGS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "best trial" in res.stdout
+
+
+def _check_finished_study(url: str, name: str, target: int) -> pd.DataFrame:
+    table = projects.trials_frame(url, name)
+    finished = table[table.state.isin(["COMPLETE", "PRUNED"])]
+    assert len(finished) >= target and "RUNNING" not in set(table.state)
+    assert table.trial.is_unique
+    # more than one process took part
+    return table
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "mariadb_url")
+    _run_cli_study(url, tmp_path)
+    _check_finished_study(url, "demo", 4)
+    study = projects.load_study(url, "demo")
+    workers_seen = {t.user_attrs.get("worker") for t in study.get_trials(deepcopy=False)}
+    assert len(workers_seen) == 2, workers_seen
+    # curves were recorded for every trial, epoch by epoch
+    curves = projects.curves_frame(url, "demo")
+    assert set(curves.trial) == set(projects.trials_frame(url, "demo").trial)
+    first = curves[curves.trial == curves.trial.min()]
+    assert list(first.epoch) == list(range(1, len(first) + 1))
+    # simulate through the CLI, in the data's units
+    out = tmp_path / "grid.csv"
+    res = cli("simulate", "demo", "--x1", "10:80:0.5", "--x2", "100:50000:2000", "--out", str(out), "--database", url)
+    assert res.returncode == 0, res.stderr
+    grid = pd.read_csv(out)
+    assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)"] and len(grid) == 141 * 25
+    data = demo_data().frame
+    assert 0 < grid["moment (emu)"].abs().max() < 3 * data["moment (emu)"].abs().max()
+    # continue the same study
+    res = cli("train", "demo", "--more", "2", "--workers", "1", "--database", url)
+    assert res.returncode == 0, res.stderr
+    _check_finished_study(url, "demo", 6)
+    assert projects.get_project(url, "demo").n_trials == 6
+
+
+def test_only_the_best_models_are_kept_and_export_predicts_user_units(sqlite_url, tmp_path):
+    projects.create_project(sqlite_url, "keep", demo_data(), space=tiny_space(keep_models=2, min_resource=1000), n_trials=4)
+    w = worker(sqlite_url, "keep")
+    out, _ = w.communicate(timeout=300)
+    assert w.returncode == 0, out
+    with storage.get_engine(sqlite_url).connect() as conn:
+        kept = conn.execute(sa.select(storage.models.c.trial_number, storage.models.c.value)).all()
+    complete = projects.trials_frame(sqlite_url, "keep").query("state == 'COMPLETE'")
+    assert len(complete) == 4 and len(kept) == 2
+    assert sorted(v for _, v in kept) == sorted(complete.R2.nlargest(2))
+    path = tmp_path / "m.keras"
+    assert cli("export-model", "keep", "--out", str(path), "--database", sqlite_url).returncode == 0
+    import keras
+
+    model = keras.saving.load_model(path)
+    data = demo_data().frame
+    pred = np.asarray(model.predict(data.iloc[:, :2].to_numpy("float32"), verbose=0))[:, 0]
+    fitted = simulate.fitted(sqlite_url, "keep")
+    assert np.allclose(pred, fitted["moment (emu)"], rtol=1e-4, atol=1e-7)
+
+
+def _long_trials_project(url: str, name: str, n_trials: int):
+    # ~2000 epochs of a tiny net: a few seconds per trial, so a kill lands mid-trial
+    space = tiny_space(epochs=2000, patience=2000, min_resource=100000, nodes=(8, 8))
+    return projects.create_project(url, name, demo_data(), space=space, n_trials=n_trials)
+
+
+def _curve_rows(url: str, project_id: int, trial: int) -> int:
+    with storage.get_engine(url).connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(storage.curves).where(
+                storage.curves.c.project_id == project_id, storage.curves.c.trial_number == trial)
+        ).scalar()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_worker_killed_mid_trial_loses_nothing(backend, request):
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "mariadb_url")
+    project = _long_trials_project(url, "kill", 3)
+    first = worker(url, "kill")
+    # the first trial finishes, the second is under way when the worker dies
+    wait_until(lambda: _states(url, "kill").count("COMPLETE") >= 1 and _curve_rows(url, project.id, 1) > 0,
+               timeout=180, what="trial 0 complete and trial 1 running")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    table = projects.trials_frame(url, "kill")
+    assert table.set_index("trial").loc[1, "state"] == "RUNNING"
+    complete_before = set(table.query("state == 'COMPLETE'").trial)
+
+    second = worker(url, "kill")
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, out
+    table = projects.trials_frame(url, "kill").set_index("trial")
+    assert table.loc[1, "state"] == "FAIL"  # the killed trial, failed by the heartbeat check
+    assert "RUNNING" not in set(table.state)
+    assert (table.state == "COMPLETE").sum() >= 3
+    assert complete_before <= set(table.index[table.state == "COMPLETE"])  # no finished trial lost
+    study = projects.load_study(url, "kill")
+    retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
+    assert retried, "the killed trial was not re-queued"
+    assert retried[0].state == TrialState.COMPLETE and retried[0].params == study.trials[1].params
+
+
+def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
+    """A worker with its own empty home folder and working directory, given only --database."""
+    space = tiny_space(epochs=400, patience=400, min_resource=100000, nodes=(8, 8))
+    projects.create_project(mariadb_url, "shared", demo_data(), space=space, n_trials=8)
+    local = worker(mariadb_url, "shared")
+    wait_until(lambda: "COMPLETE" in _states(mariadb_url, "shared"), timeout=180, what="a first trial on machine one")
+    other_home = tmp_path / "machine2"
+    other_home.mkdir()
+    remote = worker(mariadb_url, cwd=other_home, MAT_INTERP_HOME=str(other_home / "home"),
+                    MAT_INTERP_DATABASE_URL="sqlite:////nonexistent/never-used.db")
+    out_remote, _ = remote.communicate(timeout=300)
+    out_local, _ = local.communicate(timeout=300)
+    assert remote.returncode == 0 and local.returncode == 0, out_remote + out_local
+    study = projects.load_study(mariadb_url, "shared")
+    by_worker = {}
+    for t in study.get_trials(deepcopy=False):
+        by_worker.setdefault(t.user_attrs["worker"].split(":")[1], []).append(t.state.name)
+    assert str(remote.pid) in by_worker, (by_worker, out_remote)
+    assert "COMPLETE" in by_worker[str(remote.pid)]
+    assert sum(s.count("COMPLETE") for s in by_worker.values()) >= 8
+
+
+def test_section31_short_study_simulates_in_emu(section31_csv, sqlite_url, tmp_path):
+    res = cli("train", "erco2", "--csv", str(section31_csv), "--x1", "X1_demo1", "--x2", "X2_demo1", "--y", "Y_demo1",
+              "--trials", "1", "--workers", "1", "--layers", "4:4", "--nodes", "120:120", "--lr", "2e-3:2e-3",
+              "--solver", "adam", "--epochs", "300", "--seed", "1", "--database", sqlite_url)
+    assert res.returncode == 0, res.stdout + res.stderr
+    grid_csv = tmp_path / "grid.csv"
+    # 0.2 T steps = 2000 Oe, over the measured field range
+    res = cli("simulate", "erco2", "--x1", "10:60:0.5", "--x2", "2000:50000:2000", "--out", str(grid_csv),
+              "--database", sqlite_url)
+    assert res.returncode == 0, res.stderr
+    grid = pd.read_csv(grid_csv)
+    data = pd.read_csv(section31_csv)
+    assert grid.shape == (101 * 25, 3)
+    assert grid["Y_demo1"].between(0, 1.2 * data["Y_demo1"].max()).all()  # emu, like the data
+    fit_csv = tmp_path / "fitted.csv"
+    assert cli("fitted", "erco2", "--out", str(fit_csv), "--database", sqlite_url).returncode == 0
+    fitted = pd.read_csv(fit_csv)
+    worst = (fitted["residual"].abs() / fitted["Y_demo1 measured"].abs().max()).max()
+    assert worst < 0.02, f"largest residual is {worst:.2%} of the largest moment"
