@@ -84,7 +84,7 @@ def cmd_train(args) -> int:
         x2_values = dataset.parse_values(args.x2_values, what="--x2-values") if args.x2_values else None
         data = dataset.validate(frame, args.x1, args.x2, args.y, x2_values=x2_values, drop_invalid=args.drop_invalid)
         if data.n_dropped:
-            print(f"dropped {data.n_dropped} rows with missing or infinite values")
+            print(f"dropped {data.n_dropped} rows with missing, infinite or huge values")
         if args.trials < 1:
             raise dataset.DataError(f"--trials must be >= 1; got {args.trials}")
         units = {"x1": args.x1_unit, "x2": args.x2_unit, "y": args.y_unit}
