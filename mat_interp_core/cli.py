@@ -108,6 +108,8 @@ def cmd_train(args) -> int:
               f"continue with: mat-interp train {name} --more 0", file=sys.stderr)
         return 130
     _print_best(url, name)
+    if ok:
+        _validate_after_search(url, name)
     return 0 if ok else 1
 
 
@@ -169,7 +171,11 @@ def cmd_worker(args) -> int:
     workers.install_signal_handlers(stop)
     url = _url(args)
     print(f"worker {os.getpid()} on {mask_url(url)} serving {args.name or 'any project'}", flush=True)
-    n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop)
+    try:
+        n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop)
+    except workers.WorkerRecycle as recycle:
+        print(f"worker {os.getpid()} ran {recycle.args[0]} trials; restarting to release memory", flush=True)
+        os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])
     print(f"worker {os.getpid()} ran {n} trials", flush=True)
     return 0
 
@@ -241,6 +247,155 @@ def cmd_delete(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- the science: |ΔS_M|, baselines, validation
+
+
+def _units_from_args(url: str, args):
+    from mat_interp_core import simulate
+
+    return simulate.project_units(url, args.name, m_unit=args.m_unit, h_unit=args.h_unit, mass_mg=args.mass_mg,
+                                  molar_mass_g=args.molar_mass_g)
+
+
+def _dh_from_args(args):
+    from mat_interp_core import dataset
+
+    return None if args.dh is None else dataset.parse_values(args.dh, what="--dh")
+
+
+def _print_table(frame, float_format=lambda v: f"{v:.4g}") -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.width", 220, "display.max_columns", None,
+                           "display.max_colwidth", 60):
+        print(frame.to_string(index=False, float_format=float_format, na_rep="-"))
+
+
+def _progress(done: int, total: int, message: str) -> None:
+    print(f"  [{done}/{total}] {message}", flush=True)
+
+
+def cmd_entropy(args) -> int:
+    from mat_interp_core import network, simulate
+
+    url = _url(args)
+    units = _units_from_args(url, args)
+    if args.source == "training" and args.ensemble != 1:
+        raise _DataError("--ensemble applies to the simulated grid only (drop it, or use --from simulated)")
+    if args.ensemble < 1:
+        raise _DataError(f"--ensemble must be >= 1; got {args.ensemble}")
+    network.configure_threads(os.cpu_count() or 1)
+    try:
+        result = simulate.project_entropy(url, args.name, units, dh_tesla=_dh_from_args(args), source=args.source,
+                                          k=args.ensemble, t_step=args.t_step, h_step_t=args.h_step_t,
+                                          method=args.method, max_points=get_settings().max_grid_points)
+    except ValueError as err:
+        if isinstance(err, _user_errors()):
+            raise
+        raise _DataError(str(err)) from None
+    where = "the training data" if args.source == "training" else (
+        f"the simulated {result.grid_description}, field step {_field_step(result, units):.3g} T, "
+        + ("best model" if args.ensemble == 1 else f"ensemble of the best {args.ensemble} models"))
+    print(f"|ΔS_M| in J/(kg·K) ({args.method}) from {where}; {units.describe()}")
+    figures = result.figures.copy()
+    if "peak_std" in figures:
+        figures["band (members)"] = [f"{m:.4g} ± {s:.2g} @ {t:.2f} ± {ts:.2f} K" for m, s, t, ts in
+                                     zip(figures.peak_mean, figures.peak_std, figures.T_peak_mean, figures.T_peak_std)]
+        figures = figures.drop(columns=["peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
+    _print_table(figures)
+    if args.out:
+        _write_csv(result.curves, args.out)
+    return 0
+
+
+def _field_step(result, units) -> float:
+    import numpy as np
+
+    from mat_interp_core.entropy import to_tesla
+
+    h = np.asarray(result.h_axis, dtype=float)
+    return float("nan") if h.size < 2 else float(to_tesla(np.median(np.diff(h)), units.h_unit))
+
+
+def cmd_compare(args) -> int:
+    from mat_interp_core import network, validation
+
+    url = _url(args)
+    units = _units_from_args(url, args)
+    dh = _dh_from_args(args) or [5.0]
+    network.configure_threads(os.cpu_count() or 1)
+    try:
+        table = validation.compare_methods(url, args.name, units, dh_tesla=dh, k=args.ensemble, t_step=args.t_step,
+                                           h_step_t=args.h_step_t, method=args.method, n_curves=args.curves,
+                                           max_points=get_settings().max_grid_points)
+    except ValueError as err:
+        if isinstance(err, _user_errors()):
+            raise
+        raise _DataError(str(err)) from None
+    held = ", ".join(f"{v:g}" for v in table.attrs.get("holdout_x2", []))
+    print(f"|ΔS_M| in J/(kg·K) on the {table.attrs.get('grid', 'simulated grid')}; {units.describe()}; "
+          f"leave-one-X2-out RMSE (Y units) over the held-out curves {held}")
+    shown = table.drop(columns=["RCP_J_per_kg"]).copy()
+    if shown["peak_std"].isna().all():
+        shown = shown.drop(columns=["peak_std"])
+    _print_table(shown)
+    if args.out:
+        _write_csv(table, args.out)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from mat_interp_core import network, projects, validation
+
+    url = _url(args)
+    network.configure_threads(args.threads or os.cpu_count() or 1)
+    project = projects.get_project(url, args.name)
+    print(f"held-out validation of the best {args.top} trials of {args.name} (objective: {project.space.objective})",
+          flush=True)
+    frame = validation.validate_project(url, args.name, top=args.top, n_curves=args.curves, force=args.force,
+                                        progress=_progress)
+    _print_validation(frame, project.space.objective)
+    return 0
+
+
+def _print_validation(frame, objective: str) -> None:
+    if frame.empty:
+        print("no trial has a held-out score")
+        return
+    _print_table(frame, float_format=lambda v: f"{v:.6g}")
+    best_r2 = frame.loc[frame["R2"].idxmax()]
+    best_ho = frame.loc[frame["holdout_rmse"].idxmin()]
+    print(f"best by training R²: trial {int(best_r2.trial)} (held-out RMSE {best_r2.holdout_rmse:.4g}); "
+          f"best by held-out RMSE: trial {int(best_ho.trial)} ({best_ho.holdout_rmse:.4g}); "
+          f"the project's objective '{objective}' picks trial "
+          f"{int((best_ho if objective == 'holdout' else best_r2).trial)}")
+
+
+def _validate_after_search(url: str, name: str) -> None:
+    """With the 'holdout' objective, score the best trials on held-out curves once the search is done."""
+    from mat_interp_core import network, projects, validation
+
+    project = projects.get_project(url, name)
+    if project.space.objective != "holdout":
+        return
+    print(f"objective 'holdout': retraining the best {validation.DEFAULT_TOP} trials with held-out curves...",
+          flush=True)
+    network.configure_threads(os.cpu_count() or 1)
+    frame = validation.validate_project(url, name, progress=_progress)
+    _print_validation(frame, project.space.objective)
+
+
+def _add_unit_args(p) -> None:
+    p.add_argument("--m-unit", help="unit of M: emu, emu/g, 'A m2/kg' or muB/f.u. (default: the project's)")
+    p.add_argument("--h-unit", help="unit of H: Oe, kOe, T or A/m (default: the project's)")
+    p.add_argument("--mass-mg", type=float, help="sample mass in mg (needed for emu; default: the project's)")
+    p.add_argument("--molar-mass-g", type=float, help="g per mole of formula units (needed for muB/f.u.)")
+    p.add_argument("--t-step", type=float, help="temperature step of the simulated grid in K "
+                   "(default: min(0.1 K, measured spacing / 5))")
+    p.add_argument("--h-step-t", type=float, help="field step of the simulated grid in tesla (default 0.02)")
+    p.add_argument("--method", choices=("maxwell", "isothermal"), default="maxwell")
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -304,6 +459,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export-model", cmd_export, "write the best model as a .keras file (predicts Y in the data's units)")
     p.add_argument("--out", required=True)
+    p = add("entropy", cmd_entropy, "magnetic entropy change |ΔS_M|(T, ΔH) in J/(kg·K) and its figures of merit "
+            "(X1 must be the temperature in K)")
+    p.add_argument("--dh", help="field changes in tesla, e.g. 1,2,3,4,5 (default: every measured field above the lowest)")
+    p.add_argument("--from", dest="source", choices=("simulated", "training"), default="simulated",
+                   help="the simulated fine grid (default) or the training data itself")
+    p.add_argument("--ensemble", type=int, default=1, help="use the best K models: mean curve and a band (± std)")
+    _add_unit_args(p)
+    p.add_argument("--out", help="write the |ΔS_M|(T) curves to this CSV")
+
+    p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, RBF, the best network and the ensemble, side by side")
+    p.add_argument("--dh", help="field change(s) in tesla (default 5)")
+    p.add_argument("--ensemble", type=int, default=5, help="ensemble size (default 5)")
+    p.add_argument("--curves", type=int, default=3, help="interior X2 curves held out (when validation has not chosen them)")
+    _add_unit_args(p)
+    p.add_argument("--out", help="write the comparison to this CSV")
+
+    p = add("validate", cmd_validate, "retrain the best trials with interior X2 curves held out; store holdout_rmse")
+    p.add_argument("--top", type=int, default=5, help="how many of the best trials (by training R²) to score")
+    p.add_argument("--curves", type=int, default=3, help="how many interior X2 curves to hold out, one at a time")
+    p.add_argument("--force", action="store_true", help="rescore trials that already have a held-out score")
+    p.add_argument("--threads", type=int, help="TensorFlow threads (default: all cores)")
     return parser
 
 

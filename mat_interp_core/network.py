@@ -132,13 +132,13 @@ def fit(
     x_t = tf.constant(np.asarray(x, dtype="float32"))
     y_t = tf.constant(np.asarray(y_std, dtype="float32").reshape(-1))
 
-    @tf.function
+    @tf.function(autograph=False)
     def run_epoch():
         order = tf.random.shuffle(tf.range(n))
         xs = tf.gather(x_t, order)
         ys = tf.gather(y_t, order)
-        total = tf.constant(0.0)
-        for i in tf.range(steps):
+
+        def step(i, total):
             start = i * batch_size
             xb = xs[start : start + batch_size]
             yb = ys[start : start + batch_size]
@@ -147,10 +147,12 @@ def fit(
                 loss = tf.reduce_mean(tf.square(pred - yb))
             grads = tape.gradient(loss, variables)
             optimizer.apply(grads, variables)
-            total += loss * tf.cast(tf.shape(yb)[0], tf.float32)
+            return i + 1, total + loss * tf.cast(tf.shape(yb)[0], tf.float32)
+
+        _, total = tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), tf.constant(0.0)))
         return total / n
 
-    @tf.function
+    @tf.function(autograph=False)
     def keep_best():
         for b, v in zip(best, variables):
             b.assign(v)

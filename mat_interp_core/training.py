@@ -138,14 +138,16 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
                 raise StopRequested(f"stopped by request at epoch {done}")
 
         seed = None if space.seed is None else int(space.seed) + trial.number
-        model, result, mean, std = train_config(
-            data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch
-        )
-        recorder.flush()
-        trial.set_user_attr("train_s", round(time.perf_counter() - started, 3))
+        try:
+            model, result, mean, std = train_config(
+                data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch
+            )
+            recorder.flush()
+        finally:
+            trial.set_user_attr("train_s", round(time.perf_counter() - started, 3))
+            trial.set_user_attr("curve_write_s", round(recorder.write_seconds, 4))
         trial.set_user_attr("epochs", result.epochs)
         trial.set_user_attr("best_epoch", result.best_epoch + 1)
-        trial.set_user_attr("curve_write_s", round(recorder.write_seconds, 4))
         if not result.loss or not math.isfinite(result.loss[-1]) and result.best_epoch < 0:
             raise ValueError("training diverged (loss is not finite)")
         pred = network.predict_std(model, x) * std + mean
@@ -164,8 +166,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
 
 
 def _short(err: Exception) -> str:
-    text = str(getattr(err, "orig", None) or err)
-    return text.splitlines()[0][:300]
+    return storage.describe_error(err)  # the first database error, not a failed ROLLBACK after it
 
 
 def save_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from mat_interp_core.config import get_settings
 log = logging.getLogger("mat_interp.worker")
 
 MAX_FAILS_OVER_TARGET = 10  # a project whose trials keep failing is given up after this many extra failures
+MAX_BACKOFF_SECONDS = 10.0  # longest wait between attempts while the database is unavailable
 
 
 @dataclass
@@ -79,29 +81,68 @@ def run_worker(
 
     network.configure_threads(threads or threads_per_worker(get_settings().default_workers))
     stop = stop_event or threading.Event()
-    storage.init_database(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ran = 0
     salt = os.getpid()
+    ready = False
+    outages = 0  # consecutive "database unavailable" errors, for the back-off
+    given_up: set[str] = set()
     while not stop.is_set():
-        target, waiting = _pick(url, name)
-        if target is None:
-            if exit_when_idle and not waiting:
-                break
-            stop.wait(poll_seconds)
+        try:
+            if not ready:
+                storage.init_database(url)
+                ready = True
+            target, waiting = _pick(url, name, given_up)
+            outages = 0
+            if target is None:
+                if exit_when_idle and not waiting:
+                    break
+                stop.wait(poll_seconds)
+                continue
+            project = projects.get_project(url, target)
+            data = projects.load_data(url, project)
+            study = projects.load_study(url, target, salt=salt + ran)
+            objective = training.make_objective(url, project, data, stop)
+            log.info("project %s: starting a trial", target)
+            ran += 1  # counted first: a trial whose end Optuna cannot record still ran
+            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+        except optuna.exceptions.UpdateFinishedTrialError as err:
+            # Another worker's heartbeat check failed this trial while it ran (a database
+            # outage longer than the grace period) and queued its retry.
+            log.warning("the trial's result was not recorded: %s", err)
+        except Exception as err:
+            if not storage.is_unavailable(err):
+                raise
+            outages += 1
+            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (outages - 1)) * (0.75 + 0.5 * random.random())
+            log.warning("database unavailable (%s); retrying in %.1f s", storage.describe_error(err), delay)
+            stop.wait(delay)
             continue
-        project = projects.get_project(url, target)
-        data = projects.load_data(url, project)
-        study = projects.load_study(url, target, salt=salt + ran)
-        objective = training.make_objective(url, project, data, stop)
-        log.info("project %s: starting a trial", target)
-        study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
-        ran += 1
+        if not stop.is_set() and _over_memory_budget():
+            raise WorkerRecycle(ran)
     return ran
 
 
-def _pick(url: str, name: str | None) -> tuple[str | None, bool]:
-    """(project to run a trial for, whether some project is still waiting on others)."""
+class WorkerRecycle(Exception):
+    """The worker grew past MAT_INTERP_WORKER_MAX_RSS_MB between trials: restart the process (exec).
+
+    TensorFlow keeps a few MB per traced model for good; a fresh process image
+    (same PID) keeps a long-running worker's memory bounded.
+    """
+
+
+def _over_memory_budget() -> bool:
+    import psutil
+
+    budget = float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "1500"))
+    return budget > 0 and psutil.Process().memory_info().rss > budget * 2**20
+
+
+def _pick(url: str, name: str | None, given_up: set[str] | None = None) -> tuple[str | None, bool]:
+    """(project to run a trial for, whether some project is still waiting on others).
+
+    Projects given up (too many failed trials) are logged once, via ``given_up``.
+    """
     names = [name] if name else [p.name for p in projects.list_projects(url)]
     waiting = False
     for candidate in names:
@@ -113,6 +154,9 @@ def _pick(url: str, name: str | None) -> tuple[str | None, bool]:
             continue  # deleted meanwhile
         if work.action == "run":
             return candidate, waiting
+        if work.reason.startswith("given up") and given_up is not None and candidate not in given_up:
+            given_up.add(candidate)
+            log.warning("project %s: %s; no more trials for it", candidate, work.reason)
         waiting = waiting or work.action == "wait"
     return None, waiting
 

@@ -1,0 +1,205 @@
+"""Speed of the default search: this project's workers against the published procedure.
+
+    python bench/search_speed.py [--csv ../shared/data/traindata_Section3_1.csv] [--trials 30] [--workers 2]
+
+Both studies get the same hyper-parameter sets (``study.enqueue_trial``), the
+same pruner (successive halving, min resource 50, factor 2) and the same
+early stopping (training loss, patience 20, best weights restored), each on its
+own SQLite file, one after the other on this machine:
+
+* ours: ``mat-interp`` workers (one epoch = one tf.function call, 1 TF thread
+  per worker, curves batched into the database, Optuna told only at rungs);
+* reference: plain ``model.fit`` with a ``trial.report`` every epoch and the
+  default TensorFlow threading, as in the published tool.
+
+Prints wall time, trials complete/pruned, best R², peak resident memory per
+worker, the share of training time spent writing curves, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mat_interp_core import dataset, projects, storage, workers  # noqa: E402
+from mat_interp_core.space import SearchSpace  # noqa: E402
+
+DEFAULT_CSV = ROOT.parent / "shared" / "data" / "traindata_Section3_1.csv"
+
+
+def sample_configs(space: SearchSpace, n_points: int, n: int, seed: int) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(space.suggest(trial, n_points))
+        study.tell(trial, 0.0)
+    return out
+
+
+def watch(procs: list[subprocess.Popen]) -> tuple[float, list[float], list[float]]:
+    """Wait for the processes to end; return wall seconds and peak RSS and PSS (MB) per process.
+
+    RSS counts TensorFlow's shared-library pages (~280 MB) in every worker; PSS
+    divides shared pages among the processes that map them.
+    """
+    start = time.perf_counter()
+    rss, pss = [0.0] * len(procs), [0.0] * len(procs)
+    handles = [psutil.Process(p.pid) for p in procs]
+    while any(p.poll() is None for p in procs):
+        for i, h in enumerate(handles):
+            try:
+                m = h.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            rss[i], pss[i] = max(rss[i], m.rss / 2**20), max(pss[i], m.pss / 2**20)
+        time.sleep(0.25)
+    for p in procs:
+        p.wait()
+    return time.perf_counter() - start, rss, pss
+
+
+def summary(study) -> dict:
+    from optuna.trial import TrialState
+
+    ts = study.get_trials(deepcopy=False)
+    complete = [t for t in ts if t.state == TrialState.COMPLETE]
+    return {
+        "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in ts),
+        "failed": sum(t.state == TrialState.FAIL for t in ts),
+        "best_r2": max((t.value for t in complete), default=float("nan")),
+        "epochs": sum(int(t.user_attrs.get("epochs") or (t.last_step or 0)) for t in ts),
+        "write_s": sum(float(t.user_attrs.get("curve_write_s", 0.0)) for t in ts),
+        "train_s": sum(float(t.user_attrs.get("train_s", 0.0)) for t in ts),
+    }
+
+
+def run_ours(csv: Path, configs: list[dict], n_workers: int, tmp: Path) -> dict:
+    url = f"sqlite:///{tmp / 'ours.db'}"
+    frame = dataset.read_table(csv)
+    x1, x2, y = frame.columns[:3]
+    data = dataset.validate(frame, x1, x2, y)
+    projects.create_project(url, "bench", data, space=SearchSpace(), n_trials=len(configs))
+    study = projects.load_study(url, "bench")
+    for c in configs:
+        study.enqueue_trial(c)
+    procs = workers.launch_local(url, "bench", n_workers)
+    wall, rss, pss = watch(procs)
+    return {"wall_s": wall, "peak_rss_mb": rss, "peak_pss_mb": pss, **summary(projects.load_study(url, "bench"))}
+
+
+def run_reference(csv: Path, configs: list[dict], n_workers: int, tmp: Path) -> dict:
+    url = f"sqlite:///{tmp / 'reference.db'}"
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=50, reduction_factor=2)
+    study = optuna.create_study(study_name="reference", storage=url, direction="maximize", pruner=pruner)
+    for c in configs:
+        study.enqueue_trial(c)
+    cmd = [sys.executable, __file__, "--reference-worker", url, "--csv", str(csv)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n_workers)]
+    wall, rss, pss = watch(procs)
+    return {"wall_s": wall, "peak_rss_mb": rss, "peak_pss_mb": pss,
+            **summary(optuna.load_study(study_name="reference", storage=url))}
+
+
+def reference_worker(url: str, csv: Path) -> None:
+    """The published procedure: plain model.fit, a report every epoch, default threading."""
+    import keras
+
+    from mat_interp_core import network
+
+    frame = pd.read_csv(csv)
+    x = frame.iloc[:, :2].to_numpy("float32")
+    y = frame.iloc[:, 2].to_numpy("float64")
+    ys = ((y - y.mean()) / y.std()).astype("float32")
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=50, reduction_factor=2)
+    study = optuna.load_study(study_name="reference", storage=url, pruner=pruner)
+
+    class Report(keras.callbacks.Callback):
+        def __init__(self, trial):
+            super().__init__()
+            self.trial = trial
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.trial.report(1.0 - float(logs["loss"]), step=epoch + 1)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned()
+
+    def objective(trial):
+        p = SearchSpace().suggest(trial, len(x))  # the enqueued configuration
+        model = network.build_model(p["layers"], p["nodes"], x)
+        steps = math.ceil(len(x) / p["batch"])
+        model.compile(optimizer=network.make_optimizer(p["solver"], p["lr"], steps, 500), loss="mse")
+        stop = keras.callbacks.EarlyStopping(monitor="loss", patience=20, restore_best_weights=True)
+        t0 = time.perf_counter()
+        hist = model.fit(x, ys, batch_size=p["batch"], epochs=500, verbose=0, callbacks=[stop, Report(trial)])
+        trial.set_user_attr("epochs", len(hist.history["loss"]))
+        trial.set_user_attr("train_s", time.perf_counter() - t0)
+        pred = model.predict(x, verbose=0)[:, 0]
+        return 1.0 - float(np.mean((pred - ys) ** 2))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    while True:
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        if not waiting:
+            break
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--reference-worker", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_worker:
+        reference_worker(args.reference_worker, args.csv)
+        return
+    if not args.csv.exists():
+        sys.exit(f"{args.csv} not found (the paper's data lives in ../shared/data)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    n_points = len(pd.read_csv(args.csv))
+    configs = sample_configs(SearchSpace(), n_points, args.trials, args.seed)
+    print(f"{args.trials} enqueued configurations on {args.csv.name} ({n_points} points), {args.workers} workers, "
+          f"{os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"ours": run_ours(args.csv, configs, args.workers, Path(tmp))}
+        storage.dispose_all()
+        if not args.skip_reference:
+            results["reference"] = run_reference(args.csv, configs, args.workers, Path(tmp))
+    print(f"\n{'':10s} {'wall s':>8s} {'complete':>8s} {'pruned':>6s} {'failed':>6s} {'best R²':>10s} "
+          f"{'epochs':>7s} {'epochs/s/worker':>15s} {'peak RSS MB':>12s} {'peak PSS MB':>12s}")
+    for name, r in results.items():
+        rate = r["epochs"] / r["wall_s"] / args.workers
+        rss = ", ".join(f"{m:.0f}" for m in r["peak_rss_mb"])
+        pss = ", ".join(f"{m:.0f}" for m in r["peak_pss_mb"])
+        print(f"{name:10s} {r['wall_s']:8.1f} {r['complete']:8d} {r['pruned']:6d} {r['failed']:6d} "
+              f"{r['best_r2']:10.6f} {r['epochs']:7d} {rate:15.1f} {rss:>12s} {pss:>12s}")
+    ours = results["ours"]
+    if ours["train_s"]:
+        print(f"\nours: writing curves took {ours['write_s']:.2f} s of {ours['train_s']:.1f} s training "
+              f"({100 * ours['write_s'] / ours['train_s']:.2f} %)")
+    if "reference" in results:
+        print(f"speed-up (reference wall / ours wall): {results['reference']['wall_s'] / ours['wall_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
