@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,10 +99,12 @@ def cmd_train(args) -> int:
     if args.workers < 1:
         raise dataset.DataError(f"--workers must be >= 1; got {args.workers}")
     storage.init_database(url)
+    interrupted = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # a KeyboardInterrupt can be lost in a GC callback
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
     procs = workers.launch_local(url, name, args.workers)
-    try:
-        ok = _follow(url, name, procs)
-    except KeyboardInterrupt:
+    ok = _follow(url, name, procs, interrupted)
+    if interrupted.is_set():
         print("\nstopping the workers (the running trials end as FAIL)...", file=sys.stderr)
         workers.stop_local(procs)
         p = projects.progress(url, name)
@@ -113,7 +117,7 @@ def cmd_train(args) -> int:
     return 0 if ok else 1
 
 
-def _follow(url: str, name: str, procs) -> bool:
+def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
     """Progress bar until the study has its trials or every local worker has exited."""
     from tqdm import tqdm
 
@@ -131,12 +135,11 @@ def _follow(url: str, name: str, procs) -> bool:
             bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best R² {best}")
             bar.refresh()
             alive = [pr for pr in procs if pr.poll() is None]
-            if not alive:
+            if not alive or interrupted.wait(1.0):
                 break
-            time.sleep(1.0)
     finally:
         bar.close()
-    if not p["done"]:
+    if not p["done"] and not interrupted.is_set():
         from mat_interp_core.workers import log_dir
 
         print(f"the workers stopped before the study had its trials ({p['finished']} of {p['target']}); "
@@ -165,8 +168,6 @@ def cmd_worker(args) -> int:
     from mat_interp_core import workers
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    import threading
-
     stop = threading.Event()
     workers.install_signal_handlers(stop)
     url = _url(args)

@@ -7,15 +7,22 @@ trained models. A worker on another machine needs only the URL.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import random
 import time
 import warnings
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from mat_interp_core.config import mask_url
+
+log = logging.getLogger("mat_interp.storage")
 
 _Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 _Text = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
@@ -69,6 +76,107 @@ curves = sa.Table(
 _ENGINES: dict[str, sa.Engine] = {}
 
 
+# ------------------------------------------------------------ an unreachable database
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database server cannot be reached now (stopped, restarting, network down).
+
+    Transient: the same call may succeed later. The message shows the URL with
+    its password masked.
+    """
+
+    def __init__(self, url: str, reason: str):
+        self.url = mask_url(url)
+        self.reason = reason
+        super().__init__(f"the database {self.url} is unavailable: {reason}")
+
+
+# MySQL/MariaDB client and server errors that mean "no usable connection right now":
+# too many connections, shutdown in progress, connection killed, can't connect
+# (socket, TCP, unknown host), server gone away, lost connection, disconnected.
+_UNAVAILABLE_CODES = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+
+
+def _error_code(err: BaseException) -> int | None:
+    args = getattr(getattr(err, "orig", None), "args", None) or ()
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _chain(err: BaseException):
+    """``err``, then what caused it, back to the first error (explicit causes, and
+    implicit contexts unless suppressed with ``raise ... from None``)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """Whether ``err`` is, wraps, or was raised while handling a lost or refused database
+    connection, rather than a problem with the statement.
+
+    The chain matters: Optuna wraps driver errors in StorageInternalError, and
+    Optuna 5.0's trial bookkeeping can even end in an UnboundLocalError raised
+    while it handles the lost connection.
+    """
+    for current in _chain(err):
+        if isinstance(current, DatabaseUnavailable):
+            return True
+        if isinstance(current, sa.exc.DBAPIError):
+            if current.connection_invalidated or isinstance(current, sa.exc.InterfaceError):
+                return True
+            if isinstance(current, OperationalError) and _error_code(current) in _UNAVAILABLE_CODES:
+                return True
+        if isinstance(current, sa.exc.DisconnectionError):
+            return True
+    return False
+
+
+def describe_error(err: BaseException) -> str:
+    """One line naming the database error that started ``err``.
+
+    A failed statement is often followed by a failed ROLLBACK on the same broken
+    connection ("server has gone away"), which hides the cause; this walks back to
+    the first driver error of the chain and returns its message.
+    """
+    first: BaseException = err
+    for current in _chain(err):
+        if isinstance(current, (sa.exc.DBAPIError, DatabaseUnavailable)):
+            first = current
+    if isinstance(first, DatabaseUnavailable):
+        return first.reason
+    text = str(getattr(first, "orig", None) or first).strip() or type(first).__name__
+    return text.splitlines()[0][:300]
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def reports_unavailable(func: F) -> F:
+    """Decorator for ``func(url, ...)``: a lost or refused connection becomes DatabaseUnavailable."""
+
+    @functools.wraps(func)
+    def wrapper(url: str, *args, **kwargs):
+        try:
+            return func(url, *args, **kwargs)
+        except DatabaseUnavailable:
+            raise
+        except Exception as err:
+            if is_unavailable(err):
+                raise DatabaseUnavailable(url, describe_error(err)) from err
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 def heartbeat_seconds() -> tuple[int, int]:
     """(heartbeat interval, grace period) from MAT_INTERP_HEARTBEAT (default 5 s, grace 4x)."""
     interval = max(1, int(float(os.environ.get("MAT_INTERP_HEARTBEAT", "5"))))
@@ -101,14 +209,53 @@ def get_engine(url: str) -> sa.Engine:
     return engine
 
 
+_RDB_CLASS = None
+
+
+def _rdb_storage_class():
+    """RDBStorage whose heartbeat survives a database outage.
+
+    Optuna records the heartbeat in a thread that dies on the first database
+    error, so after a restart of the server a healthy worker's trial would look
+    stale and be failed under it. Here a heartbeat that cannot be written is
+    logged and tried again at the next interval.
+    """
+    global _RDB_CLASS
+    if _RDB_CLASS is None:
+        import optuna
+
+        class ResilientRDBStorage(optuna.storages.RDBStorage):
+            def record_heartbeat(self, trial_id: int) -> None:
+                try:
+                    super().record_heartbeat(trial_id)
+                except Exception as err:
+                    if not is_unavailable(err):
+                        raise
+                    log.warning("heartbeat of trial id %s not recorded (%s); next try in %s s",
+                                trial_id, describe_error(err), self.heartbeat_interval)
+
+        _RDB_CLASS = ResilientRDBStorage
+    return _RDB_CLASS
+
+
+_STORAGES: dict[str, object] = {}
+
+
 def optuna_storage(url: str):
-    """Optuna's RDBStorage with heartbeat and retry of stale trials (killed workers)."""
+    """Optuna's RDBStorage with heartbeat and retry of stale trials (killed workers); one per URL and process."""
+    cached = _STORAGES.get(url)
+    if cached is None:
+        cached = _STORAGES[url] = _new_optuna_storage(url)
+    return cached
+
+
+def _new_optuna_storage(url: str):
     import optuna
 
     interval, grace = heartbeat_seconds()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
+        return _rdb_storage_class()(
             url,
             engine_kwargs=_engine_kwargs(url),
             heartbeat_interval=interval,
@@ -117,6 +264,7 @@ def optuna_storage(url: str):
         )
 
 
+@reports_unavailable
 def init_database(url: str, attempts: int = 8) -> None:
     """Create our tables and Optuna's once; safe when several processes race on an empty database."""
     engine = get_engine(url)
@@ -147,3 +295,6 @@ def dispose_all() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+    for rdb in _STORAGES.values():
+        rdb.engine.dispose()
+    _STORAGES.clear()

@@ -169,3 +169,30 @@ def test_section31_short_study_simulates_in_emu(section31_csv, sqlite_url, tmp_p
     fitted = pd.read_csv(fit_csv)
     worst = (fitted["residual"].abs() / fitted["Y_demo1 measured"].abs().max()).max()
     assert worst < 0.02, f"largest residual is {worst:.2%} of the largest moment"
+
+
+def test_ctrl_c_on_train_stops_the_workers_and_leaves_no_trial_running(sqlite_url, tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import REPO_ROOT, env
+
+    csv = tmp_path / "demo.csv"
+    assert cli("demo", "--out", str(csv)).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mat_interp_core", "train", "cc", "--csv", str(csv), "--x1", "T (K)", "--x2", "H (Oe)",
+         "--y", "moment (emu)", "--trials", "20", "--workers", "2", "--database", sqlite_url, "--layers", "2:2",
+         "--nodes", "8:8", "--solver", "adam", "--epochs", "5000", "--patience", "5000", "--min-resource", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env(), stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: projects.list_projects(sqlite_url) and len(projects.curves_frame(sqlite_url, "cc")) > 0,
+                   timeout=120, what="a trial under way")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "--more 0" in err
+    states = _states(sqlite_url, "cc")
+    assert "RUNNING" not in states and "FAIL" in states
