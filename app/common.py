@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ import streamlit as st
 from plotly.colors import sample_colorscale
 from sqlalchemy.exc import SQLAlchemyError
 
-from mat_interp_core import entropy, projects, simulate
+from mat_interp_core import entropy, projects, simulate, storage
 from mat_interp_core.config import Settings, get_settings, mask_url
 from mat_interp_core.dataset import DataError, TrainingData
 from mat_interp_core.projects import ProjectError
@@ -31,13 +32,12 @@ DATA = "training_data"  # TrainingData validated on the Data page
 UNITS = "units"  # dict: x1, x2, y, magnetisation, mass_mg, m_unit, h_unit, molar_mass_g
 SOURCE = "data_source"  # dict: id, name, frame or error
 PROJECT = "project"  # name of the current project
-SIM = "simulation"  # dict: project, project_id, k, frame, x1, x2, trials, id
+SIM = "simulation"  # dict: id, project, project_id, k, frame, x1, x2 (axes), model (label)
 FLASH = "flash"  # list of (kind, message) shown once on the next run
 STARTED = "workers_started"  # Popen objects this session started (for tests and status)
 
-# Widgets whose key starts with this prefix keep their value across page switches
-# (streamlit_app.py re-assigns them before the page runs).
-PERSIST = "w_"
+# Widgets keyed "w_..." keep their value across page switches: they are created with **KEEP.
+KEEP = {"persist_state": "session"}
 
 USER_ERRORS = (DataError, ProjectError, SpaceError, entropy.UnitError)
 REFRESH = "2s"
@@ -45,6 +45,8 @@ REFRESH = "2s"
 
 def _db_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [SQLAlchemyError, OSError, ConnectionError, TimeoutError]
+    if hasattr(storage, "DatabaseUnavailable"):
+        errors.append(storage.DatabaseUnavailable)
     try:
         import optuna
 
@@ -55,6 +57,34 @@ def _db_errors() -> tuple[type[BaseException], ...]:
 
 
 DB_ERRORS = _db_errors()
+
+
+# ------------------------------------------------------------------ page entry
+
+
+def page_setup() -> None:
+    """Call first in every page: make sure the page runs inside streamlit_app.py.
+
+    Because app/ holds a `pages/` folder, a fresh Streamlit process starts in its
+    legacy "pages directory" mode until st.navigation has run once. A first
+    request for a page URL (a bookmark after a server restart; every AppTest run
+    after switch_page) then runs the page file alone, without the entry script's
+    navigation and sidebar. In that case this leaves the legacy mode for the
+    whole process and runs the entry script in this same run (so the user's
+    clicks are kept), which renders the requested page; then it stops the
+    outer, legacy run of the page.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - other Streamlit versions
+        return
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    entry = Path(__file__).resolve().with_name("streamlit_app.py")
+    code = compile(entry.read_bytes(), str(entry), "exec")
+    exec(code, {"__name__": "__main__", "__file__": str(entry)})  # noqa: S102
+    st.stop()
 
 
 # ------------------------------------------------------------------ settings and sidebar
@@ -76,7 +106,9 @@ def db_url() -> str:
 
 def short_error(err: BaseException) -> str:
     """First line of an error (SQLAlchemy appends background links and the SQL)."""
-    text = str(getattr(err, "orig", None) or err).strip() or type(err).__name__
+    reason = getattr(err, "reason", None)  # storage.DatabaseUnavailable: the reason alone
+    text = str(reason if isinstance(reason, str) else (getattr(err, "orig", None) or err)).strip()
+    text = text or type(err).__name__
     return text.splitlines()[0][:400]
 
 
@@ -87,13 +119,13 @@ def db_unavailable(err: BaseException) -> None:
 def sidebar() -> None:
     """Current project, the data in use and the database (password masked)."""
     with st.sidebar:
-        st.divider()
         project = st.session_state.get(PROJECT)
         st.markdown(f"**Project:** {project if project else '— none —'}")
         data: TrainingData | None = st.session_state.get(DATA)
         source = st.session_state.get(SOURCE) or {}
         if data is not None:
-            st.caption(f"Data: {source.get('name', '?')} — {len(data.frame):,} points, {len(data.x2_values)} × {data.x2_name}")
+            st.caption(f"Data: {source.get('name', '?')} — {len(data.frame):,} points, "
+                       f"{len(data.x2_values)} × {data.x2_name}")
         st.caption(f"Database: `{mask_url(db_url())}`")
         running = live_worker_count()
         if running:
@@ -124,13 +156,6 @@ def choose(key: str, options: Sequence[Any], default: Any) -> None:
         st.session_state[key] = default if default in options else (options[0] if options else None)
 
 
-def keep_persistent_widgets() -> None:
-    """Re-assign every persistent widget key so Streamlit keeps it while its page is not shown."""
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(PERSIST):
-            st.session_state[key] = st.session_state[key]
-
-
 # ------------------------------------------------------------------ projects and workers
 
 
@@ -154,7 +179,7 @@ def pick_project(key: str, *, label: str = "Project") -> projects.Project | None
         return None
     current = st.session_state.get(PROJECT)
     choose(key, names, current if current in names else names[-1])
-    name = st.selectbox(label, names, key=key)
+    name = st.selectbox(label, names, key=key, **KEEP)
     st.session_state[PROJECT] = name
     try:
         return projects.get_project(db_url(), name)
@@ -366,31 +391,43 @@ def fig_heatmap(
     y_title: str | None = None,
     z_title: str | None = None,
     rows_as_categories: bool = False,
-    max_cells: int = 250_000,
+    max_cells: int = 80_000,
     colorscale: str = "Viridis",
 ) -> go.Figure:
     """Heatmap of z over (x, y) from a long frame.
 
-    Scattered data (every X2 curve with its own X1 values) is drawn on the
-    union of the X1 values with the gaps filled by plotly (``connectgaps``);
-    ``rows_as_categories`` gives every measured X2 curve a row of equal height.
-    Grids above ``max_cells`` are thinned evenly for display only.
+    A full grid is sent as a matrix, thinned evenly to about ``max_cells`` cells
+    for display only. Scattered data (every X2 curve with its own X1 values) is
+    averaged into X1 bins for display, plotly filling empty bins
+    (``connectgaps``); ``rows_as_categories`` gives every curve a row of equal height.
     """
     data = frame[[x, y, z]]
     xs = np.unique(data[x].to_numpy())
     ys = np.unique(data[y].to_numpy())
-    if xs.size * ys.size > max_cells:
-        keep_x = xs[:: max(1, math.ceil(xs.size * ys.size / max_cells))]
-        data = data[data[x].isin(keep_x)]
-    yv = data[y].map(lambda v: f"{v:g}") if rows_as_categories else data[y]
-    fig = go.Figure(go.Heatmap(
-        x=data[x], y=yv, z=data[z], colorscale=colorscale, connectgaps=True,
-        colorbar=dict(title=dict(text=z_title or z, side="right")),
-        hovertemplate=f"{x_title or x}: %{{x}}<br>{y_title or y}: %{{y}}<br>{z_title or z}: %{{z}}<extra></extra>",
-    ))
+    hover = f"{x_title or x}: %{{x}}<br>{y_title or y}: %{{y}}<br>{z_title or z}: %{{z}}<extra></extra>"
+    colorbar = dict(title=dict(text=z_title or z, side="right"))
+    if len(data) == xs.size * ys.size and not rows_as_categories:
+        matrix = data.pivot_table(index=y, columns=x, values=z, aggfunc="first")
+        thin = max(1, math.ceil(math.sqrt(matrix.size / max_cells)))
+        matrix = matrix.iloc[::thin, ::thin]
+        trace = go.Heatmap(x=matrix.columns.to_numpy(), y=matrix.index.to_numpy(), z=matrix.to_numpy(),
+                           colorscale=colorscale, colorbar=colorbar, hovertemplate=hover)
+    else:
+        # Scattered X1 (every curve sampled at its own X1 values): put X1 into as many
+        # bins as a curve has points, so each row has about one value per column.
+        per_row = int(data.groupby(y)[x].size().median())
+        n_bins = int(np.clip(per_row, 10, max(10, max_cells // max(1, ys.size))))
+        edges = np.linspace(xs[0], xs[-1], n_bins + 1)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        column = np.clip(np.searchsorted(edges, data[x].to_numpy(), side="right") - 1, 0, n_bins - 1)
+        binned = data.assign(**{x: centres[column]}).pivot_table(index=y, columns=x, values=z, aggfunc="mean")
+        binned = binned.reindex(columns=centres)
+        rows = [f"{v:g}" for v in binned.index] if rows_as_categories else binned.index.to_numpy()
+        trace = go.Heatmap(x=binned.columns.to_numpy(), y=rows, z=binned.to_numpy(), colorscale=colorscale,
+                           connectgaps=True, colorbar=colorbar, hovertemplate=hover)
+    fig = go.Figure(trace)
     if rows_as_categories:
-        order = [f"{v:g}" for v in ys]
-        fig.update_yaxes(type="category", categoryorder="array", categoryarray=order)
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=[f"{v:g}" for v in ys])
     return _layout(fig, title, x_title or x, y_title or y, height=460)
 
 
@@ -417,7 +454,8 @@ def fig_learning_curves(curves: pd.DataFrame, *, metric: str, best_trial: int | 
             x=part["epoch"], y=part[metric], mode="lines", line=line, opacity=opacity,
             name=f"#{trial} {state.lower()}" + (" (best)" if trial == best_trial else ""),
         ))
-    fig = _layout(fig, "Learning curves", "epoch", "training R²" if metric == "r2" else "training loss (standardised MSE)")
+    fig = _layout(fig, f"{len(trials)} trial{'s' if len(trials) != 1 else ''}", "epoch",
+                  "training R²" if metric == "r2" else "training loss (standardised MSE)")
     if metric == "loss":
         fig.update_yaxes(type="log")
     if y_range is not None:
@@ -493,14 +531,40 @@ def axis_text(lo: float, hi: float, step: float) -> str:
     return f"{nice(lo)}:{nice(hi)}:{nice(step)}" if step > 0 else nice(lo)
 
 
+def _nice_divisor(span: float, target: float) -> float | None:
+    """The largest 1-2-2.5-5 x 10^k step <= target (and >= target/4) that divides `span` exactly."""
+    if not span > 0 or not target > 0:
+        return None
+    top = math.floor(math.log10(target))
+    for e in range(top, top - 3, -1):
+        for m in (5.0, 2.5, 2.0, 1.0):
+            step = m * 10.0**e
+            if step > target * (1 + 1e-12) or step < target / 4:
+                continue
+            n = span / step
+            if abs(n - round(n)) <= 1e-9 * max(1.0, n):
+                return step
+    return None
+
+
 def default_axes(data: TrainingData) -> tuple[str, str]:
-    """Simulate defaults: X1 step 1/5 of the median measured spacing, X2 step 1/5 of the smallest gap."""
+    """Simulate defaults: X1 step 1/5 of the median measured spacing, X2 step 1/5 of the smallest gap.
+
+    X1 is rounded to two significant digits of its step; X2 keeps its measured ends
+    exactly (the top field matters for ΔH), with a round step when one divides the span.
+    """
     x1 = data.frame[data.x1_name]
+    lo1, hi1 = float(x1.min()), float(x1.max())
+    step1 = float(f"{x1_spacing(data) / 5:.2g}")
+    digits = max(0, 1 - math.floor(math.log10(step1))) if step1 > 0 else 0
+    text1 = axis_text(round(lo1, digits), round(hi1, digits), step1) if step1 > 0 else nice(lo1)
     x2v = data.x2_values
-    _, s1 = even_axis(float(x1.min()), float(x1.max()), x1_spacing(data) / 5)
+    lo2, hi2 = float(x2v[0]), float(x2v[-1])
     gap = float(np.min(np.diff(x2v))) if x2v.size > 1 else 0.0
-    _, s2 = even_axis(float(x2v[0]), float(x2v[-1]), gap / 5)
-    return axis_text(float(x1.min()), float(x1.max()), s1), axis_text(float(x2v[0]), float(x2v[-1]), s2)
+    step2 = _nice_divisor(hi2 - lo2, gap / 5)
+    if step2 is None:
+        _, step2 = even_axis(lo2, hi2, gap / 5)
+    return text1, axis_text(lo2, hi2, step2)
 
 
 def nearest(values: Iterable[float], axis: np.ndarray) -> list[float]:

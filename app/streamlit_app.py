@@ -19,7 +19,6 @@ import streamlit as st  # noqa: E402
 import common  # noqa: E402
 
 st.set_page_config(page_title="mat-interp", page_icon=":material/blur_on:", layout="wide")
-common.keep_persistent_widgets()
 
 pages = {
     "Data and training": [
@@ -37,5 +36,5 @@ pages = {
     ],
 }
 page = st.navigation(pages)
-common.sidebar()
 page.run()
+common.sidebar()  # after the page: it shows what the page just changed (current project, data)

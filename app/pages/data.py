@@ -10,6 +10,8 @@ import common
 from mat_interp_core import dataset, entropy, synthetic
 from mat_interp_core.dataset import DataError
 
+common.page_setup()
+
 _UNIT_KEYS = ("w_unit_x1", "w_unit_x2", "w_unit_y", "w_mag", "w_mass", "w_m_unit", "w_h_unit", "w_molar")
 
 
@@ -21,7 +23,8 @@ def _load(source_id: str, name: str, content, *, demo: bool = False) -> None:
             frame = dataset.read_table(content, max_mb=settings.max_upload_mb, name=name)
         st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": frame, "error": None, "demo": demo}
     except DataError as err:
-        st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": None, "error": str(err), "demo": demo}
+        st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": None, "error": str(err),
+                                           "demo": demo}
     for key in ("w_x1", "w_x2", "w_y", "w_x2_values", "w_drop", *_UNIT_KEYS, "_x2_for", "_units_for"):
         st.session_state.pop(key, None)
     st.session_state.pop(common.DATA, None)
@@ -57,9 +60,12 @@ def _source_section() -> dict | None:
 def _columns_section(src: dict) -> dataset.TrainingData | None:
     frame: pd.DataFrame = src["frame"]
     st.subheader(f"{src['name']}")
-    st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns" + (" — synthetic demo data" if src.get("demo") else ""))
+    demo = " — synthetic demo data" if src.get("demo") else ""
+    st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns{demo}")
     with st.expander("Preview of the file", expanded=True):
-        st.dataframe(frame.head(1000), height=230)
+        preview = frame.head(1000).copy()
+        preview.attrs = {}  # read_table's bookkeeping (file line numbers) is not for display
+        st.dataframe(preview, height=230)
         if len(frame) > 1000:
             st.caption(f"first 1,000 of {len(frame):,} rows")
     try:
@@ -74,9 +80,9 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     common.choose("w_x2", columns, g_x2)
     common.choose("w_y", columns, g_y)
     c1, c2, c3 = st.columns(3)
-    x1 = c1.selectbox("X1: the scanned axis (e.g. temperature)", columns, key="w_x1")
-    x2 = c2.selectbox("X2: the few fixed values (e.g. field)", columns, key="w_x2")
-    y = c3.selectbox("Y: the measured quantity", columns, key="w_y")
+    x1 = c1.selectbox("X1: the scanned axis (e.g. temperature)", columns, key="w_x1", **common.KEEP)
+    x2 = c2.selectbox("X2: the few fixed values (e.g. field)", columns, key="w_x2", **common.KEEP)
+    y = c3.selectbox("Y: the measured quantity", columns, key="w_y", **common.KEEP)
 
     x2_values = None
     raw_x2 = np.unique(pd.to_numeric(frame[x2], errors="coerce").dropna().to_numpy(dtype=float)) if x2 in frame else []
@@ -88,7 +94,7 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         else:
             st.session_state["w_x2_values"] = [v for v in st.session_state.get("w_x2_values", []) if v in options]
         chosen = st.multiselect(
-            f"{x2} values to train on", options, key="w_x2_values", format_func=lambda v: f"{v:g}",
+            f"{x2} values to train on", options, key="w_x2_values", **common.KEEP, format_func=lambda v: f"{v:g}",
             help="Leave a curve out to check later how well the model predicts it.",
         )
         if len(chosen) != len(options):
@@ -96,7 +102,8 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     elif len(raw_x2) > 200:
         st.caption(f"{x2} has {len(raw_x2)} distinct values: all are used.")
     common.init("w_drop", False)
-    drop = st.checkbox("Drop invalid rows (empty, NaN, infinite or huge values) instead of refusing the file", key="w_drop")
+    drop = st.checkbox("Drop invalid rows (empty, NaN, infinite or huge values) instead of refusing the file",
+                       key="w_drop", **common.KEEP)
 
     try:
         data = dataset.validate(frame, x1, x2, y, x2_values=x2_values, drop_invalid=drop)
@@ -124,13 +131,14 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
     common.init("w_unit_x2", u_x2 or "")
     common.init("w_unit_y", u_y or "")
     c1, c2, c3 = st.columns(3)
-    unit_x1 = c1.text_input(f"Unit of X1 ({data.x1_name})", key="w_unit_x1")
-    unit_x2 = c2.text_input(f"Unit of X2 ({data.x2_name})", key="w_unit_x2")
-    unit_y = c3.text_input(f"Unit of Y ({data.y_name})", key="w_unit_y")
+    unit_x1 = c1.text_input(f"Unit of X1 ({data.x1_name})", key="w_unit_x1", **common.KEEP)
+    unit_x2 = c2.text_input(f"Unit of X2 ({data.x2_name})", key="w_unit_x2", **common.KEEP)
+    unit_y = c3.text_input(f"Unit of Y ({data.y_name})", key="w_unit_y", **common.KEEP)
 
     common.init("w_mag", common.looks_like_magnetisation(data.y_name, unit_y))
     magnetisation = st.checkbox(
-        "This is magnetisation M(T, H): enables the magnetic entropy change |ΔS_M| (Entropy page)", key="w_mag"
+        "This is magnetisation M(T, H): enables the magnetic entropy change |ΔS_M| (Entropy page)",
+        key="w_mag", **common.KEEP,
     )
     units = {"x1": unit_x1, "x2": unit_x2, "y": unit_y, "magnetisation": magnetisation}
     if magnetisation:
@@ -138,14 +146,15 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
         common.init("w_m_unit", unit_y if unit_y in entropy.M_UNITS else entropy.M_UNITS[0])
         common.init("w_h_unit", unit_x2 if unit_x2 in entropy.H_UNITS else entropy.H_UNITS[0])
         m1, m2, m3, m4 = st.columns(4)
-        m_unit = m1.selectbox("M unit", entropy.M_UNITS, key="w_m_unit")
-        h_unit = m2.selectbox("H unit", entropy.H_UNITS, key="w_h_unit")
-        mass = m3.number_input("Sample mass (mg)", min_value=0.0, step=0.01, format="%.4f", key="w_mass",
+        m_unit = m1.selectbox("M unit", entropy.M_UNITS, key="w_m_unit", **common.KEEP)
+        h_unit = m2.selectbox("H unit", entropy.H_UNITS, key="w_h_unit", **common.KEEP)
+        mass = m3.number_input("Sample mass (mg)", min_value=0.0, step=0.01, format="%.4f", key="w_mass", **common.KEEP,
                                help="Needed when M is in emu: M [A·m²/kg] = moment [emu] / mass [g].")
         molar = None
         if m_unit == "muB/f.u.":
             common.init("w_molar", None)
-            molar = m4.number_input("Molar mass (g/mol of formula units)", min_value=0.0, step=0.1, key="w_molar")
+            molar = m4.number_input("Molar mass (g/mol of formula units)", min_value=0.0, step=0.1,
+                                    key="w_molar", **common.KEEP)
         st.caption(
             "|ΔS_M| is reported in J/(kg·K): M is converted to A·m²/kg (emu ÷ mass in g; emu/g = A·m²/kg) and the "
             "field to μ0H in tesla (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷). X1 must be the temperature in kelvin."

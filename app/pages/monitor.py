@@ -1,0 +1,106 @@
+"""Monitor: live progress of a project, read from the database only (works for remote workers too)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import common
+from mat_interp_core import projects
+
+common.page_setup()
+
+
+def _progress_section(p: dict) -> None:
+    target = max(1, int(p["target"]))
+    finished = int(p["finished"])
+    if p["done"]:
+        st.success(f"Finished: {finished} of {p['target']} trials ({p['complete']} complete, {p['pruned']} pruned, "
+                   f"{p['failed']} failed).", icon=":material/check_circle:")
+    elif p["stop_requested"]:
+        st.warning(f"Stopped on request: {finished} of {p['target']} trials finished. Continue it on the Train page.")
+    st.progress(min(1.0, finished / target),
+                text=f"{finished} / {p['target']} trials finished — {p['pruned']} pruned, {p['failed']} failed, "
+                     f"{p['running']} running, {p['waiting']} waiting")
+    c = st.columns(5)
+    c[0].metric("Best R²", common.fmt_value(p["best_value"]))
+    c[1].metric("Best trial", "—" if p["best_trial"] is None else f"#{p['best_trial']}")
+    c[2].metric("Elapsed", common.fmt_duration(p["elapsed_s"]))
+    c[3].metric("ETA", "done" if p["done"] else common.fmt_duration(p["eta_s"]))
+    c[4].metric("Local workers", common.live_worker_count(st.session_state.get(common.PROJECT)),
+                help="Worker processes this app started; workers elsewhere show up as running trials.")
+    if p["best_params"]:
+        params = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}"
+                           for k, v in p["best_params"].items())
+        st.caption(f"Best hyper-parameters: {params}")
+
+
+def _curves_section(curves, best_trial) -> None:
+    st.subheader("Learning curves")
+    common.init("w_curve_metric", "r2")
+    common.init("w_r2_lo", 0.99)
+    common.init("w_r2_hi", 1.0)
+    common.init("w_auto_range", False)
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    metric = c1.radio("Show", ["r2", "loss"], key="w_curve_metric", **common.KEEP, horizontal=True,
+                      format_func={"r2": "R² vs epoch", "loss": "loss vs epoch (log)"}.get)
+    auto = c4.checkbox("Automatic range", key="w_auto_range", **common.KEEP)
+    lo = c2.number_input("R² axis from", min_value=-1e6, max_value=1.0, step=0.001, format="%.4f",
+                         key="w_r2_lo", **common.KEEP,
+                         disabled=metric != "r2" or auto)
+    hi = c3.number_input("R² axis to", min_value=-1e6, max_value=1.5, step=0.001, format="%.4f",
+                         key="w_r2_hi", **common.KEEP,
+                         disabled=metric != "r2" or auto)
+    y_range = None
+    if metric == "r2" and not auto:
+        if lo >= hi:
+            st.error("the R² axis needs 'from' below 'to'")
+        else:
+            y_range = (lo, hi)
+    if curves.empty:
+        st.info("No epochs recorded yet: the first curves appear a second or two after a trial starts.")
+        return
+    st.plotly_chart(common.fig_learning_curves(curves, metric=metric, best_trial=best_trial, y_range=y_range),
+                    key="learning_curves")
+    st.caption("Black: best trial; dashed grey: pruned; dotted red: failed.")
+
+
+@st.fragment(run_every=common.REFRESH)
+def live() -> None:
+    """Reruns on its own every few seconds; reads only the database."""
+    url = common.db_url()
+    names = common.project_names()  # shows the banner itself when the database is down
+    if names is None:
+        return
+    if not names:
+        st.info("There are no projects in this database yet.")
+        st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+        return
+    current = st.session_state.get(common.PROJECT)
+    common.choose("w_monitor_project", names, current if current in names else names[-1])
+    name = st.selectbox("Project", names, key="w_monitor_project", **common.KEEP,
+                        help="Every project in the database, including ones whose workers run elsewhere.")
+    st.session_state[common.PROJECT] = name
+    try:
+        p = projects.progress(url, name)
+        trials = projects.trials_frame(url, name)
+        curves = projects.curves_frame(url, name)
+    except common.USER_ERRORS as err:
+        st.warning(str(err))
+        return
+    except common.DB_ERRORS as err:
+        common.db_unavailable(err)
+        return
+    _progress_section(p)
+    _curves_section(curves, p["best_trial"])
+    st.subheader("Trials")
+    st.dataframe(trials, hide_index=True,
+                 column_config={"R2": st.column_config.NumberColumn("R²", format="%.6f"),
+                                "lr": st.column_config.NumberColumn("lr", format="%.2e"),
+                                "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+                                "holdout_rmse": st.column_config.NumberColumn("held-out RMSE", format="%.4g")})
+
+
+st.title("Monitor")
+st.caption(f"Refreshes every {common.REFRESH} from the database alone: close the tab and come back any time.")
+common.show_flash()
+live()

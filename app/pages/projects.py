@@ -1,0 +1,102 @@
+"""Projects: every project in the database; open one or delete it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import common
+from mat_interp_core import projects
+
+common.page_setup()
+
+
+def _table(url: str, items: list) -> pd.DataFrame:
+    rows = []
+    for p in items:
+        try:
+            prog = projects.progress(url, p.name)
+        except common.USER_ERRORS:
+            prog = {}
+        s = p.space
+        rows.append({
+            "project": p.name,
+            "created": dt.datetime.fromtimestamp(p.created_at).strftime("%Y-%m-%d %H:%M"),
+            "points": p.n_rows,
+            "X1 / X2 / Y": f"{p.x1_name} / {p.x2_name} / {p.y_name}",
+            "finished": prog.get("finished"),
+            "target": p.n_trials,
+            "failed": prog.get("failed"),
+            "running": prog.get("running"),
+            "best R²": prog.get("best_value"),
+            "objective": s.objective,
+            "epochs": s.epochs,
+            "layers": f"{s.layers[0]}–{s.layers[1]}",
+            "nodes": f"{s.nodes[0]}–{s.nodes[1]}",
+            "lr": f"{s.lr[0]:.1e}–{s.lr[1]:.1e}",
+            "solvers": ", ".join(s.solvers),
+            "status": "stopped" if p.stop_requested else ("done" if prog.get("done") else "open"),
+        })
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    st.title("Projects")
+    st.caption("Every project in the database, whoever started it and wherever its workers run.")
+    common.show_flash()
+    url = common.db_url()
+    try:
+        items = projects.list_projects(url)
+        table = _table(url, items)
+    except common.DB_ERRORS as err:
+        common.db_unavailable(err)
+        return
+    if not items:
+        st.info("There are no projects yet.")
+        st.page_link("pages/data.py", label="Load data to start one", icon=":material/upload_file:")
+        return
+    st.dataframe(table, hide_index=True, column_config={
+        "best R²": st.column_config.NumberColumn("best R²", format="%.6f")})
+
+    names = [p.name for p in items]
+    current = st.session_state.get(common.PROJECT)
+    common.choose("w_projects_pick", names, current if current in names else names[-1])
+    name = st.selectbox("Project", names, key="w_projects_pick", **common.KEEP)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Open")
+        if st.button(f"Open {name}", key="open", type="primary", icon=":material/folder_open:"):
+            st.session_state[common.PROJECT] = name
+            st.success(f"{name} is the current project (Monitor, Results, Simulate and Entropy show it).")
+        if st.session_state.get(common.PROJECT) == name:
+            st.page_link("pages/monitor.py", label="Monitor", icon=":material/monitoring:")
+            st.page_link("pages/results.py", label="Results", icon=":material/insights:")
+    with c2:
+        st.subheader("Delete")
+        running = common.live_worker_count(name)
+        if running:
+            st.warning(f"{running} local worker{'s are' if running > 1 else ' is'} still training {name}; "
+                       "deleting stops them after their current epoch.")
+        confirm = st.checkbox(f"Yes, delete {name} with its data, trials, curves and models", key="confirm_delete")
+        if st.button(f"Delete {name}", key="delete", icon=":material/delete:", disabled=not confirm):
+            try:
+                projects.delete_project(url, name)
+            except common.USER_ERRORS as err:
+                st.error(str(err))
+                return
+            except common.DB_ERRORS as err:
+                common.db_unavailable(err)
+                return
+            if st.session_state.get(common.PROJECT) == name:
+                st.session_state.pop(common.PROJECT, None)
+            sim = st.session_state.get(common.SIM)
+            if sim and sim.get("project") == name:
+                st.session_state.pop(common.SIM, None)
+            st.session_state.pop("confirm_delete", None)
+            common.flash("success", f"Deleted project {name}.")
+            st.rerun()
+
+
+main()

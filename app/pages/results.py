@@ -1,0 +1,81 @@
+"""Results: the best model (or an ensemble) against the training data, residuals, fitted surface."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import common
+from mat_interp_core import simulate
+
+common.page_setup()
+
+
+def main() -> None:
+    st.title("Results")
+    st.caption("The best network of a project at the measured points: does it follow the data?")
+    common.show_flash()
+    project = common.pick_project("w_results_project")
+    if project is None:
+        return
+    url = common.db_url()
+    units = common.project_units(project)
+    common.init("w_results_k", 1)
+    k = st.number_input("Ensemble of the best K models (1 = best model only)", min_value=1,
+                        max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **common.KEEP)
+    try:
+        with st.spinner("Predicting at the training points…"):
+            model = common.predictor(url, project, int(k))
+            fit = simulate.fitted(url, project.name, k=int(k), model=model)
+    except common.USER_ERRORS as err:
+        st.info(str(err))
+        st.page_link("pages/monitor.py", label="See its progress on the Monitor page", icon=":material/monitoring:")
+        return
+    except common.DB_ERRORS as err:
+        common.db_unavailable(err)
+        return
+
+    x1, x2, y = project.x1_name, project.x2_name, project.y_name
+    x1_t, x2_t, y_t = (common.unit_label(n, units.get(u)) for n, u in ((x1, "x1"), (x2, "x2"), (y, "y")))
+    st.write(f"Model: {common.model_label(model)}; {len(fit):,} training points.")
+    measured = fit.rename(columns={y: f"{y} model", f"{y} measured": y})
+
+    fig = common.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
+                            overlay=measured, title=f"Model (lines) over the measured data (circles)",
+                            x_title=x1_t, y_title=y_t)
+    st.plotly_chart(fig, key="results_fit")
+
+    left, right = st.columns(2)
+    with left:
+        res = go.Figure()
+        values = sorted(fit[x2].unique())
+        for value, colour in zip(values, common.colours(len(values))):
+            part = fit[fit[x2] == value]
+            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=f"{x2} = {value:g}",
+                                     marker=dict(color=colour, size=4)))
+        res.add_hline(y=0, line=dict(color="black", width=1))
+        res.update_layout(title="Residuals (model − measured)", xaxis_title=x1_t,
+                          yaxis_title=f"residual [{units.get('y') or y}]", template="plotly_white", height=460,
+                          margin=dict(l=60, r=20, t=50, b=50))
+        st.plotly_chart(res, key="results_residuals")
+    with right:
+        st.plotly_chart(common.fig_heatmap(fit, x1, x2, y, rows_as_categories=True, title="Fitted surface",
+                                           x_title=x1_t, y_title=f"{x2_t} (measured curves)", z_title=y_t),
+                        key="results_heatmap")
+
+    d1, d2 = st.columns(2)
+    with d1:
+        common.download_csv(fit, "Download fitted values and residuals (CSV)", f"{project.name}-fitted.csv",
+                            key="dl_fitted")
+    with d2:
+        try:
+            st.download_button("Download the best model (.keras)", simulate.model_bytes(url, project.name),
+                               file_name=f"{project.name}-best.keras", mime="application/octet-stream",
+                               key="dl_model", icon=":material/download:",
+                               help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")
+        except common.USER_ERRORS as err:
+            st.caption(str(err))
+    st.page_link("pages/simulate.py", label="Next: simulate a fine grid", icon=":material/arrow_forward:")
+
+
+main()

@@ -1,0 +1,153 @@
+"""Simulate: the fine measurement the instrument did not take, predicted by the best model(s)."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import common
+from mat_interp_core import dataset, simulate
+
+common.page_setup()
+
+
+def _axis(label: str, key: str, what: str) -> np.ndarray | None:
+    text = st.text_input(label, key=key, help="START:STOP:STEP (STOP included when on the grid) or a list v1, v2, …")
+    try:
+        return dataset.parse_axis(text, what=what)
+    except dataset.DataError as err:
+        st.error(str(err))
+        return None
+
+
+def _overlay(training: pd.DataFrame, x2: str, grid_x2: np.ndarray) -> pd.DataFrame:
+    """Training points, each measured curve moved onto its nearest grid curve (when within half a step)."""
+    values = np.unique(training[x2].to_numpy(dtype=float))
+    step = float(np.min(np.diff(grid_x2))) if grid_x2.size > 1 else np.inf
+    mapping = {}
+    for v in values:
+        g = float(grid_x2[int(np.argmin(np.abs(grid_x2 - v)))])
+        if abs(g - v) <= step / 2 + 1e-12 * max(1.0, abs(v)):
+            mapping[v] = g
+    out = training[training[x2].isin(list(mapping))].copy()
+    out[x2] = out[x2].map(mapping)
+    return out
+
+
+def _show(sim: dict, project, data) -> None:
+    frame: pd.DataFrame = sim["frame"]
+    x1, x2, y = project.x1_name, project.x2_name, project.y_name
+    units = common.project_units(project)
+    x1_t, x2_t, y_t = (common.unit_label(n, units.get(u)) for n, u in ((x1, "x1"), (x2, "x2"), (y, "y")))
+    std = f"{y} std" if f"{y} std" in frame else None
+    ax1, ax2 = sim["x1"], sim["x2"]
+    st.success(f"Simulated {len(frame):,} points ({ax1.size:,} × {ax2.size:,}) with {sim['model']}.")
+
+    st.subheader("Line cuts")
+    if st.session_state.get("_cuts_for") != sim["id"]:
+        st.session_state["_cuts_for"] = sim["id"]
+        measured = common.nearest(data.x2_values, ax2)
+        st.session_state["w_cut_x2"] = ", ".join(common.nice(v) for v in measured[:12])
+        picks = np.linspace(ax1[0], ax1[-1], 7)[1:-1] if ax1.size > 1 else ax1
+        st.session_state["w_cut_x1"] = ", ".join(common.nice(v) for v in common.nearest(picks, ax1))
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    cut_x2_text = c1.text_input(f"{x2} values for {y} vs {x1} (nearest grid values)", key="w_cut_x2", **common.KEEP)
+    cut_x1_text = c2.text_input(f"{x1} values for {y} vs {x2} (nearest grid values)", key="w_cut_x1", **common.KEEP)
+    common.init("w_sim_overlay", True)
+    overlay = c3.checkbox("Show the training data", key="w_sim_overlay", **common.KEEP)
+    left, right = st.columns(2)
+    try:
+        cut_x2 = common.nearest(dataset.parse_values(cut_x2_text, what=f"{x2} values for the cuts"), ax2)
+        part = frame[frame[x2].isin(cut_x2)]
+        fig = common.fig_curves(part, x1, y, x2, mode="lines", std=std,
+                                overlay=_overlay(data.frame, x2, ax2) if overlay else None,
+                                title=f"{y} vs {x1}" + (" (band: ± ensemble std)" if std else ""),
+                                x_title=x1_t, y_title=y_t)
+        left.plotly_chart(fig, key="sim_cut_x1")
+    except dataset.DataError as err:
+        left.error(str(err))
+    try:
+        cut_x1 = common.nearest(dataset.parse_values(cut_x1_text, what=f"{x1} values for the cuts"), ax1)
+        part = frame[frame[x1].isin(cut_x1)]
+        fig = common.fig_curves(part, x2, y, x1, mode="lines+markers" if ax2.size < 30 else "lines", std=std,
+                                title=f"{y} vs {x2}" + (" (band: ± ensemble std)" if std else ""),
+                                x_title=x2_t, y_title=y_t)
+        right.plotly_chart(fig, key="sim_cut_x2")
+    except dataset.DataError as err:
+        right.error(str(err))
+
+    st.subheader("Map")
+    if std:
+        left, right = st.columns(2)
+    else:
+        left, right = st.container(), None
+    left.plotly_chart(common.fig_heatmap(frame, x1, x2, y, title=f"Simulated {y}", x_title=x1_t, y_title=x2_t,
+                                         z_title=y_t), key="sim_heatmap")
+    if right is not None:
+        right.plotly_chart(common.fig_heatmap(frame, x1, x2, std, title="Ensemble spread (std)", x_title=x1_t,
+                                              y_title=x2_t, z_title=std, colorscale="Magma"), key="sim_std")
+    common.download_csv(frame, "Download the simulated grid (CSV)", f"{project.name}-simulated.csv", key="dl_sim")
+    st.page_link("pages/entropy.py", label="Next: magnetic entropy change from this grid",
+                 icon=":material/arrow_forward:")
+
+
+def main() -> None:
+    st.title("Simulate")
+    st.caption("Predict Y on any grid of X1 and X2 inside (or, with care, outside) the measured range.")
+    common.show_flash()
+    project = common.pick_project("w_sim_project")
+    if project is None:
+        return
+    url = common.db_url()
+    settings = common.settings()
+    try:
+        data = common.training_data(url, project)
+    except common.DB_ERRORS as err:
+        common.db_unavailable(err)
+        return
+    if st.session_state.get("_sim_axes_for") != project.id:
+        st.session_state["_sim_axes_for"] = project.id
+        st.session_state["w_sim_x1"], st.session_state["w_sim_x2"] = common.default_axes(data)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    with c1:
+        ax1 = _axis(f"{project.x1_name} axis", "w_sim_x1", f"the {project.x1_name} axis")
+    with c2:
+        ax2 = _axis(f"{project.x2_name} axis", "w_sim_x2", f"the {project.x2_name} axis")
+    common.init("w_sim_k", 1)
+    k = c3.number_input("Ensemble K", min_value=1, max_value=max(1, project.space.keep_models), step=1,
+                        key="w_sim_k", **common.KEEP,
+                        help="1: the best model; K > 1: mean of the best K with their spread.")
+    lo1, hi1 = float(data.frame[project.x1_name].min()), float(data.frame[project.x1_name].max())
+    st.caption(f"Measured: {project.x1_name} {lo1:g} … {hi1:g}; {project.x2_name} "
+               f"{', '.join(f'{v:g}' for v in data.x2_values[:12])}{' …' if len(data.x2_values) > 12 else ''}. "
+               f"Defaults: {project.x1_name} step 1/5 of the median measured spacing, {project.x2_name} step 1/5 "
+               "of the smallest measured gap.")
+    ok = ax1 is not None and ax2 is not None
+    if ok:
+        st.caption(f"{ax1.size:,} × {ax2.size:,} = {ax1.size * ax2.size:,} points "
+                   f"(limit {settings.max_grid_points:,}).")
+    if st.button("Simulate", key="simulate", type="primary", icon=":material/play_arrow:", disabled=not ok):
+        try:
+            with st.spinner("Simulating…"):
+                model = common.predictor(url, project, int(k))
+                frame = simulate.simulate(url, project.name, ax1, ax2, k=int(k),
+                                          max_points=settings.max_grid_points, model=model)
+            st.session_state[common.SIM] = {
+                "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": int(k),
+                "frame": frame, "x1": ax1, "x2": ax2, "model": common.model_label(model),
+            }
+        except common.USER_ERRORS as err:
+            st.error(str(err))
+        except common.DB_ERRORS as err:
+            common.db_unavailable(err)
+    sim = st.session_state.get(common.SIM)
+    if sim and sim["project_id"] == project.id:
+        _show(sim, project, data)
+    else:
+        st.info("Set the axes and press Simulate.")
+
+
+main()
