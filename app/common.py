@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -60,31 +59,6 @@ DB_ERRORS = _db_errors()
 
 
 # ------------------------------------------------------------------ page entry
-
-
-def page_setup() -> None:
-    """Call first in every page: make sure the page runs inside streamlit_app.py.
-
-    Because app/ holds a `pages/` folder, a fresh Streamlit process starts in its
-    legacy "pages directory" mode until st.navigation has run once. A first
-    request for a page URL (a bookmark after a server restart; every AppTest run
-    after switch_page) then runs the page file alone, without the entry script's
-    navigation and sidebar. In that case this leaves the legacy mode for the
-    whole process and runs the entry script in this same run (so the user's
-    clicks are kept), which renders the requested page; then it stops the
-    outer, legacy run of the page.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - other Streamlit versions
-        return
-    if not PagesManager.uses_pages_directory:
-        return
-    PagesManager.uses_pages_directory = False
-    entry = Path(__file__).resolve().with_name("streamlit_app.py")
-    code = compile(entry.read_bytes(), str(entry), "exec")
-    exec(code, {"__name__": "__main__", "__file__": str(entry)})  # noqa: S102
-    st.stop()
 
 
 # ------------------------------------------------------------------ settings and sidebar
@@ -175,7 +149,7 @@ def pick_project(key: str, *, label: str = "Project") -> projects.Project | None
         return None
     if not names:
         st.info("There are no projects in this database yet: load data, then start one on the Train page.")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.page_link("views/train.py", label="Go to Train", icon=":material/model_training:")
         return None
     current = st.session_state.get(PROJECT)
     choose(key, names, current if current in names else names[-1])

@@ -22,17 +22,17 @@ st.set_page_config(page_title="mat-interp", page_icon=":material/blur_on:", layo
 
 pages = {
     "Data and training": [
-        st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
+        st.Page("views/data.py", title="Data", icon=":material/upload_file:", default=True),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:"),
     ],
     "Using the model": [
-        st.Page("pages/results.py", title="Results", icon=":material/insights:"),
-        st.Page("pages/simulate.py", title="Simulate", icon=":material/grid_on:"),
-        st.Page("pages/entropy.py", title="Entropy", icon=":material/thermostat:"),
+        st.Page("views/results.py", title="Results", icon=":material/insights:"),
+        st.Page("views/simulate.py", title="Simulate", icon=":material/grid_on:"),
+        st.Page("views/entropy.py", title="Entropy", icon=":material/thermostat:"),
     ],
     "Manage": [
-        st.Page("pages/projects.py", title="Projects", icon=":material/folder_open:"),
+        st.Page("views/projects.py", title="Projects", icon=":material/folder_open:"),
     ],
 }
 page = st.navigation(pages)

@@ -124,7 +124,7 @@ def app_env(tmp_path_factory: pytest.TempPathFactory):
 def started(app_env):
     """Two tiny projects started from the Train page; the second while the first one trains."""
     at = load_demo(new_app())
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     set_tiny_space(at, PROJECT_A, trials=2, min_resource=5)
     at.button(key="start").click().run()
     assert_no_exception(at)
@@ -179,14 +179,14 @@ def test_train_page_starts_a_second_project_while_the_first_runs(started, app_en
 
 
 def test_train_page_without_data_points_to_the_data_page(app_env):
-    at = new_app().switch_page("pages/train.py").run()
+    at = new_app().switch_page("views/train.py").run()
     assert_no_exception(at)
     assert any("Load and check data on the Data page first" in t for t in texts(at.info))
     assert "start" not in [b.key for b in at.button]
 
 
 def test_train_page_rejects_bad_names_and_settings(app_env):
-    at = load_demo(new_app()).switch_page("pages/train.py").run()
+    at = load_demo(new_app()).switch_page("views/train.py").run()
     at.text_input(key="w_name").set_value("bad name!").run()
     assert any("project name 'bad name!' is not allowed" in e for e in texts(at.error))
     assert at.button(key="start").disabled
@@ -210,7 +210,7 @@ def test_train_page_rejects_bad_names_and_settings(app_env):
 
 def test_train_page_without_local_workers_leaves_the_work_to_the_service(fresh_db, monkeypatch):
     monkeypatch.setenv("MAT_INTERP_LOCAL_WORKERS", "0")
-    at = load_demo(new_app()).switch_page("pages/train.py").run()
+    at = load_demo(new_app()).switch_page("views/train.py").run()
     assert at.number_input(key="w_workers").disabled
     at.text_input(key="w_name").set_value("service-run").run()
     at.button(key="start").click().run()
@@ -283,8 +283,8 @@ def test_data_page_keeps_its_choices_across_pages(app_env):
     at.text_input(key="w_unit_x2").set_value("kOe")
     at.number_input(key="w_mass").set_value(2.25)
     at.run()
-    at.switch_page("pages/projects.py").run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/projects.py").run()
+    at.switch_page("views/data.py").run()
     assert_no_exception(at)
     assert at.text_input(key="w_unit_x2").value == "kOe"
     assert at.number_input(key="w_mass").value == 2.25
@@ -337,7 +337,7 @@ def test_data_page_refuses_a_file_over_the_size_limit(app_env, monkeypatch):
 
 def test_monitor_shows_the_finished_study(finished, app_env):
     at = finished["at"]
-    at.switch_page("pages/monitor.py").run()
+    at.switch_page("views/monitor.py").run()
     assert_no_exception(at)
     at.selectbox(key="w_monitor_project").set_value(PROJECT_A).run()
     status = finished["status"][PROJECT_A]
@@ -373,7 +373,7 @@ def test_monitor_reports_an_unavailable_database_and_recovers(app_env, monkeypat
     blocker = tmp_path / "db-folder"
     blocker.write_text("a file where the database folder should be")
     monkeypatch.setenv("MAT_INTERP_DATABASE_URL", f"sqlite:///{blocker}/x.db")
-    at = new_app().switch_page("pages/monitor.py").run()
+    at = new_app().switch_page("views/monitor.py").run()
     assert_no_exception(at)
     assert any(e.startswith("database unavailable: ") and "retrying" in e for e in texts(at.error)), texts(at.error)
     blocker.unlink()  # the database comes back: the next refresh recovers by itself
@@ -389,7 +389,7 @@ def test_pages_survive_an_unreachable_database_server(app_env, monkeypatch, free
     at = new_app()
     sidebar = sidebar_text(at)
     assert "lab:***@127.0.0.1" in sidebar and "s3cret" not in sidebar
-    for page in ("pages/projects.py", "pages/train.py", "pages/monitor.py", "pages/results.py"):
+    for page in ("views/projects.py", "views/train.py", "views/monitor.py", "views/results.py"):
         at.switch_page(page).run()
         assert_no_exception(at)
         assert any(e.startswith("database unavailable: ") for e in texts(at.error)), (page, texts(at.error))
@@ -401,7 +401,7 @@ def test_pages_survive_an_unreachable_database_server(app_env, monkeypatch, free
 
 def test_results_page_shows_the_fit(finished, app_env):
     at = finished["at"]
-    at.switch_page("pages/results.py").run()
+    at.switch_page("views/results.py").run()
     at.selectbox(key="w_results_project").set_value(PROJECT_A).run()
     assert_no_exception(at)
     best = finished["status"][PROJECT_A]["best_trial"]
@@ -412,7 +412,7 @@ def test_results_page_shows_the_fit(finished, app_env):
 
 def test_results_page_ensemble_of_two(finished, app_env):
     at = finished["at"]
-    at.switch_page("pages/results.py").run()
+    at.switch_page("views/results.py").run()
     at.selectbox(key="w_results_project").set_value(PROJECT_B).run()
     at.number_input(key="w_results_k").set_value(2).run()
     assert_no_exception(at)
@@ -425,7 +425,7 @@ def test_results_page_ensemble_of_two(finished, app_env):
 
 def test_simulate_then_entropy(finished, app_env):
     at = finished["at"]
-    at.switch_page("pages/simulate.py").run()
+    at.switch_page("views/simulate.py").run()
     at.selectbox(key="w_sim_project").set_value(PROJECT_A).run()
     assert_no_exception(at)
     # Defaults from the training data: X1 step 1/5 of the measured spacing, X2 step 1/5 of the smallest gap.
@@ -449,7 +449,7 @@ def test_simulate_then_entropy(finished, app_env):
     assert len(charts(at)) == 3  # two line cuts and the map
     assert downloads(at) == ["Download the simulated grid (CSV)"]
 
-    at.switch_page("pages/entropy.py").run()
+    at.switch_page("views/entropy.py").run()
     assert_no_exception(at)
     assert at.selectbox(key="w_entropy_project").value == PROJECT_A
     assert at.number_input(key="w_e_mass").value == synthetic.DEMO_MASS_MG
@@ -472,7 +472,7 @@ def test_simulate_then_entropy(finished, app_env):
 
 def test_simulate_an_ensemble_shows_its_spread(finished, app_env):
     at = finished["at"]
-    at.switch_page("pages/simulate.py").run()
+    at.switch_page("views/simulate.py").run()
     at.selectbox(key="w_sim_project").set_value(PROJECT_B).run()
     at.text_input(key="w_sim_x1").set_value("5:87:1")
     at.text_input(key="w_sim_x2").set_value("100:50000:500")
@@ -488,7 +488,7 @@ def test_simulate_an_ensemble_shows_its_spread(finished, app_env):
 def test_entropy_page_simulates_a_fine_grid_on_request(finished, app_env):
     at = new_app()
     at.session_state["project"] = PROJECT_A
-    at.switch_page("pages/entropy.py").run()
+    at.switch_page("views/entropy.py").run()
     assert_no_exception(at)
     assert any("There is no simulated grid of this project yet" in t for t in texts(at.info))
     at.button(key="e_simulate").click().run()
@@ -503,7 +503,7 @@ def test_entropy_page_simulates_a_fine_grid_on_request(finished, app_env):
 def test_entropy_page_reports_unit_and_field_errors(finished, app_env):
     at = new_app()
     at.session_state["project"] = PROJECT_A
-    at.switch_page("pages/entropy.py").run()
+    at.switch_page("views/entropy.py").run()
     at.button(key="e_simulate").click().run()
     at.number_input(key="w_e_mass").set_value(None).run()
     assert_no_exception(at)
@@ -523,7 +523,7 @@ def test_entropy_page_for_data_that_is_not_magnetisation(app_env):
                             units={"x1": "K", "x2": "Oe", "y": "ohm", "magnetisation": False})
     at = new_app()
     at.session_state["project"] = "resistance"
-    at.switch_page("pages/entropy.py").run()
+    at.switch_page("views/entropy.py").run()
     assert_no_exception(at)
     assert any("was not marked as magnetisation" in t for t in texts(at.info))
     assert not at.get("download_button")
@@ -540,7 +540,7 @@ def test_entropy_page_for_data_that_is_not_magnetisation(app_env):
 def test_projects_page_lists_opens_and_deletes(finished, app_env):
     data = validate(read_table(synthetic.demo_csv_bytes()), "T (K)", "H (Oe)", "moment (emu)")
     projects.create_project(app_env, "to-delete", data, space=SearchSpace(epochs=5), n_trials=3)
-    at = new_app().switch_page("pages/projects.py").run()
+    at = new_app().switch_page("views/projects.py").run()
     assert_no_exception(at)
     table = at.dataframe[0].value
     assert {PROJECT_A, PROJECT_B, "to-delete"} <= set(table["project"])
@@ -565,12 +565,12 @@ def test_projects_page_lists_opens_and_deletes(finished, app_env):
 
 
 def test_projects_page_when_there_are_none(fresh_db):
-    at = new_app().switch_page("pages/projects.py").run()
+    at = new_app().switch_page("views/projects.py").run()
     assert_no_exception(at)
     assert any("There are no projects yet" in t for t in texts(at.info))
 
 
-@pytest.mark.parametrize("page", ["pages/results.py", "pages/simulate.py", "pages/entropy.py"])
+@pytest.mark.parametrize("page", ["views/results.py", "views/simulate.py", "views/entropy.py"])
 def test_model_pages_without_projects_say_what_to_do(fresh_db, page):
     at = new_app().switch_page(page).run()
     assert_no_exception(at)

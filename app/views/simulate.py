@@ -11,7 +11,6 @@ import streamlit as st
 import common
 from mat_interp_core import dataset, simulate
 
-common.page_setup()
 
 
 def _axis(label: str, key: str, what: str) -> np.ndarray | None:
@@ -90,7 +89,7 @@ def _show(sim: dict, project, data) -> None:
         right.plotly_chart(common.fig_heatmap(frame, x1, x2, std, title="Ensemble spread (std)", x_title=x1_t,
                                               y_title=x2_t, z_title=std, colorscale="Magma"), key="sim_std")
     common.download_csv(frame, "Download the simulated grid (CSV)", f"{project.name}-simulated.csv", key="dl_sim")
-    st.page_link("pages/entropy.py", label="Next: magnetic entropy change from this grid",
+    st.page_link("views/entropy.py", label="Next: magnetic entropy change from this grid",
                  icon=":material/arrow_forward:")
 
 

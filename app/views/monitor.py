@@ -7,7 +7,6 @@ import streamlit as st
 import common
 from mat_interp_core import projects
 
-common.page_setup()
 
 
 def _progress_section(p: dict) -> None:
@@ -73,7 +72,7 @@ def live() -> None:
         return
     if not names:
         st.info("There are no projects in this database yet.")
-        st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+        st.page_link("views/train.py", label="Start one on the Train page", icon=":material/model_training:")
         return
     current = st.session_state.get(common.PROJECT)
     common.choose("w_monitor_project", names, current if current in names else names[-1])

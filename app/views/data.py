@@ -10,7 +10,6 @@ import common
 from mat_interp_core import dataset, entropy, synthetic
 from mat_interp_core.dataset import DataError
 
-common.page_setup()
 
 _UNIT_KEYS = ("w_unit_x1", "w_unit_x2", "w_unit_y", "w_mag", "w_mass", "w_m_unit", "w_h_unit", "w_molar")
 
@@ -201,7 +200,7 @@ def main() -> None:
         return
     units = _units_section(src, data)
     _plots(data, units)
-    st.page_link("pages/train.py", label="Next: train a model on this data", icon=":material/arrow_forward:")
+    st.page_link("views/train.py", label="Next: train a model on this data", icon=":material/arrow_forward:")
 
 
 main()

@@ -11,7 +11,6 @@ from mat_interp_core import dataset, projects, space as space_mod, workers
 from mat_interp_core.network import SOLVERS
 from mat_interp_core.space import SearchSpace
 
-common.page_setup()
 
 _DEFAULTS = SearchSpace()
 _SOLVER_LABELS = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD", "nesterov": "SGD + Nesterov momentum"}
@@ -146,7 +145,7 @@ def _new_project(existing: list[str]) -> None:
     data: dataset.TrainingData | None = st.session_state.get(common.DATA)
     if data is None:
         st.info("Load and check data on the Data page first.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/upload_file:")
+        st.page_link("views/data.py", label="Go to Data", icon=":material/upload_file:")
         return
     src = st.session_state.get(common.SOURCE) or {}
     st.caption(f"Data: {src.get('name', '?')} — {len(data.frame):,} points; X1 = {data.x1_name}, "
@@ -190,7 +189,7 @@ def _current_project(existing: list[str]) -> None:
         f"{p['running']} running) — {state}; best R² {common.fmt_value(p['best_value'])}; "
         f"local workers running: {running}."
     )
-    st.page_link("pages/monitor.py", label="Watch it live on the Monitor page", icon=":material/monitoring:")
+    st.page_link("views/monitor.py", label="Watch it live on the Monitor page", icon=":material/monitoring:")
     c1, c2 = st.columns(2)
     with c1:
         if st.button("Stop", key="stop", icon=":material/stop:", disabled=p["done"] or p["stop_requested"],

@@ -10,7 +10,6 @@ import streamlit as st
 import common
 from mat_interp_core import projects
 
-common.page_setup()
 
 
 def _table(url: str, items: list) -> pd.DataFrame:
@@ -55,7 +54,7 @@ def main() -> None:
         return
     if not items:
         st.info("There are no projects yet.")
-        st.page_link("pages/data.py", label="Load data to start one", icon=":material/upload_file:")
+        st.page_link("views/data.py", label="Load data to start one", icon=":material/upload_file:")
         return
     st.dataframe(table, hide_index=True, column_config={
         "best R²": st.column_config.NumberColumn("best R²", format="%.6f")})
@@ -71,8 +70,8 @@ def main() -> None:
             st.session_state[common.PROJECT] = name
             st.success(f"{name} is the current project (Monitor, Results, Simulate and Entropy show it).")
         if st.session_state.get(common.PROJECT) == name:
-            st.page_link("pages/monitor.py", label="Monitor", icon=":material/monitoring:")
-            st.page_link("pages/results.py", label="Results", icon=":material/insights:")
+            st.page_link("views/monitor.py", label="Monitor", icon=":material/monitoring:")
+            st.page_link("views/results.py", label="Results", icon=":material/insights:")
     with c2:
         st.subheader("Delete")
         running = common.live_worker_count(name)

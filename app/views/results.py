@@ -8,7 +8,6 @@ import streamlit as st
 import common
 from mat_interp_core import simulate
 
-common.page_setup()
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
             fit = simulate.fitted(url, project.name, k=int(k), model=model)
     except common.USER_ERRORS as err:
         st.info(str(err))
-        st.page_link("pages/monitor.py", label="See its progress on the Monitor page", icon=":material/monitoring:")
+        st.page_link("views/monitor.py", label="See its progress on the Monitor page", icon=":material/monitoring:")
         return
     except common.DB_ERRORS as err:
         common.db_unavailable(err)
@@ -75,7 +74,7 @@ def main() -> None:
                                help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")
         except common.USER_ERRORS as err:
             st.caption(str(err))
-    st.page_link("pages/simulate.py", label="Next: simulate a fine grid", icon=":material/arrow_forward:")
+    st.page_link("views/simulate.py", label="Next: simulate a fine grid", icon=":material/arrow_forward:")
 
 
 main()

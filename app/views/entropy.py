@@ -10,7 +10,6 @@ import streamlit as st
 import common
 from mat_interp_core import baselines, dataset, entropy, simulate
 
-common.page_setup()
 
 _SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "rbf": "RBF surface"}
 _NETWORK = "network (simulated grid)"
