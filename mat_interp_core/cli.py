@@ -23,7 +23,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from mat_interp_core.projects import ProjectError
     from mat_interp_core.space import SpaceError
 
-    return (DataError, ProjectError, SpaceError, UnitError)
+    from mat_interp_core.storage import DatabaseUnavailable
+
+    return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable)
 
 
 def _url(args) -> str:
@@ -296,7 +298,8 @@ def cmd_entropy(args) -> int:
         raise _DataError(str(err)) from None
     where = "the training data" if args.source == "training" else (
         f"the simulated {result.grid_description}, field step {_field_step(result, units):.3g} T, "
-        + ("best model" if args.ensemble == 1 else f"ensemble of the best {args.ensemble} models"))
+        + ("best model" if "members" not in result.figures else
+           f"ensemble of the best {int(result.figures['members'].iloc[0])} models"))
     print(f"|ΔS_M| in J/(kg·K) ({args.method}) from {where}; {units.describe()}")
     figures = result.figures.copy()
     if "peak_std" in figures:

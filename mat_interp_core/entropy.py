@@ -12,7 +12,8 @@ linear interpolation along H, which produces the well-known spikes in
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,14 @@ __all__ = [
     "delta_s",
     "figures_of_merit",
     "spikiness",
+    "MagnetUnits",
+    "resolve_units",
+    "fine_axes",
+    "delta_s_band",
+    "band_figures",
+    "SimulatedEntropy",
+    "simulated_delta_s",
+    "measured_dh_tesla",
 ]
 
 M_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
@@ -304,3 +313,274 @@ def _half_crossing(t: np.ndarray, y: np.ndarray, half: float) -> float | None:
     j = int(below[0])  # j ≥ 1 since y[0] is the peak
     t0, t1, y0, y1 = t[j - 1], t[j], y[j - 1], y[j]
     return float(t0 + (half - y0) * (t1 - t0) / (y1 - y0))
+
+
+# --------------------------------------------------------------------------- units of a project
+
+
+@dataclass(frozen=True)
+class MagnetUnits:
+    """The explicit unit choice behind a |ΔS_M| figure (checked on construction)."""
+
+    m_unit: str
+    h_unit: str
+    mass_mg: float | None = None
+    molar_mass_g: float | None = None
+
+    def __post_init__(self) -> None:
+        to_tesla(1.0, self.h_unit)  # raises UnitError on an unknown unit
+        to_specific_moment(1.0, self.m_unit, mass_mg=self.mass_mg, molar_mass_g=self.molar_mass_g)
+
+    def kwargs(self) -> dict[str, object]:
+        """Keyword arguments of :func:`delta_s`."""
+        return dict(m_unit=self.m_unit, h_unit=self.h_unit, mass_mg=self.mass_mg, molar_mass_g=self.molar_mass_g)
+
+    def describe(self) -> str:
+        extra = f", sample mass {self.mass_mg:g} mg" if self.m_unit == "emu" else ""
+        extra += f", molar mass {self.molar_mass_g:g} g/mol" if self.m_unit == "muB/f.u." else ""
+        return f"M in {self.m_unit}, H in {self.h_unit}{extra}"
+
+
+def resolve_units(
+    stored: Mapping[str, object] | None,
+    *,
+    m_unit: str | None = None,
+    h_unit: str | None = None,
+    mass_mg: float | None = None,
+    molar_mass_g: float | None = None,
+) -> MagnetUnits:
+    """Units for |ΔS_M|: the explicit arguments first, then those stored with the project.
+
+    `stored` is a project's ``units`` dict (the GUI stores m_unit, h_unit,
+    mass_mg, molar_mass_g; the CLI stores y and x2, which count when they name
+    a magnetisation or field unit). Anything still missing is a
+    :class:`UnitError` that says which option supplies it — never a default.
+    """
+    stored = dict(stored or {})
+
+    def pick(explicit, *keys, allowed=None):
+        if explicit not in (None, ""):
+            return explicit
+        for key in keys:
+            value = stored.get(key)
+            if value not in (None, "") and (allowed is None or value in allowed):
+                return value
+        return None
+
+    m = pick(m_unit, "m_unit") or pick(None, "y", allowed=M_UNITS)
+    h = pick(h_unit, "h_unit") or pick(None, "x2", allowed=H_UNITS)
+    mass = pick(mass_mg, "mass_mg")
+    molar = pick(molar_mass_g, "molar_mass_g")
+    missing = []
+    if m is None:
+        missing.append(f"the magnetisation unit (--m-unit, one of {', '.join(M_UNITS)})")
+    if h is None:
+        missing.append(f"the field unit (--h-unit, one of {', '.join(H_UNITS)})")
+    if m == "emu" and mass is None:
+        missing.append("the sample mass (--mass-mg, in mg), needed because M is in emu")
+    if m == "muB/f.u." and molar is None:
+        missing.append("the molar mass (--molar-mass-g, g per mole of formula units), needed for muB/f.u.")
+    if missing:
+        raise UnitError(
+            "|ΔS_M| needs explicit units and the project does not store them: give "
+            + "; ".join(missing)
+        )
+    return MagnetUnits(
+        m_unit=str(m),
+        h_unit=str(h),
+        mass_mg=None if mass is None else float(mass),
+        molar_mass_g=None if molar is None else float(molar),
+    )
+
+
+# --------------------------------------------------------------------------- the grid the integral needs
+
+DEFAULT_T_STEP_K = 0.1  # at most; finer when the measurement is finer (spacing / 5)
+DEFAULT_H_STEP_T = 0.02  # field step of the simulated grid (0.05 T at most before T is coarsened)
+_MAX_H_STEP_T = 0.05
+
+
+def fine_axes(
+    x1: np.ndarray,
+    x2: np.ndarray,
+    *,
+    h_unit: str,
+    t_step: float | None = None,
+    h_step_t: float | None = None,
+    max_points: int = 5_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Temperature and field axes of a simulated grid fine enough for the Maxwell integral.
+
+    x1, x2: the measured temperatures (K) and fields (in `h_unit`) of the
+    training data. The temperature axis covers the range every field was
+    measured over (no extrapolation) with step `t_step`, by default
+    min(0.1 K, measured spacing / 5); the field axis runs from the lowest to
+    the highest measured field with step `h_step_t` tesla (default 0.02 T),
+    so H0 + ΔH lands on a node for whole-tesla ΔH. The integral's own
+    discretisation error is ~2 % at 0.5 K × 0.2 T and < 0.1 % at
+    0.02 K × 0.02 T; simulated points are cheap. When the grid would exceed
+    `max_points`, the field step grows up to 0.05 T, then the temperature
+    step grows. The field axis is returned in `h_unit`.
+    """
+    x1 = np.asarray(x1, dtype=float).ravel()
+    x2 = np.asarray(x2, dtype=float).ravel()
+    if x1.size == 0 or x1.size != x2.size:
+        raise ValueError("x1 and x2 must be non-empty and of equal length")
+    factor = float(to_tesla(1.0, h_unit))
+    h_t = x2 * factor
+    fields, curves = _split_by_field(x1, h_t, np.zeros_like(x1))
+    if fields.size < 2:
+        raise ValueError(f"ΔS_M needs M(T) at two fields at least; the data has {fields.size}")
+    lo = max(ct[0] for ct, _ in curves)
+    hi = min(ct[-1] for ct, _ in curves)
+    if not hi > lo:
+        raise ValueError(f"the fields' temperature ranges do not overlap (common range [{lo:g}, {hi:g}] K)")
+    diffs = np.concatenate([np.diff(ct) for ct, _ in curves if ct.size > 1])
+    spacing = float(np.median(diffs)) if diffs.size else hi - lo
+    for name, value in (("t_step", t_step), ("h_step_t", h_step_t)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    dt = float(t_step) if t_step is not None else min(DEFAULT_T_STEP_K, spacing / 5)
+    dh = float(h_step_t) if h_step_t is not None else DEFAULT_H_STEP_T
+    h0, h_max = float(fields[0]), float(fields[-1])
+
+    def count(dt_: float, dh_: float) -> int:
+        return (int(np.floor((hi - lo) / dt_ + 1e-9)) + 2) * (int(np.floor((h_max - h0) / dh_ + 1e-9)) + 2)
+
+    if count(dt, dh) > max_points and h_step_t is None:
+        dh = max(dh, min(_MAX_H_STEP_T, dh * count(dt, dh) / max_points))
+    if count(dt, dh) > max_points and t_step is None:
+        dt = dt * count(dt, dh) / max_points * 1.01
+    if count(dt, dh) > max_points:
+        raise ValueError(
+            f"a {dt:g} K × {dh:g} T grid has {count(dt, dh):,} points, over the limit of {max_points:,}; "
+            "use larger steps or set MAT_INTERP_MAX_GRID_POINTS"
+        )
+    t_axis = _axis(lo, hi, dt)
+    h_axis = _axis(h0, h_max, dh)
+    return t_axis, h_axis / factor
+
+
+def _axis(lo: float, hi: float, step: float) -> np.ndarray:
+    """lo, lo + step, ... and hi itself (the last step may be shorter)."""
+    n = int(np.floor((hi - lo) / step + 1e-9))
+    axis = lo + step * np.arange(n + 1)
+    if hi - axis[-1] > 1e-9 * max(1.0, abs(hi)):
+        axis = np.append(axis, hi)
+    return axis
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def delta_s_band(members: Sequence[pd.DataFrame], **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """|ΔS_M| of every ensemble member and the band: mean ± standard deviation per T and ΔH.
+
+    `members` are long (T, H, M) tables on one grid (one per model of the
+    ensemble); `kwargs` go to :func:`delta_s` (columns, units, dh_tesla,
+    method). Returns (band, per_member): band has columns T_K, dH_T,
+    dS_J_per_kgK (the members' mean), dS_std (their population standard
+    deviation), dS_min, dS_max; per_member is the long table of every
+    member's curve with a `member` column. |ΔS_M| of the ensemble's mean
+    prediction equals the band's mean wherever the members agree in sign.
+    """
+    if len(members) == 0:
+        raise ValueError("an ensemble band needs at least one member")
+    curves = []
+    for i, table in enumerate(members):
+        c = delta_s(table, **kwargs)
+        c.insert(0, "member", i)
+        curves.append(c)
+    per_member = pd.concat(curves, ignore_index=True)
+    stats = per_member.groupby(["dH_T", "T_K"], sort=True)["dS_J_per_kgK"].agg(["mean", "std", "min", "max"])
+    band = stats.reset_index().rename(
+        columns={"mean": "dS_J_per_kgK", "std": "dS_std", "min": "dS_min", "max": "dS_max"}
+    )
+    band["dS_std"] = per_member.groupby(["dH_T", "T_K"], sort=True)["dS_J_per_kgK"].std(ddof=0).to_numpy()
+    return band[["T_K", "dH_T", "dS_J_per_kgK", "dS_std", "dS_min", "dS_max"]], per_member
+
+
+def band_figures(per_member: pd.DataFrame) -> pd.DataFrame:
+    """Per ΔH: mean ± standard deviation over the members of the peak and of its temperature."""
+    rows = []
+    for dh, part in per_member.groupby("dH_T", sort=True):
+        peaks = figures_of_merit(part.drop(columns="member").assign(dH_T=part["member"]))
+        rows.append(
+            {
+                "dH_T": float(dh),
+                "members": len(peaks),
+                "peak_mean": float(peaks["peak_J_per_kgK"].mean()),
+                "peak_std": float(peaks["peak_J_per_kgK"].std(ddof=0)),
+                "T_peak_mean": float(peaks["T_peak_K"].mean()),
+                "T_peak_std": float(peaks["T_peak_K"].std(ddof=0)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["dH_T", "members", "peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
+
+
+# --------------------------------------------------------------------------- from any predictor
+
+
+@dataclass
+class SimulatedEntropy:
+    """|ΔS_M| from a predictor on a fine grid, with its figures of merit (and band for an ensemble)."""
+
+    curves: pd.DataFrame  # T_K, dH_T, dS_J_per_kgK [, dS_std, dS_min, dS_max for an ensemble]
+    figures: pd.DataFrame  # figures_of_merit(curves) [+ members, peak_mean, peak_std, T_peak_mean, T_peak_std]
+    t_axis: np.ndarray  # K
+    h_axis: np.ndarray  # in the data's field unit
+    per_member: pd.DataFrame | None = None  # every member's curve (ensembles only)
+
+    @property
+    def grid_description(self) -> str:
+        dt = float(np.median(np.diff(self.t_axis))) if self.t_axis.size > 1 else float("nan")
+        return f"{self.t_axis.size} × {self.h_axis.size} grid, ΔT = {dt:.3g} K"
+
+
+def measured_dh_tesla(x2: np.ndarray, h_unit: str) -> list[float]:
+    """The field changes the measurement itself offers: every field above the lowest, minus the lowest (T)."""
+    h = np.unique(np.round(to_tesla(np.asarray(x2, dtype=float), h_unit), 9))
+    return [float(v) for v in np.round(h[1:] - h[0], 9)]
+
+
+def simulated_delta_s(
+    model,
+    x1: np.ndarray,
+    x2: np.ndarray,
+    units: MagnetUnits,
+    *,
+    dh_tesla: float | Sequence[float] | None = None,
+    t_step: float | None = None,
+    h_step_t: float | None = None,
+    method: str = "maxwell",
+    max_points: int = 5_000_000,
+    band: bool = True,
+) -> SimulatedEntropy:
+    """|ΔS_M| of `model` (anything with ``predict(x1, x2)``) on the grid :func:`fine_axes` picks.
+
+    x1, x2 are the training data's temperatures and fields (they fix the
+    ranges). dh_tesla=None gives the measured field changes. When the model
+    has ``members`` (an ensemble) and `band` is set, every member's |ΔS_M| is
+    computed too: the curves gain dS_std/dS_min/dS_max and the figures the
+    members' peak mean ± std. The main curve is |ΔS_M| of the model's own
+    (mean) prediction.
+    """
+    t_axis, h_axis = fine_axes(x1, x2, h_unit=units.h_unit, t_step=t_step, h_step_t=h_step_t, max_points=max_points)
+    if dh_tesla is None:
+        dh_tesla = measured_dh_tesla(x2, units.h_unit)
+    tt, hh = np.meshgrid(t_axis, h_axis)
+    members = list(getattr(model, "members", None) or []) if band else []
+    kwargs = dict(t_col="T", h_col="H", m_col="M", dh_tesla=dh_tesla, method=method, **units.kwargs())
+
+    def table(pred: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"T": tt.ravel(), "H": hh.ravel(), "M": np.asarray(pred, dtype=float).ravel()})
+
+    if len(members) > 1:
+        preds = [np.asarray(m.predict(tt, hh), dtype=float) for m in members]
+        curves = delta_s(table(np.mean(preds, axis=0)), **kwargs)
+        band_curves, per_member = delta_s_band([table(p) for p in preds], **kwargs)
+        curves = curves.merge(band_curves.drop(columns="dS_J_per_kgK"), on=["T_K", "dH_T"], how="left")
+        figures = figures_of_merit(curves).merge(band_figures(per_member), on="dH_T", how="left")
+        return SimulatedEntropy(curves, figures, t_axis, h_axis, per_member)
+    curves = delta_s(table(model.predict(tt, hh)), **kwargs)
+    return SimulatedEntropy(curves, figures_of_merit(curves), t_axis, h_axis)

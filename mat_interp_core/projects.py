@@ -1,4 +1,8 @@
-"""Projects: one validated dataset, its settings and one Optuna study named after it."""
+"""Projects: one validated dataset, its settings and one Optuna study named after it.
+
+Every public function takes the database URL first; when the server cannot be
+reached it raises ``storage.DatabaseUnavailable`` (transient: try again later).
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ def _sampler_and_pruner(space: SearchSpace, salt: int = 0):
     return sampler, pruner
 
 
+@storage.reports_unavailable
 def load_study(url: str, name: str, salt: int = 0):
     """The project's Optuna study with the project's sampler and pruner."""
     import optuna
@@ -72,6 +77,7 @@ def load_study(url: str, name: str, salt: int = 0):
     return optuna.load_study(study_name=name, storage=storage.optuna_storage(url), sampler=sampler, pruner=pruner)
 
 
+@storage.reports_unavailable
 def create_project(
     url: str,
     name: str,
@@ -129,6 +135,7 @@ def _find(engine: sa.Engine, name: str):
         return conn.execute(sa.select(storage.projects).where(storage.projects.c.name == name)).first()
 
 
+@storage.reports_unavailable
 def get_project(url: str, name: str) -> Project:
     storage.init_database(url)
     row = _find(storage.get_engine(url), name)
@@ -139,6 +146,7 @@ def get_project(url: str, name: str) -> Project:
     return _row_to_project(row)
 
 
+@storage.reports_unavailable
 def list_projects(url: str) -> list[Project]:
     storage.init_database(url)
     with storage.get_engine(url).connect() as conn:
@@ -146,6 +154,7 @@ def list_projects(url: str) -> list[Project]:
     return [_row_to_project(r) for r in rows]
 
 
+@storage.reports_unavailable
 def load_data(url: str, project: Project) -> TrainingData:
     with storage.get_engine(url).connect() as conn:
         blob = conn.execute(
@@ -154,6 +163,7 @@ def load_data(url: str, project: Project) -> TrainingData:
     return TrainingData.from_csv_bytes(blob, project.x1_name, project.x2_name, project.y_name)
 
 
+@storage.reports_unavailable
 def add_trials(url: str, name: str, more: int) -> Project:
     """Ask for ``more`` trials on top of the current target and clear a stop request."""
     if not isinstance(more, int) or more < 0:
@@ -168,6 +178,7 @@ def add_trials(url: str, name: str, more: int) -> Project:
     return get_project(url, name)
 
 
+@storage.reports_unavailable
 def request_stop(url: str, name: str) -> None:
     """Ask every worker of the project, on any machine, to stop after its current epoch."""
     project = get_project(url, name)
@@ -177,6 +188,7 @@ def request_stop(url: str, name: str) -> None:
         )
 
 
+@storage.reports_unavailable
 def stop_requested(url: str, project_id: int) -> bool:
     with storage.get_engine(url).connect() as conn:
         value = conn.execute(
@@ -185,6 +197,7 @@ def stop_requested(url: str, project_id: int) -> bool:
     return bool(value) if value is not None else True  # a deleted project stops its workers
 
 
+@storage.reports_unavailable
 def delete_project(url: str, name: str) -> None:
     """Remove the project's study, data, curves and models, and nothing else."""
     import optuna
@@ -209,6 +222,7 @@ def _trials(url: str, name: str):
     return study.get_trials(deepcopy=False)
 
 
+@storage.reports_unavailable
 def trials_frame(url: str, name: str) -> pd.DataFrame:
     """One row per trial: number, state, R², hyper-parameters, epochs, duration, errors."""
     rows = []
@@ -237,6 +251,7 @@ def trials_frame(url: str, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+@storage.reports_unavailable
 def progress(url: str, name: str) -> dict[str, Any]:
     """Counts by state, the target, best trial, elapsed time and an ETA, from the database alone."""
     from optuna.trial import TrialState
@@ -277,6 +292,7 @@ def progress(url: str, name: str) -> dict[str, Any]:
     }
 
 
+@storage.reports_unavailable
 def curves_frame(url: str, name: str) -> pd.DataFrame:
     """Per-epoch training curves of every trial (trial, epoch, loss, r2, state) from our table."""
     project = get_project(url, name)

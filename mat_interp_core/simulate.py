@@ -79,10 +79,16 @@ def ranked_trials(url: str, name: str) -> list[int]:
 
 def load_models(url: str, name: str, k: int = 1) -> list[TrainedModel]:
     """The best ``k`` stored models of the project (fewer if fewer exist)."""
-    project = projects.get_project(url, name)
     numbers = ranked_trials(url, name)[: max(1, int(k))]
     if not numbers:
         raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+    return load_trial_models(url, name, numbers)
+
+
+def load_trial_models(url: str, name: str, numbers) -> list[TrainedModel]:
+    """The stored models of the given trials, in the given order (trials without a model are skipped)."""
+    project = projects.get_project(url, name)
+    numbers = [int(n) for n in numbers]
     m = storage.models
     with storage.get_engine(url).connect() as conn:
         rows = {
@@ -146,3 +152,58 @@ def fitted(url: str, name: str, *, k: int = 1, model=None) -> pd.DataFrame:
     out.insert(2, f"{project.y_name} measured", data[project.y_name].to_numpy())
     out["residual"] = out[project.y_name] - out[f"{project.y_name} measured"]
     return out
+
+
+# ---------------------------------------------------------------- magnetic entropy change
+
+
+def project_units(url: str, name: str, **overrides):
+    """The project's |ΔS_M| units: explicit `overrides` (m_unit, h_unit, mass_mg, molar_mass_g) first,
+    then those stored with the project; a missing one raises entropy.UnitError."""
+    from mat_interp_core import entropy
+
+    return entropy.resolve_units(projects.get_project(url, name).units, **overrides)
+
+
+def project_entropy(
+    url: str,
+    name: str,
+    units,
+    *,
+    dh_tesla=None,
+    source: str = "simulated",
+    k: int = 1,
+    t_step: float | None = None,
+    h_step_t: float | None = None,
+    method: str = "maxwell",
+    max_points: int = 5_000_000,
+    model=None,
+):
+    """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (best model, or the best k with a band)
+    or straight from the training data. Returns an :class:`entropy.SimulatedEntropy`.
+
+    `units` is an :class:`entropy.MagnetUnits` (see :func:`project_units`). X1 must be the temperature in
+    kelvin. The simulated grid is chosen by :func:`entropy.fine_axes` unless t_step / h_step_t are given.
+    """
+    from mat_interp_core import entropy
+
+    if source not in ("simulated", "training"):
+        raise ProjectError(f"source must be 'simulated' or 'training'; got {source!r}")
+    project = projects.get_project(url, name)
+    data = projects.load_data(url, project)
+    x, _ = data.arrays()
+    if dh_tesla is None:
+        dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)
+    if source == "training":
+        t_grid = None
+        if t_step is not None:
+            t_axis, _ = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=units.h_unit, t_step=t_step, h_step_t=1e9,
+                                          max_points=max_points)
+            t_grid = t_axis
+        curves = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
+                                 dh_tesla=dh_tesla, method=method, t_grid=t_grid, **units.kwargs())
+        t_axis = np.unique(curves["T_K"].to_numpy())
+        return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
+    model = model or predictor(url, name, k)
+    return entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
+                                     h_step_t=h_step_t, method=method, max_points=max_points)

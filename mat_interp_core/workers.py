@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def assess(url: str, name: str) -> Work:
     if project.stop_requested:
         return Work("none", "stop requested")
     study = projects.load_study(url, name)
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # experimental since Optuna 2.9; said once per poll otherwise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     counts = {s: 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
         counts[t.state] += 1
@@ -134,7 +137,7 @@ class WorkerRecycle(Exception):
 def _over_memory_budget() -> bool:
     import psutil
 
-    budget = float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "1500"))
+    budget = float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "680"))
     return budget > 0 and psutil.Process().memory_info().rss > budget * 2**20
 
 

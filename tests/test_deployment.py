@@ -555,3 +555,79 @@ def test_start_script_serves_health(free_port, tmp_path):
         _wait_health(proc, port, log)
     finally:
         _stop(proc)
+
+
+# ============================================ the worker service's real command
+def worker_service(url: str, tmp_path: Path, *, log_name: str = "worker.log", **env_extra: str):
+    """Start the compose `worker` service's command the way the container runs it.
+
+    docker/entrypoint.sh gets the service's `command` and MAT_INTERP_DATABASE_URL
+    and adds `--database`; `mat-interp` on PATH is a shim that execs
+    `python -m mat_interp_core` (an installed console script could point at
+    another checkout). Every step execs, so the returned process's PID is the
+    worker's, as in a container. Output goes to the returned log file.
+    """
+    services = _interpolate_tree(yaml.safe_load(COMPOSE.read_text()), parse_env_file(ENV_EXAMPLE))["services"]
+    service = services["worker"]
+    cmd = _command(service)
+    assert cmd[:2] == ["mat-interp", "worker"] and "--database" not in cmd
+    bin_dir = tmp_path / "service-bin"
+    shim = bin_dir / "mat-interp"
+    if not shim.exists():  # never rewritten: a worker started just before may be exec'ing it
+        bin_dir.mkdir(exist_ok=True)
+        tmp = bin_dir / ".mat-interp.tmp"
+        tmp.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m mat_interp_core "$@"\n')
+        tmp.chmod(0o755)
+        tmp.replace(shim)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", MAT_INTERP_HEARTBEAT="1")
+    env.update({k: v for k, v in _env_mapping(service).items() if k != "MAT_INTERP_DATABASE_URL"})
+    env.update(MAT_INTERP_DATABASE_URL=url, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", **env_extra)
+    log = tmp_path / log_name
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["sh", str(ENTRYPOINT), *cmd], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log
+
+
+def _sigterm_and_wait(proc: subprocess.Popen, timeout: float) -> int:
+    """SIGTERM the process we started and return its exit code; fail if it takes longer than ``timeout``."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        pytest.fail(f"the worker did not exit within {timeout:.0f} s of SIGTERM")
+
+
+def test_worker_service_command_serves_a_queued_project(mariadb_url, tmp_path):
+    """`mat-interp worker` via the entrypoint, serving any project, against a real MariaDB:
+    it runs a project queued before it started, keeps serving when idle, and exits 0 on SIGTERM."""
+    from helpers import tiny_space, demo_data, wait_until
+    from mat_interp_core import projects
+
+    projects.create_project(mariadb_url, "queued", demo_data(), space=tiny_space(), n_trials=2)
+    proc, log = worker_service(mariadb_url, tmp_path)
+    try:
+        wait_until(lambda: projects.progress(mariadb_url, "queued")["done"] or proc.poll() is not None,
+                   timeout=120, what="the queued project's trials")
+        assert proc.poll() is None, f"the service worker exited:\n{log.read_text()}"
+        table = projects.trials_frame(mariadb_url, "queued")
+        assert set(table.state) <= {"COMPLETE", "PRUNED"} and len(table) >= 2
+        assert {t.split(":")[1] for t in _worker_attrs(mariadb_url, "queued")} == {str(proc.pid)}
+        code = _sigterm_and_wait(proc, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    out = log.read_text()
+    assert code == 0, out
+    password = make_url(mariadb_url).password
+    assert f"worker {proc.pid} on mysql+pymysql://" in out and ":***@" in out and password not in out
+    assert "serving any project" in out and "Traceback" not in out
+
+
+def _worker_attrs(url: str, name: str) -> list[str]:
+    from mat_interp_core import projects
+
+    return [t.user_attrs.get("worker", "?:?") for t in projects.load_study(url, name).get_trials(deepcopy=False)]

@@ -1,0 +1,367 @@
+"""Fidelity of |ΔS_M| from 8 coarse fields: baselines vs the network vs an ensemble, against exact truth.
+
+    python bench/fidelity.py --trials 30 --validate 10              # README figures, ~6 min on 2 cores
+    python bench/fidelity.py --trials 30 --validate 10 --patience 500   # full epoch budget, ~8 min
+    python bench/fidelity.py --only synthetic --seeds 0 --trials 10   # a quick look
+
+What it does
+------------
+(a) Synthetic: a Bean–Rodbell magnet (η = 0.5, J = 7/2, T0 = 35 K, Ms = 150 A·m²/kg)
+    "measured" like the paper's ErCo2 set: 8 fields 0.01, 0.1, 0.5, 1, 2, 3, 4, 5 T,
+    T = 10…60 K in 0.5 K steps (jittered by ±0.02 K), 0.1 % Gaussian noise, in emu
+    (1.5 mg) and Oe. Its exact ΔS_M comes from the model's own entropy.
+(b) traindata_Section3_1.csv from ../shared/data (ErCo2, 0.61 mg, emu and Oe): no
+    exact truth, so the figures are peak, T_peak, FWHM and spikiness.
+
+Methods: "direct" (the trapezoid on the measured fields, the paper's linear result),
+linear and PCHIP interpolation along H, RBF (kernel, epsilon, smoothing by
+leave-one-field-out CV), and for each of 3 seeds a real project search run by the
+product itself — a project in a throw-away SQLite file (bench/out/fidelity.db), the
+project's default search space (the paper's: 2–10 layers, 50–200 nodes, 500 epochs,
+patience 20, successive halving; `--patience`/`--epochs` override) with that seed,
+`--trials` finished trials run by `--workers` real worker processes (as `mat-interp
+train` starts them), then ``validation.validate_project`` in this process (the best
+`--validate` trials by training R², 3 interior fields held out one at a time). From each search:
+"network (R²)" = the best single model by training R², "network (holdout)" = the best
+by held-out RMSE, "ensemble (R²)" = the mean of the 5 best by R² (the models the product keeps by
+default), "ensemble (holdout)" = the mean of the 5 best by held-out RMSE among the
+validated ones (reported when --validate > --ensemble). Every method's |ΔS_M| comes from the grid the entropy command picks
+(0.1 K × 0.02 T over the measured range); "ensemble @0.5K×0.2T" shows the paper's
+coarser simulated grid.
+
+The table goes to stdout and to bench/out/fidelity.csv (every method, seed and ΔH)
+and bench/out/fidelity.txt. Two CPU cores; other jobs on the machine slow it down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mat_interp_core import dataset, entropy, projects, simulate, storage, synthetic, validation, workers  # noqa: E402
+from mat_interp_core.baselines import BASELINES  # noqa: E402
+from mat_interp_core.space import SearchSpace  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SECTION31 = ROOT.parent / "shared" / "data" / "traindata_Section3_1.csv"
+FIELDS_T = (0.01, 0.1, 0.5, 1, 2, 3, 4, 5)
+DHS = [1.0, 2.0, 3.0, 4.0, 5.0]
+MAGNET = synthetic.BeanRodbellMagnet(eta=0.5)
+# The issue's note: at ΔH = 5 T the direct ErCo2 peak (49.65 J/kg/K here) is ~22 % above a later measurement of the
+# same sample in 0.2 T steps, i.e. ~40.7 J/kg/K. An approximate reference only; that measurement is not in ../shared.
+REF_ERCO2_PEAK_5T = 49.65 / 1.22
+
+
+def synthetic_data(noise: float) -> tuple[dataset.TrainingData, entropy.MagnetUnits]:
+    frame = synthetic.demo_frame(MAGNET, fields_T=FIELDS_T, temperatures=np.arange(10.0, 60.0001, 0.5),
+                                 mass_mg=synthetic.DEMO_MASS_MG, noise=noise, seed=0)
+    data = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+    return data, entropy.MagnetUnits("emu", "Oe", mass_mg=synthetic.DEMO_MASS_MG)
+
+
+def erco2_data() -> tuple[dataset.TrainingData, entropy.MagnetUnits]:
+    frame = dataset.read_table(SECTION31)
+    data = dataset.validate(frame, "X1_demo1", "X2_demo1", "Y_demo1")
+    return data, entropy.MagnetUnits("emu", "Oe", mass_mg=0.61)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def exact_curve(t: np.ndarray, dh: float, h0: float, h_max: float) -> np.ndarray:
+    """Exact |ΔS_M| over the field interval the integral really covers (it stops at the top field)."""
+    return MAGNET.exact_delta_s(t, min(h0 + dh, h_max) - h0, h0)
+
+
+def score(curves: pd.DataFrame, truth: bool, h0: float, h_max: float) -> list[dict]:
+    rows = []
+    for dh, part in curves.groupby("dH_T", sort=True):
+        part = part.sort_values("T_K")
+        t = part["T_K"].to_numpy()
+        ds = part["dS_J_per_kgK"].to_numpy()
+        f = entropy.figures_of_merit(part).iloc[0]
+        row = {"dH_T": float(dh), "peak": f.peak_J_per_kgK, "T_peak": f.T_peak_K, "FWHM": f.FWHM_K,
+               "spikiness": f.spikiness}
+        if "dS_std" in part:
+            row["peak_std_members"] = float(part["dS_std"].to_numpy()[np.argmax(ds)])
+        if truth:
+            ex = exact_curve(t, float(dh), h0, h_max)
+            t_fine = np.arange(t[0], t[-1], 0.01)
+            ex_fine = exact_curve(t_fine, float(dh), h0, h_max)
+            row.update(
+                exact_peak=float(ex_fine.max()),
+                exact_T_peak=float(t_fine[np.argmax(ex_fine)]),
+                peak_err_pct=100 * (f.peak_J_per_kgK / ex_fine.max() - 1),
+                dT_peak=f.T_peak_K - float(t_fine[np.argmax(ex_fine)]),
+                rmse=float(np.sqrt(np.mean((ds - ex) ** 2))),
+            )
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- one data set
+
+
+def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
+    x, y = data.arrays()
+    x1, x2 = x[:, 0], x[:, 1]
+    h_t = entropy.to_tesla(data.x2_values, units.h_unit)
+    h0, h_max = float(h_t[0]), float(h_t[-1])
+    rows: list[dict] = []
+
+    def record(method: str, seed, curves: pd.DataFrame, seconds: float, **extra) -> None:
+        for r in score(curves, truth, h0, h_max):
+            rows.append({"data": label, "method": method, "seed": seed, "seconds": round(seconds, 1), **extra, **r})
+
+    started = time.perf_counter()
+    direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name, dh_tesla=DHS,
+                             **units.kwargs())
+    record("direct", None, direct, time.perf_counter() - started)
+    for key, cls in BASELINES.items():
+        started = time.perf_counter()
+        model = cls().fit(x1, x2, y)
+        sim = entropy.simulated_delta_s(model, x1, x2, units, dh_tesla=DHS)
+        record(key, None, sim.curves, time.perf_counter() - started)
+        print(f"[{label}] {key}: {time.perf_counter() - started:.1f} s", flush=True)
+
+    url = f"sqlite:///{OUT / 'fidelity.db'}"
+    for seed in args.seeds:
+        name = f"{label}-s{seed}"
+        try:
+            projects.delete_project(url, name)
+        except projects.ProjectError:
+            pass
+        overrides = {}
+        if args.epochs:
+            overrides["epochs"] = args.epochs
+        if args.patience:
+            overrides["patience"] = args.patience
+        space = SearchSpace(seed=seed, keep_models=max(args.validate, args.ensemble), **overrides)
+        projects.create_project(url, name, data, space=space, n_trials=args.trials,
+                                units={"m_unit": units.m_unit, "h_unit": units.h_unit, "mass_mg": units.mass_mg})
+        started = time.perf_counter()
+        procs = workers.launch_local(url, name, args.workers)  # real worker processes, as `train` starts them
+        for proc in procs:
+            proc.wait()
+        search_s = time.perf_counter() - started
+        started = time.perf_counter()
+        table = validation.validate_project(url, name, top=args.validate, n_curves=args.curves)
+        valid_s = time.perf_counter() - started
+        prog = projects.progress(url, name)
+        print(f"[{label}] seed {seed}: search {search_s:.0f} s ({prog['complete']} complete, {prog['pruned']} pruned, "
+              f"{prog['failed']} failed), validation {valid_s:.0f} s", flush=True)
+        print(table[["trial", "R2", "holdout_rmse", "layers", "nodes", "lr", "batch", "solver"]].to_string(index=False),
+              flush=True)
+        by_r2 = list(table.sort_values(["R2"], ascending=False)["trial"].astype(int))
+        by_ho = list(table.sort_values(["holdout_rmse"])["trial"].astype(int))
+        members = {m.trial_number: m for m in simulate.load_trial_models(url, name, by_r2)}
+        holdout = table.set_index("trial")["holdout_rmse"]
+        common = dict(search_s=round(search_s), validation_s=round(valid_s))
+        for method, number in (("network (R²)", by_r2[0]), ("network (holdout)", by_ho[0])):
+            t0 = time.perf_counter()
+            sim = entropy.simulated_delta_s(members[number], x1, x2, units, dh_tesla=DHS)
+            record(method, seed, sim.curves, time.perf_counter() - t0, trial=number, R2=members[number].value,
+                   holdout_rmse=float(holdout.loc[number]), **common)
+        k = args.ensemble
+        rankings = [("R²", by_r2)] + ([("holdout", by_ho)] if args.validate > k else [])
+        for rank_name, order in rankings:
+            ens = simulate.Ensemble([members[n] for n in order[:k]])
+            t0 = time.perf_counter()
+            sim = entropy.simulated_delta_s(ens, x1, x2, units, dh_tesla=DHS)
+            trials = ",".join(str(n) for n in order[:k])
+            record(f"ensemble ({rank_name})", seed, sim.curves, time.perf_counter() - t0, trial=trials,
+                   members=len(ens.members), **common)
+            if rank_name == "R²":
+                sim = entropy.simulated_delta_s(ens, x1, x2, units, dh_tesla=DHS, t_step=0.5, h_step_t=0.2)
+                record("ensemble (R²) @0.5K×0.2T", seed, sim.curves, 0.0, trial=trials, members=len(ens.members),
+                       **common)
+        # every validated trial on its own: does its held-out error or its R² tell the better |ΔS_M|?
+        for number in by_r2:
+            sim = entropy.simulated_delta_s(members[number], x1, x2, units, dh_tesla=DHS)
+            record("trial", seed, sim.curves, 0.0, trial=number, R2=members[number].value,
+                   holdout_rmse=float(holdout.loc[number]), **common)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _pm(values: pd.Series, fmt: str) -> str:
+    v = values.dropna().to_numpy(dtype=float)
+    if v.size == 0:
+        return "-"
+    if v.size == 1:
+        return format(v[0], fmt)
+    return f"{format(v.mean(), fmt)} ± {format(v.std(ddof=0), fmt)}"
+
+
+def summary(results: pd.DataFrame) -> str:
+    lines = []
+    trials = results[results["method"] == "trial"]
+    results = results[results["method"] != "trial"]
+    order = list(dict.fromkeys(results["method"]))
+    syn = results[results["data"] == "synthetic"]
+    if len(syn):
+        lin_rmse = syn[syn.method == "linear"].groupby("dH_T")["rmse"].mean()
+        lines.append("(a) Bean–Rodbell η = 0.5 from 8 fields, against the exact |ΔS_M| (networks: mean ± std over seeds)")
+        head = (f"{'method':24s} {'peak error % at ΔH = 1 … 5 T':44s} {'max|ΔT_pk| K':>12s} {'max spik.':>10s} "
+                f"{'RMSE J/kgK (mean over ΔH)':>26s} {'RMSE/linear':>11s} {'worst ΔH RMSE/lin':>17s}")
+        lines += [head, "-" * len(head)]
+        for method in order:
+            part = syn[syn.method == method]
+            if part.empty:
+                continue
+            per_dh = part.groupby("dH_T")
+            errs = " ".join(f"{per_dh.get_group(dh)['peak_err_pct'].mean():+6.2f}" for dh in DHS)
+            per_seed = part.groupby(part["seed"].fillna(-1))
+            max_dt = per_seed["dT_peak"].apply(lambda s: s.abs().max())
+            max_spk = per_seed["spikiness"].max()
+            rmse = per_seed["rmse"].mean()
+            ratio = per_seed.apply(lambda g: (g.set_index("dH_T")["rmse"] / lin_rmse).mean())
+            worst = per_seed.apply(lambda g: (g.set_index("dH_T")["rmse"] / lin_rmse).max())
+            lines.append(f"{method:24s} {errs:44s} {_pm(max_dt, '.2f'):>12s} {_pm(max_spk, '.3f'):>10s} "
+                         f"{_pm(rmse, '.3f'):>26s} {_pm(ratio, '.2f'):>11s} {_pm(worst, '.2f'):>17s}")
+        exact = syn[syn.method == "linear"].groupby("dH_T")[["exact_peak", "exact_T_peak"]].first()
+        lines.append("exact peaks: " + ", ".join(f"ΔH={dh:g} T: {r.exact_peak:.3f} J/(kg·K) at {r.exact_T_peak:.2f} K"
+                                                 for dh, r in exact.iterrows()))
+        lines.append("")
+    er = results[results["data"] == "erco2"]
+    if len(er):
+        lines.append("(b) ErCo2 (Section 3.1, 0.61 mg) from its 8 fields (no exact truth; networks: mean ± std over seeds)")
+        head = (f"{'method':24s} {'peak at ΔH = 1 … 5 T (J/kg/K)':52s} {'T_peak(5T) K':>14s} {'FWHM(5T) K':>12s} "
+                f"{'spikiness 1 … 5 T':>36s}")
+        lines += [head, "-" * len(head)]
+        for method in order:
+            part = er[er.method == method]
+            if part.empty:
+                continue
+            per_dh = part.groupby("dH_T")
+            peaks = " ".join(f"{per_dh.get_group(dh)['peak'].mean():9.3f}" for dh in DHS)
+            five = part[part.dH_T == 5.0]
+            spk = " ".join(f"{per_dh.get_group(dh)['spikiness'].mean():6.3f}" for dh in DHS)
+            lines.append(f"{method:24s} {peaks:52s} {_pm(five['T_peak'], '.2f'):>14s} {_pm(five['FWHM'], '.2f'):>12s} "
+                         f"{spk:>36s}")
+        lines.append("")
+    lines += objective_summary(trials)
+    return "\n".join(lines)
+
+
+def objective_summary(trials: pd.DataFrame) -> list[str]:
+    """Per search: how well each objective ranks the validated trials by the quality of their |ΔS_M|."""
+    from scipy.stats import spearmanr
+
+    lines = []
+    for label, part in trials.groupby("data", sort=False):
+        quality = "rmse" if label == "synthetic" else "dev_pct"
+        if label != "synthetic":
+            # no truth: distance of the ΔH = 5 T peak from the 0.2 T-step measurement (~22 % below direct)
+            ref = REF_ERCO2_PEAK_5T
+            part = part[part.dH_T == 5.0].assign(dev_pct=lambda d: 100 * (d["peak"] / ref - 1).abs())
+        per = part.groupby(["seed", "trial"]).agg(q=(quality, "mean"), R2=("R2", "first"),
+                                                   holdout=("holdout_rmse", "first")).reset_index()
+        rows = []
+        for seed, g in per.groupby("seed"):
+            if len(g) < 3:
+                continue
+            rows.append({
+                "seed": seed, "n": len(g),
+                "rho_R2": spearmanr(-g["R2"], g["q"]).statistic,
+                "rho_holdout": spearmanr(g["holdout"], g["q"]).statistic,
+                "pick_R2": float(g.loc[g["R2"].idxmax(), "q"]),
+                "pick_holdout": float(g.loc[g["holdout"].idxmin(), "q"]),
+                "best": float(g["q"].min()), "med": float(g["q"].median()),
+            })
+        if not rows:
+            continue
+        what = ("|ΔS_M| RMSE vs exact (J/kg/K, mean over ΔH)" if label == "synthetic"
+                else f"|peak(5 T) − {REF_ERCO2_PEAK_5T:.1f}| in %")
+        lines.append(f"({'a' if label == 'synthetic' else 'b'}') objectives on {label}: Spearman ρ between each "
+                     f"objective's rank and {what} over the validated trials (ρ > 0: the objective ranks the "
+                     "better |ΔS_M| first), and the quality of each objective's pick")
+        lines.append(f"{'seed':>4s} {'trials':>6s} {'ρ(R²)':>7s} {'ρ(holdout)':>10s} {'pick by R²':>11s} "
+                     f"{'pick by holdout':>15s} {'best':>7s} {'median':>7s}")
+        for r in rows:
+            lines.append(f"{int(r['seed']):4d} {r['n']:6d} {r['rho_R2']:7.2f} {r['rho_holdout']:10.2f} "
+                         f"{r['pick_R2']:11.3f} {r['pick_holdout']:15.3f} {r['best']:7.3f} {r['med']:7.3f}")
+        frame = pd.DataFrame(rows)
+        lines.append(f"mean {'':6s} {frame.rho_R2.mean():7.2f} {frame.rho_holdout.mean():10.2f} "
+                     f"{frame.pick_R2.mean():11.3f} {frame.pick_holdout.mean():15.3f} {frame.best.mean():7.3f} "
+                     f"{frame.med.mean():7.3f}")
+        lines.append("")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=("synthetic", "erco2"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30)")
+    parser.add_argument("--ensemble", type=int, default=5, help="models averaged in the ensemble (default 5)")
+    parser.add_argument("--validate", type=int, default=5,
+                        help="best trials (by R²) kept and validated (default 5; above --ensemble the ensemble of the "
+                             "best by held-out error is reported too)")
+    parser.add_argument("--curves", type=int, default=3, help="interior fields held out in the validation")
+    parser.add_argument("--epochs", type=int, help="override the search space's epoch budget (default: the paper's 500)")
+    parser.add_argument("--patience", type=int, help="override the early-stopping patience (default: the paper's 20)")
+    parser.add_argument("--noise", type=float, default=1e-3, help="relative noise of the synthetic data")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes of each search (default: one per core, one thread each)")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--report", metavar="CSV", help="only print the tables of an earlier run's CSV")
+    args = parser.parse_args(argv)
+    if args.report:
+        path = Path(args.report)
+        report(pd.read_csv(path), f"(tables of {path.name})", None, path.with_suffix(".txt"))
+        return 0
+    args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    OUT.mkdir(parents=True, exist_ok=True)
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from mat_interp_core import network
+
+    network.configure_threads(os.cpu_count() or 1)  # the in-process validation retraining
+    storage.init_database(f"sqlite:///{OUT / 'fidelity.db'}")
+    started = time.perf_counter()
+    frames = []
+    if args.only in (None, "synthetic"):
+        data, units = synthetic_data(args.noise)
+        frames.append(run_dataset("synthetic", data, units, args, truth=True))
+    if args.only in (None, "erco2"):
+        if SECTION31.is_file():
+            data, units = erco2_data()
+            frames.append(run_dataset("erco2", data, units, args, truth=False))
+        else:
+            print(f"skipping ErCo2: {SECTION31} not found")
+    results = pd.concat(frames, ignore_index=True)
+    elapsed = time.perf_counter() - started
+    tag = f"-{args.tag}" if args.tag else ""
+    results.to_csv(OUT / f"fidelity{tag}.csv", index=False)  # first: the summary must not lose the figures
+    command = "python bench/fidelity.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report(results, command.strip(), elapsed, OUT / f"fidelity{tag}.txt")
+    return 0
+
+
+def report(results: pd.DataFrame, command: str, elapsed: float | None, path: Path) -> None:
+    text = summary(results)
+    footer = f"command: {command}\n" + (f"runtime: {elapsed:.0f} s on {os.cpu_count()} cores" if elapsed else "")
+    print("\n" + text + footer)
+    path.write_text(text + footer + "\n")
+    print(f"wrote {path.with_suffix('.csv')} and {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
