@@ -175,7 +175,8 @@ def cmd_worker(args) -> int:
     url = _url(args)
     print(f"worker {os.getpid()} on {mask_url(url)} serving {args.name or 'any project'}", flush=True)
     try:
-        n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop)
+        n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop,
+                               max_rss_mb=workers.memory_budget_mb())
     except workers.WorkerRecycle as recycle:
         print(f"worker {os.getpid()} ran {recycle.args[0]} trials; restarting to release memory", flush=True)
         os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])

@@ -76,6 +76,7 @@ def run_worker(
     threads: int | None = None,
     poll_seconds: float = 2.0,
     stop_event: threading.Event | None = None,
+    max_rss_mb: float | None = None,
 ) -> int:
     """Serve trials until there is no work (``exit_when_idle``) or a stop; returns trials run."""
     import optuna
@@ -121,7 +122,7 @@ def run_worker(
             log.warning("database unavailable (%s); retrying in %.1f s", storage.describe_error(err), delay)
             stop.wait(delay)
             continue
-        if not stop.is_set() and _over_memory_budget():
+        if max_rss_mb and not stop.is_set() and _over_memory_budget(max_rss_mb):
             raise WorkerRecycle(ran)
     return ran
 
@@ -134,11 +135,15 @@ class WorkerRecycle(Exception):
     """
 
 
-def _over_memory_budget() -> bool:
+def memory_budget_mb() -> float:
+    """MAT_INTERP_WORKER_MAX_RSS_MB (default 680; 0 turns recycling off)."""
+    return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "680"))
+
+
+def _over_memory_budget(max_rss_mb: float) -> bool:
     import psutil
 
-    budget = float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "680"))
-    return budget > 0 and psutil.Process().memory_info().rss > budget * 2**20
+    return psutil.Process().memory_info().rss > max_rss_mb * 2**20
 
 
 def _pick(url: str, name: str | None, given_up: set[str] | None = None) -> tuple[str | None, bool]:
