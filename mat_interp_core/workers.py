@@ -136,8 +136,8 @@ class WorkerRecycle(Exception):
 
 
 def memory_budget_mb() -> float:
-    """MAT_INTERP_WORKER_MAX_RSS_MB (default 680; 0 turns recycling off)."""
-    return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "680"))
+    """MAT_INTERP_WORKER_MAX_RSS_MB (default 660; 0 turns recycling off)."""
+    return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "660"))
 
 
 def _over_memory_budget(max_rss_mb: float) -> bool:
