@@ -153,7 +153,7 @@ def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
 def test_section31_short_study_simulates_in_emu(section31_csv, sqlite_url, tmp_path):
     res = cli("train", "erco2", "--csv", str(section31_csv), "--x1", "X1_demo1", "--x2", "X2_demo1", "--y", "Y_demo1",
               "--trials", "1", "--workers", "1", "--layers", "4:4", "--nodes", "120:120", "--lr", "2e-3:2e-3",
-              "--solver", "adam", "--epochs", "300", "--patience", "300", "--seed", "1", "--database", sqlite_url)
+              "--solver", "adam", "--epochs", "800", "--patience", "800", "--seed", "1", "--database", sqlite_url)
     assert res.returncode == 0, res.stdout + res.stderr
     grid_csv = tmp_path / "grid.csv"
     # 0.2 T steps = 2000 Oe, over the measured field range
