@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -92,6 +93,12 @@ def cmd_train(args) -> int:
         if args.trials < 1:
             raise dataset.DataError(f"--trials must be >= 1; got {args.trials}")
         units = {"x1": args.x1_unit, "x2": args.x2_unit, "y": args.y_unit}
+        for key in ("mass_mg", "molar_mass_g"):
+            value = getattr(args, key)
+            if value is not None:
+                if not (math.isfinite(value) and value > 0):
+                    raise dataset.DataError(f"--{key.replace('_', '-')} must be a positive number; got {value:g}")
+                units[key] = value
         project = projects.create_project(url, name, data, space=space, n_trials=args.trials, units=units)
         print(f"project {name}: {len(data.frame)} points, {len(data.x2_values)} {data.x2_name} values; "
               f"study stored in {mask_url(url)}")
@@ -173,6 +180,8 @@ def cmd_worker(args) -> int:
     stop = threading.Event()
     workers.install_signal_handlers(stop)
     url = _url(args)
+    if args.finish and not (args.name and args.exit_when_idle):
+        raise _DataError("--finish needs a project NAME and --exit-when-idle")
     print(f"worker {os.getpid()} on {mask_url(url)} serving {args.name or 'any project'}", flush=True)
     try:
         n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop,
@@ -181,6 +190,17 @@ def cmd_worker(args) -> int:
         print(f"worker {os.getpid()} ran {recycle.args[0]} trials; restarting to release memory", flush=True)
         os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])
     print(f"worker {os.getpid()} ran {n} trials", flush=True)
+    if args.finish and not stop.is_set():
+        def progress(done: int, total: int, message: str) -> None:
+            print(f"finishing {args.name}: {done}/{total} {message}", flush=True)
+            if stop.is_set():
+                raise KeyboardInterrupt("stopped by a signal")
+
+        try:
+            if workers.finish_project(url, args.name, progress=progress):
+                print(f"worker {os.getpid()}: project {args.name} finished", flush=True)
+        except KeyboardInterrupt:
+            print(f"worker {os.getpid()}: stopped while finishing {args.name} (what was done is kept)", flush=True)
     return 0
 
 
@@ -429,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x1-unit", default="")
     p.add_argument("--x2-unit", default="")
     p.add_argument("--y-unit", default="")
+    p.add_argument("--mass-mg", type=float, help="sample mass in mg, stored for |ΔS_M| when Y is a moment in emu")
+    p.add_argument("--molar-mass-g", type=float, help="g per mole of formula units, stored for |ΔS_M| (muB/f.u.)")
     p.add_argument("--drop-invalid", action="store_true", help="drop rows with missing or infinite values")
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--more", type=int, help="continue an existing project with N more trials")
@@ -447,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("worker", cmd_worker, "run one worker process against a database", project_optional=True)
     p.add_argument("--exit-when-idle", action="store_true", help="exit when no project has trials to run")
     p.add_argument("--threads", type=int, help="TensorFlow threads (default: cores / workers)")
+    p.add_argument("--finish", action="store_true",
+                   help="with NAME and --exit-when-idle: once the search is done, run the steps after it "
+                        "(held-out validation when the objective is 'holdout')")
 
     add("status", cmd_status, "print the trial table and the best trial")
     add("projects", cmd_projects, "list the projects", project=False)

@@ -226,7 +226,12 @@ def _trials(url: str, name: str):
 def trials_frame(url: str, name: str) -> pd.DataFrame:
     """One row per trial: number, state, R², hyper-parameters, epochs, duration, errors."""
     rows = []
-    for t in _trials(url, name):
+    trials = _trials(url, name)
+    retried = {t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs}
+    for t in trials:
+        note = t.user_attrs.get("error")
+        if t.number in retried and not note:
+            note = f"its worker stopped answering (no heartbeat); retried as trial {retried[t.number]}"
         duration = None
         if t.datetime_start is not None:
             end = t.datetime_complete
@@ -244,7 +249,7 @@ def trials_frame(url: str, name: str) -> pd.DataFrame:
                 "epochs": t.user_attrs.get("epochs", t.last_step),
                 "duration_s": duration,
                 "holdout_rmse": t.user_attrs.get("holdout_rmse"),
-                "note": t.user_attrs.get("error") or t.system_attrs.get("fail_reason"),
+                "note": note,
             }
         )
     columns = ["trial", "state", "R2", "layers", "nodes", "lr", "batch", "solver", "epochs", "duration_s", "holdout_rmse", "note"]

@@ -116,6 +116,20 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
     x, y = data.arrays()
 
     def objective(trial: "optuna.Trial") -> float:
+        try:
+            return run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:  # the trial fails; say why in its table row (a stop, a diverged fit, ...)
+            if "error" not in trial.user_attrs:
+                try:
+                    trial.set_user_attr("error", (storage.describe_error(err) if isinstance(err, sa.exc.SQLAlchemyError)
+                                                  else str(err) or type(err).__name__)[:500])
+                except Exception:  # noqa: BLE001 - the database may be the reason; the FAIL is recorded anyway
+                    pass
+            raise
+
+    def run(trial: "optuna.Trial") -> float:
         params = space.suggest(trial, len(x))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         recorder = CurveRecorder(url, project.id, trial.number)

@@ -121,6 +121,37 @@ def _set_finished_trial_attrs(url: str, trial_id: int, attrs: dict) -> None:
         conn.execute(table.insert(), rows)
 
 
+def _candidates(url: str, name: str, top: int, n_curves: int):
+    """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²)."""
+    from optuna.trial import TrialState
+
+    if not isinstance(top, int) or top < 1:
+        raise ProjectError(f"--top must be a whole number >= 1; got {top!r}")
+    project = projects.get_project(url, name)
+    data = projects.load_data(url, project)
+    curves = holdout_x2_values(data.x2_values, n_curves)
+    study = projects.load_study(url, name)
+    stored = _stored_trials(url, project)
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.number in stored and t.value is not None and math.isfinite(t.value)
+    ]
+    if not complete:
+        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+    return project, data, curves, sorted(complete, key=lambda t: -t.value)[:top]
+
+
+def _scored(trial, curves: list[float]) -> bool:
+    return trial.user_attrs.get("holdout_x2") == curves and "holdout_rmse" in trial.user_attrs
+
+
+def validation_status(url: str, name: str, *, top: int = DEFAULT_TOP, n_curves: int = DEFAULT_CURVES) -> tuple[int, int]:
+    """(how many of the best `top` trials have a held-out score on the default curves, how many there are)."""
+    _, _, curves, chosen = _candidates(url, name, top, n_curves)
+    return sum(_scored(t, curves) for t in chosen), len(chosen)
+
+
 def validate_project(
     url: str,
     name: str,
@@ -140,24 +171,8 @@ def validate_project(
     Writes the user attributes holdout_rmse (mean over the held-out curves),
     holdout_rmse_by_x2, holdout_x2 and holdout_s.
     """
-    from optuna.trial import TrialState
-
-    if not isinstance(top, int) or top < 1:
-        raise ProjectError(f"--top must be a whole number >= 1; got {top!r}")
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project)
-    curves = holdout_x2_values(data.x2_values, n_curves)
-    study = projects.load_study(url, name)
-    stored = _stored_trials(url, project)
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.number in stored and t.value is not None and math.isfinite(t.value)
-    ]
-    if not complete:
-        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
-    chosen = sorted(complete, key=lambda t: -t.value)[:top]
-    todo = [t for t in chosen if force or t.user_attrs.get("holdout_x2") != curves or "holdout_rmse" not in t.user_attrs]
+    project, data, curves, chosen = _candidates(url, name, top, n_curves)
+    todo = [t for t in chosen if force or not _scored(t, curves)]
     total = len(todo) * len(curves)
     done = 0
     space = project.space

@@ -127,6 +127,22 @@ def run_worker(
     return ran
 
 
+def finish_project(url: str, name: str, progress=None) -> bool:
+    """The steps after a finished search; False (nothing done) while the search still runs.
+
+    With the objective 'holdout': the held-out validation of the best trials
+    (:func:`mat_interp_core.validation.validate_project`; trials already scored
+    are skipped, so running this again, or after a crash, repeats nothing).
+    """
+    from mat_interp_core import validation
+
+    if not projects.progress(url, name)["done"]:
+        return False
+    if projects.get_project(url, name).space.objective == "holdout":
+        validation.validate_project(url, name, progress=progress)
+    return True
+
+
 class WorkerRecycle(Exception):
     """The worker grew past MAT_INTERP_WORKER_MAX_RSS_MB between trials: restart the process (exec).
 
@@ -189,8 +205,11 @@ def log_dir() -> Path:
     return path
 
 
-def launch_local(url: str, name: str, n_workers: int) -> list[subprocess.Popen]:
-    """Start ``n_workers`` worker processes for ``name`` on this machine (own session, own log)."""
+def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -> list[subprocess.Popen]:
+    """Start ``n_workers`` worker processes for ``name`` on this machine (own session, own log).
+
+    With `finish`, the first worker also runs :func:`finish_project` once the search is done.
+    """
     if n_workers < 1:
         raise ValueError(f"the number of workers must be >= 1; got {n_workers}")
     threads = threads_per_worker(n_workers)
@@ -198,7 +217,7 @@ def launch_local(url: str, name: str, n_workers: int) -> list[subprocess.Popen]:
     for i in range(n_workers):
         logfile = open(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")
         cmd = [sys.executable, "-m", "mat_interp_core", "worker", name, "--database", url,
-               "--exit-when-idle", "--threads", str(threads)]
+               "--exit-when-idle", "--threads", str(threads), *(["--finish"] if finish and i == 0 else [])]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         procs.append(
             subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

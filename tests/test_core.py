@@ -173,6 +173,8 @@ def test_simulate_returns_user_units_and_ensemble_spread():
     (["--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)", "--layers", "9:2"], "layers"),
     (["--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)", "--solver", "lbfgs"], "solver"),
     (["--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)", "--trials", "0"], "trials"),
+    (["--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)", "--mass-mg", "-1"],
+     "--mass-mg must be a positive number"),
 ])
 def test_cli_train_rejects_bad_input_before_storing(sqlite_url, tmp_path, capsys, args, message):
     csv = tmp_path / "demo.csv"

@@ -150,6 +150,14 @@ def test_compose_has_the_three_services(compose_raw):
     assert set(compose_raw["services"]) == {"db", "app", "worker"}
 
 
+def test_app_and_worker_build_one_local_image(compose_raw):
+    """Both run the image built here; `docker compose pull` must not look for it in a registry."""
+    for name in ("app", "worker"):
+        service = compose_raw["services"][name]
+        assert service["image"] == "mat-interp:latest" and service["pull_policy"] == "build", name
+        assert service["build"]["dockerfile"] == "docker/Dockerfile" and service["build"]["context"] == ".", name
+
+
 def test_db_service(compose_raw, compose):
     db = compose["services"]["db"]
     assert db["image"].startswith("mysql:8")

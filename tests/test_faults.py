@@ -163,6 +163,7 @@ def test_service_worker_killed_mid_trial_and_its_successor_stopped_by_sigterm(ma
     study = projects.load_study(url, "kill")
     retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
     assert retried and retried[0].state.name == "COMPLETE"  # ... and re-queued
+    assert table.loc[1, "note"] == f"its worker stopped answering (no heartbeat); retried as trial {retried[0].number}"
     assert complete_before <= set(table.index[table.state == "COMPLETE"])
 
     # The service does not exit when idle: it serves a project queued later ...
@@ -173,6 +174,7 @@ def test_service_worker_killed_mid_trial_and_its_successor_stopped_by_sigterm(ma
     assert _sigterm(second, timeout=20) == 0, second_log.read_text()
     later = _table(url, "later")
     assert list(later.state) == ["FAIL"], later  # the 20000-epoch trial was stopped, not finished
+    assert later.note.iloc[0].startswith("stopped by request at epoch "), later
     out = second_log.read_text()
     assert f"worker {second.pid} on" in out and f"worker {second.pid} ran" in out
     assert "Traceback" not in first_log.read_text()

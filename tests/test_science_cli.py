@@ -279,3 +279,22 @@ def test_validation_on_mariadb(mariadb_url) -> None:
     assert len(again) == 1 and again["holdout_x2"].iloc[0] == frame["holdout_x2"].iloc[0]
     table = projects.trials_frame(mariadb_url, "val")
     assert table["holdout_rmse"].notna().sum() == 1
+
+
+def test_a_finishing_worker_validates_after_the_search(tmp_path) -> None:
+    """`worker NAME --exit-when-idle --finish` (what the app launches first) scores the best trials once done."""
+    from helpers import cli as run_cli
+
+    url = f"sqlite:///{tmp_path / 'finish.db'}"
+    space = tiny_space(epochs=20, min_resource=1000, keep_models=2, seed=1, objective="holdout")
+    projects.create_project(url, "ho", demo_data(), space=space, n_trials=2, units=DEMO_UNITS)
+    with pytest.raises(projects.ProjectError, match="no finished trial"):
+        validation.validation_status(url, "ho")
+    done = run_cli("worker", "ho", "--database", url, "--exit-when-idle", "--threads", "1", "--finish")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finishing ho: 6/6" in done.stdout and "project ho finished" in done.stdout, done.stdout
+    assert validation.validation_status(url, "ho") == (2, 2)
+    assert simulate.ranked_trials(url, "ho")[0] == int(validation.validation_frame(url, "ho")["trial"].iloc[0])
+
+    bad = run_cli("worker", "--database", url, "--finish")
+    assert bad.returncode == 2 and "--finish needs a project NAME and --exit-when-idle" in bad.stderr

@@ -23,6 +23,7 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
     csv = tmp_path / "demo.csv"
     assert cli("demo", "--out", str(csv)).returncode == 0
     res = cli("train", name, "--csv", str(csv), "--x1", "T (K)", "--x2", "H (Oe)", "--y", "moment (emu)",
+              "--y-unit", "emu", "--x2-unit", "Oe", "--mass-mg", "1.5",
               "--trials", "4", "--workers", "2", "--database", url, *TINY_ARGS)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "best trial" in res.stdout
@@ -58,6 +59,10 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)"] and len(grid) == 141 * 25
     data = demo_data().frame
     assert 0 < grid["moment (emu)"].abs().max() < 3 * data["moment (emu)"].abs().max()
+    # the units given to `train` (moment in emu, H in Oe, 1.5 mg) are stored: |ΔS_M| needs no unit options
+    res = cli("entropy", "demo", "--from", "training", "--dh", "5", "--database", url)
+    assert res.returncode == 0, res.stderr
+    assert "M in emu, H in Oe, sample mass 1.5 mg" in res.stdout
     # continue the same study
     res = cli("train", "demo", "--more", "2", "--workers", "1", "--database", url)
     assert res.returncode == 0, res.stderr
@@ -197,3 +202,5 @@ def test_ctrl_c_on_train_stops_the_workers_and_leaves_no_trial_running(sqlite_ur
     assert "--more 0" in err
     states = _states(sqlite_url, "cc")
     assert "RUNNING" not in states and "FAIL" in states
+    table = projects.trials_frame(sqlite_url, "cc")
+    assert table[table.state == "FAIL"].note.str.startswith("stopped by request at epoch ").all(), table
