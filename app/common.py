@@ -7,9 +7,11 @@ needs between pages (the loaded data, the current project, the last grid).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import subprocess
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -88,6 +90,32 @@ def short_error(err: BaseException) -> str:
 
 def db_unavailable(err: BaseException) -> None:
     st.error(f"database unavailable: {short_error(err)}; retrying (database {mask_url(db_url())})", icon="🛑")
+
+
+@dataclass
+class Outcome:
+    ok: bool = True
+
+
+@contextlib.contextmanager
+def reported(kind: str = "error", also: tuple[type[BaseException], ...] = ()):
+    """Run library calls; a user error (or one of `also`) is shown as st.<kind>, an unavailable database as the
+    banner, and `.ok` turns False (the caller then stops drawing).
+
+        with common.reported() as call:
+            p = projects.progress(url, name)
+        if not call.ok:
+            return
+    """
+    outcome = Outcome()
+    try:
+        yield outcome
+    except DB_ERRORS as err:
+        outcome.ok = False
+        db_unavailable(err)
+    except USER_ERRORS + also as err:
+        outcome.ok = False
+        getattr(st, kind)(str(err))
 
 
 def sidebar() -> None:
@@ -439,9 +467,10 @@ def fig_learning_curves(curves: pd.DataFrame, *, metric: str, best_trial: int | 
 
 def fig_lines(
     frame: pd.DataFrame, x: str, y: str, *, group: str, style: str | None = None, title: str,
-    x_title: str, y_title: str, group_fmt: Callable[[Any], str] = str,
+    x_title: str, y_title: str, group_fmt: Callable[[Any], str] = str, std: str | None = None,
 ) -> go.Figure:
-    """Lines coloured by `group`; `style` (e.g. the source of a curve) varies the dash."""
+    """Lines coloured by `group`; `style` (e.g. the source of a curve) varies the dash; a ±`std` band
+    where that column has values."""
     fig = go.Figure()
     groups = list(pd.unique(frame[group]))
     palette = colours(len(groups), "Plasma")
@@ -456,8 +485,13 @@ def fig_lines(
                 continue
             part = part.sort_values(x)
             name = group_fmt(g) + (f" — {s}" if style else "")
+            if std is not None and std in part and part[std].notna().any():
+                for edge, fill in ((part[y] + part[std], None), (part[y] - part[std], "tonexty")):
+                    fig.add_trace(go.Scatter(x=part[x], y=edge, mode="lines", line=dict(width=0), fill=fill,
+                                             fillcolor=_rgba(colour, 0.25), showlegend=False, legendgroup=name,
+                                             hoverinfo="skip"))
             fig.add_trace(go.Scatter(
-                x=part[x], y=part[y], mode="lines", name=name,
+                x=part[x], y=part[y], mode="lines", name=name, legendgroup=name,
                 line=dict(color=colour, width=2.5 if i == 0 else 1.6, dash=dashes[i % len(dashes)]),
             ))
     return _layout(fig, title, x_title, y_title)

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/mariadb.py importable as `mariadb`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/mariadb.py, tests/browser.py importable
+
+pytest_plugins = ["browser"]  # the streamlit server and Chromium page fixtures (tests/browser.py)
 
 from mariadb import MariaDBServer, free_port as _free_port, mariadbd_path  # noqa: E402
 
@@ -126,7 +128,7 @@ def section31_csv(shared_data: Path) -> Path:
 # ------------------------------------------------------------------- markers
 _MARKER_FIXTURES = {
     "mariadb": {"mariadb", "mariadb_url"},
-    "browser": {"browser", "page", "browser_page"},
+    "browser": {"browser_page", "start_server"},
 }
 
 

@@ -9,6 +9,7 @@ them with a deadline, so the data-page tests run while the workers train.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import projects, synthetic, workers
+from mat_interp_core import projects, synthetic, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -369,6 +370,26 @@ def test_monitor_shows_the_finished_study(finished, app_env):
     assert at.session_state["project"] == PROJECT_A
 
 
+def test_monitor_runs_the_held_out_validation_no_worker_ran(app_env):
+    """Objective 'holdout', trained by a worker without --finish (e.g. the compose service): a button scores it."""
+    space = SearchSpace(layers=(1, 1), nodes=(8, 12), solvers=("adam",), epochs=15, min_resource=1000,
+                        keep_models=2, seed=3, objective="holdout")
+    projects.create_project(app_env, "holdout-demo", validate(synthetic.demo_frame(), "T (K)", "H (Oe)",
+                                                              "moment (emu)"), space=space, n_trials=2)
+    assert workers.run_worker(app_env, "holdout-demo", exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
+    at = new_app()
+    at.session_state["project"] = "holdout-demo"
+    at.switch_page("views/monitor.py").run()
+    assert_no_exception(at)
+    assert any("Held-out validation: 0 of the best 2 trials scored" in t for t in texts(at.info)), texts(at.info)
+    at.button(key="validate").click().run()
+    assert_no_exception(at)
+    assert validation.validation_status(app_env, "holdout-demo") == (2, 2)
+    assert any("the best 2 trials are scored" in str(c.value) for c in at.caption)
+    assert at.dataframe[0].value["holdout_rmse"].notna().sum() == 2
+    assert "validate" not in [b.key for b in at.button]
+
+
 def test_monitor_reports_an_unavailable_database_and_recovers(app_env, monkeypatch, tmp_path):
     blocker = tmp_path / "db-folder"
     blocker.write_text("a file where the database folder should be")
@@ -455,10 +476,14 @@ def test_simulate_then_entropy(finished, app_env):
     assert at.number_input(key="w_e_mass").value == synthetic.DEMO_MASS_MG
     assert at.text_input(key="w_e_dh").value == "1, 2, 3, 4, 5"
     assert not at.error, texts(at.error)
+    # Its own grid, not the Simulate page's 0.5 K × 100 Oe one: 0.1 K (1/5 of 0.5 K) × 0.02 T.
+    assert (at.number_input(key="w_e_t_step").value, at.number_input(key="w_e_h_step").value) == (0.1, 0.02)
+    assert any("(ΔT = 0.1 K, μ0ΔH = 0.02 T)" in str(c.value) for c in at.caption), [c.value for c in at.caption]
     merits = at.dataframe[0].value
     assert merits.shape[0] == 10 and set(merits["dH_T"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert set(merits["source"]) == {"network (simulated grid)", "coarse data (measured fields only)"}
     assert (merits["peak_J_per_kgK"] > 0).all()
+    assert not any("is coarse for" in w for w in texts(at.warning))  # 0.02 T against 0.1 K: no comb expected
     assert downloads(at) == ["|ΔS_M| curves (CSV)", "Figures of merit (CSV)", "Plot entropy (HTML)"]
     assert any("camera icon" in str(c.value) for c in at.caption)
 
@@ -485,26 +510,37 @@ def test_simulate_an_ensemble_shows_its_spread(finished, app_env):
     assert len(charts(at)) == 4  # two cuts, the map and the spread map
 
 
-def test_entropy_page_simulates_a_fine_grid_on_request(finished, app_env):
+def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_env):
     at = new_app()
-    at.session_state["project"] = PROJECT_A
-    at.switch_page("views/entropy.py").run()
-    assert_no_exception(at)
-    assert any("There is no simulated grid of this project yet" in t for t in texts(at.info))
-    at.button(key="e_simulate").click().run()
+    at.session_state["project"] = PROJECT_B
+    at.switch_page("views/entropy.py").run()  # no simulated grid needed: the page makes its own
     assert_no_exception(at)
     assert not at.error, texts(at.error)
-    sim = at.session_state["simulation"]
-    fields = sim["x2"]
-    assert fields[0] == 100 and fields[-1] == 50000 and np.diff(fields).max() <= 500 + 1e-9  # ≤ 0.05 T
-    assert at.dataframe[0].value.shape[0] == 10
+    assert at.number_input(key="w_e_k").value == 5  # the default ensemble; this project has only 2 models
+    merits = at.dataframe[0].value.set_index("source")
+    network = merits.loc["network (simulated grid)"]
+    assert (network["peak_std"] > 0).all()  # the members disagree a little: a band
+    assert merits.loc["coarse data (measured fields only)"]["peak_std"].isna().all()
+    fig = figure(charts(at)[0])
+    assert any(t.get("fill") == "tonexty" for t in fig["data"]) and "band" in fig["layout"]["title"]["text"]
+    assert any(re.search(r"from ensemble of trials #\d+, #\d+\.", str(c.value)) for c in at.caption)
+
+    at.number_input(key="w_e_h_step").set_value(0.2).run()  # coarse fields against 0.1 K
+    assert_no_exception(at)
+    assert any("A field step of 0.2 T is coarse for a temperature step of 0.1 K" in w for w in texts(at.warning))
+    assert any("μ0ΔH = 0.2 T" in str(c.value) for c in at.caption)
+    at.number_input(key="w_e_t_step").set_value(0.5).run()
+    assert not any("is coarse for" in w for w in texts(at.warning))
+
+    at.number_input(key="w_e_k").set_value(1).run()
+    merits = at.dataframe[0].value
+    assert "peak_std" not in merits or merits["peak_std"].isna().all()
 
 
 def test_entropy_page_reports_unit_and_field_errors(finished, app_env):
     at = new_app()
     at.session_state["project"] = PROJECT_A
     at.switch_page("views/entropy.py").run()
-    at.button(key="e_simulate").click().run()
     at.number_input(key="w_e_mass").set_value(None).run()
     assert_no_exception(at)
     assert any("needs the sample mass" in e for e in texts(at.error)), texts(at.error)
@@ -529,8 +565,8 @@ def test_entropy_page_for_data_that_is_not_magnetisation(app_env):
     assert not at.get("download_button")
     at.checkbox(key="w_e_force").check().run()
     assert_no_exception(at)
-    assert any("There is no simulated grid" in t for t in texts(at.info))
-    at.button(key="e_simulate").click().run()
+    assert any("needs the sample mass" in e for e in texts(at.error)), texts(at.error)
+    at.number_input(key="w_e_mass").set_value(1.5).run()
     assert any("has no finished trial with a model yet" in e for e in texts(at.error)), texts(at.error)
 
 

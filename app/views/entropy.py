@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import common
-from mat_interp_core import baselines, dataset, entropy, simulate
+from mat_interp_core import baselines, dataset, entropy
 
 
 _SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "rbf": "RBF surface"}
 _NETWORK = "network (simulated grid)"
 _COARSE = "coarse data (measured fields only)"
 _DS_TITLE = "|ΔS_M| (J kg⁻¹ K⁻¹)"
+DEFAULT_K = 5  # ensemble of the best 5 models (with its band) where the project keeps that many
+# Warn when μ0ΔH step / T step exceeds this: a transition moving up to 2 K/T with the field then shifts by more
+# than one temperature step per field step, and |ΔS_M| from the grid turns into a comb (ErCo2 moves ~1.5 K/T).
+COMB_RATIO_T_PER_K = 0.5
+SPIKY = 1.1  # spikiness (total variation / 2 peak) above which a curve is called spiky
 
 
 def _unit_widgets(project, units: dict) -> dict | None:
@@ -53,35 +57,69 @@ def _unit_widgets(project, units: dict) -> dict | None:
                 molar_mass_g=(molar or None) if m_unit == "muB/f.u." else None, dh_tesla=dhs)
 
 
-def _fine_grid(project, data, h_unit: str, url: str) -> None:
-    """Simulate a grid fine enough for |ΔS_M|: X1 step 1/5 of the measured spacing, fields every 0.02–0.05 T."""
-    settings = common.settings()
-    t = data.frame[project.x1_name]
-    ax1, _ = common.even_axis(float(t.min()), float(t.max()), common.x1_spacing(data) / 5)
-    tesla = float(entropy.to_tesla(1.0, h_unit))
-    lo, hi = float(data.x2_values[0]), float(data.x2_values[-1])
-    step_t = min(0.05, max(0.02, (hi - lo) * tesla / 100))
-    ax2, _ = common.even_axis(lo, hi, step_t / tesla)
-    model = common.predictor(url, project, 1)
-    frame = simulate.simulate(url, project.name, ax1, ax2, k=1, max_points=settings.max_grid_points, model=model)
-    st.session_state[common.SIM] = {
-        "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": 1, "frame": frame,
-        "x1": ax1, "x2": ax2, "model": common.model_label(model),
-    }
+def _grid_widgets(project, data, kw: dict) -> dict | None:
+    """T step, field step and ensemble size of the page's own grid (defaults: what the integral needs)."""
+    x, _ = data.arrays()
+    if st.session_state.get("_entropy_grid_for") != (project.id, kw["h_unit"]):
+        st.session_state["_entropy_grid_for"] = (project.id, kw["h_unit"])
+        try:
+            t_axis, h_axis = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=kw["h_unit"])
+        except ValueError as err:
+            st.error(str(err))
+            return None
+        # the library's choice, to one significant digit (0.0995 K -> 0.1 K)
+        st.session_state["w_e_t_step"] = float(f"{np.median(np.diff(t_axis)):.1g}")
+        st.session_state["w_e_h_step"] = float(f"{entropy.to_tesla(np.median(np.diff(h_axis)), kw['h_unit']):.1g}")
+        st.session_state["w_e_k"] = min(DEFAULT_K, max(1, project.space.keep_models))
+    c1, c2, c3 = st.columns(3)
+    t_step = c1.number_input(f"Temperature step (K) of the grid", min_value=0.001, step=0.05, format="%.3f",
+                             key="w_e_t_step", **common.KEEP)
+    h_step = c2.number_input("Field step μ0ΔH (T) of the grid", min_value=0.001, step=0.01, format="%.3f",
+                             key="w_e_h_step", **common.KEEP)
+    k = c3.number_input("Ensemble of the best K models", min_value=1, max_value=max(1, project.space.keep_models),
+                        step=1, key="w_e_k", **common.KEEP,
+                        help="1: the best model; K > 1: |ΔS_M| of the mean prediction with the members' spread.")
+    st.caption("The page simulates its own grid for the integral (the Simulate page's grid is not used): the "
+               "defaults, min(0.1 K, measured spacing / 5) × 0.02 T, keep the integral's own error well under 1 %. "
+               "Simulated points are cheap.")
+    if t_step is None or h_step is None:
+        st.error("Give both steps of the grid.")
+        return None
+    if h_step > COMB_RATIO_T_PER_K * t_step:
+        st.warning(
+            f"A field step of {h_step:g} T is coarse for a temperature step of {t_step:g} K: where the transition "
+            f"moves with the field (a first-order transition), |ΔS_M| from such a grid is a comb of spikes. "
+            f"Use a field step ≤ {COMB_RATIO_T_PER_K * t_step:.3g} T (or a larger temperature step).")
+    return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k)}
 
 
-def _baseline_grid(which: str, sim: dict, project, data, url: str) -> pd.DataFrame:
-    """The baseline fitted on the training data, predicted on the simulated grid (kept per grid)."""
-    store = st.session_state.setdefault("_baseline_grids", {})
-    key = (sim["id"], which)
+def _cached(key: tuple, compute):
+    """A |ΔS_M| result kept in the session per grid, model and units (recomputed only when they change)."""
+    store = st.session_state.setdefault("_entropy_results", {})
     if key not in store:
-        x, y = data.arrays()
-        model = baselines.BASELINES[which]().fit(x[:, 0], x[:, 1], y)
-        if len(store) > 6:  # keep the session small
+        if len(store) > 8:  # keep the session small
             store.clear()
-        store[key] = simulate.simulate(url, project.name, sim["x1"], sim["x2"], model=model,
-                                       max_points=common.settings().max_grid_points)
+        store[key] = compute()
     return store[key]
+
+
+def _network(url: str, project, data, units, kw: dict, grid: dict):
+    model = common.predictor(url, project, grid["k"])
+    x, _ = data.arrays()
+    key = ("network", project.id, common.model_label(model), units, tuple(kw["dh_tesla"]), grid["t_step"],
+           grid["h_step_t"])
+    return model, _cached(key, lambda: entropy.simulated_delta_s(
+        model, x[:, 0], x[:, 1], units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
+        max_points=common.settings().max_grid_points))
+
+
+def _baseline(which: str, project, data, units, kw: dict, grid: dict):
+    """The baseline fitted on the training data, on the same grid as the network."""
+    x, y = data.arrays()
+    key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
+    return _cached(key, lambda: entropy.simulated_delta_s(
+        baselines.BASELINES[which]().fit(x[:, 0], x[:, 1], y), x[:, 0], x[:, 1], units, dh_tesla=kw["dh_tesla"],
+        t_step=grid["t_step"], h_step_t=grid["h_step_t"], max_points=common.settings().max_grid_points))
 
 
 def _curves(label: str, frame: pd.DataFrame, kw: dict) -> pd.DataFrame | None:
@@ -115,23 +153,31 @@ def main() -> None:
     kw = _unit_widgets(project, units)
     if kw is None:
         return
-
-    sim = st.session_state.get(common.SIM)
-    if not sim or sim["project_id"] != project.id:
-        st.info("There is no simulated grid of this project yet (Simulate page). The button below simulates one "
-                "fine enough for |ΔS_M|: temperature step 1/5 of the measured spacing, fields every 0.02–0.05 T.")
-        if st.button("Simulate a fine grid", key="e_simulate", type="primary", icon=":material/grid_on:"):
-            try:
-                with st.spinner("Simulating a fine grid with the best model…"):
-                    _fine_grid(project, data, kw["h_unit"], url)
-            except common.USER_ERRORS as err:
-                st.error(str(err))
-            except common.DB_ERRORS as err:
-                common.db_unavailable(err)
-        sim = st.session_state.get(common.SIM)
-        if not sim or sim["project_id"] != project.id:
-            return
-    st.caption(f"Grid: {sim['x1'].size:,} × {sim['x2'].size:,} points from {sim['model']}.")
+    try:
+        magnet = entropy.MagnetUnits(kw["m_unit"], kw["h_unit"], kw["mass_mg"], kw["molar_mass_g"])
+    except entropy.UnitError as err:
+        st.error(str(err))
+        return
+    st.subheader("Grid")
+    grid = _grid_widgets(project, data, kw)
+    if grid is None:
+        return
+    with common.reported(also=(ValueError,)) as call, st.spinner("Simulating the grid and integrating…"):
+        model, net = _network(url, project, data, magnet, kw, grid)
+    if not call.ok:
+        return
+    step_t = float(entropy.to_tesla(np.median(np.diff(net.h_axis)), kw["h_unit"])) if net.h_axis.size > 1 else 0.0
+    st.caption(f"Grid: {net.t_axis.size:,} × {net.h_axis.size:,} points (ΔT = {grid['t_step']:g} K, "
+               f"μ0ΔH = {step_t:.3g} T) from {common.model_label(model)}.")
+    spiky = net.figures[net.figures["spikiness"] > SPIKY]
+    if len(spiky):
+        worst = spiky.loc[spiky["spikiness"].idxmax()]
+        st.warning(
+            f"|ΔS_M|(T) of the simulated grid is not a clean single peak at ΔH = "
+            f"{', '.join(f'{v:g}' for v in spiky['dH_T'])} T (spikiness up to {worst['spikiness']:.2f} at "
+            f"{worst['dH_T']:g} T; 1.0 is a clean peak). For a material with one transition the wiggles come from "
+            "the grid (a field step coarse against the temperature step) or from the networks: compare the "
+            "ensemble's band and the members' peak spread below, or train more trials.")
 
     st.subheader("Compare with")
     b = st.columns(len(_SOURCES))
@@ -142,25 +188,22 @@ def main() -> None:
                         help="Fitted on the training data, evaluated on the same grid."):
             chosen.append(which)
 
-    parts = [_curves(_NETWORK, sim["frame"], kw), _curves(_COARSE, data.frame, kw)]
+    parts = [net.curves.assign(source=_NETWORK), _curves(_COARSE, data.frame, kw)]
     for which in chosen:
         try:
             with st.spinner(f"Fitting the {_SOURCES[which]} baseline…"):
-                grid = _baseline_grid(which, sim, project, data, url)
-        except (ValueError, common.DB_ERRORS) as err:
+                parts.append(_baseline(which, project, data, magnet, kw, grid).curves.assign(source=_SOURCES[which]))
+        except ValueError as err:
             st.error(f"{_SOURCES[which]}: {err}")
-            continue
-        parts.append(_curves(_SOURCES[which], grid, kw))
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        return
-    curves = pd.concat(parts, ignore_index=True)
+    curves = pd.concat([p for p in parts if p is not None], ignore_index=True)
 
     st.subheader("|ΔS_M|(T)")
     main_sources = [s for s in (_NETWORK, _COARSE) if s in set(curves["source"])]
     fig_main = common.fig_lines(curves[curves["source"].isin(main_sources)], "T_K", "dS_J_per_kgK", group="dH_T",
-                                style="source", title="|ΔS_M|(T): simulated grid (solid) and coarse data (dashed)",
-                                x_title="T (K)", y_title=_DS_TITLE, group_fmt=lambda v: f"ΔH = {v:g} T")
+                                style="source", title="|ΔS_M|(T): simulated grid (solid) and coarse data (dashed)"
+                                + (" (band: ± ensemble std)" if "dS_std" in curves else ""),
+                                x_title="T (K)", y_title=_DS_TITLE, group_fmt=lambda v: f"ΔH = {v:g} T",
+                                std="dS_std" if "dS_std" in curves else None)
     st.plotly_chart(fig_main, key="entropy_main")
     figs = {"entropy": fig_main}
     if chosen:
@@ -174,11 +217,15 @@ def main() -> None:
         figs["entropy-compare"] = fig_cmp
 
     st.subheader("Figures of merit")
+    band = [c for c in ("peak_std", "T_peak_std") if c in net.figures]
     merits = pd.concat(
-        [entropy.figures_of_merit(part).assign(source=src) for src, part in curves.groupby("source", sort=False)],
+        [net.figures.drop(columns=[c for c in ("members", "peak_mean", "T_peak_mean") if c in net.figures])
+         .assign(source=_NETWORK)]
+        + [entropy.figures_of_merit(part).assign(source=src)
+           for src, part in curves[curves["source"] != _NETWORK].groupby("source", sort=False)],
         ignore_index=True,
     )
-    merits = merits[["source", *[c for c in merits.columns if c != "source"]]]
+    merits = merits[["source", *[c for c in merits.columns if c not in ("source", *band)], *band]]
     st.dataframe(merits, hide_index=True, height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
         "peak_J_per_kgK": st.column_config.NumberColumn("peak |ΔS_M| (J/kg K)", format="%.4f"),
@@ -188,6 +235,10 @@ def main() -> None:
         "RC_J_per_kg": st.column_config.NumberColumn("RC (J/kg)", format="%.2f"),
         "spikiness": st.column_config.NumberColumn("spikiness", format="%.3f",
                                                    help="Total variation / (2 × peak): 1 for a clean single peak."),
+        "peak_std": st.column_config.NumberColumn("peak ± (members' std)", format="%.4f",
+                                                  help="Standard deviation of the ensemble members' peaks."),
+        "T_peak_std": st.column_config.NumberColumn("T at peak ± (K)", format="%.2f",
+                                                    help="Standard deviation of the members' peak temperatures."),
     })
 
     st.subheader("Downloads")

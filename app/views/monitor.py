@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from mat_interp_core import projects
-
+from mat_interp_core import projects, validation
 
 
 def _progress_section(p: dict) -> None:
@@ -31,6 +30,29 @@ def _progress_section(p: dict) -> None:
         params = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}"
                            for k, v in p["best_params"].items())
         st.caption(f"Best hyper-parameters: {params}")
+
+
+def _validation_section(url: str, name: str) -> None:
+    """Objective 'holdout': the held-out scores of the best trials, which a local worker computes after the search."""
+    scored, total = validation.validation_status(url, name)
+    if scored >= total:
+        st.caption(f"Held-out validation: the best {total} trials are scored; the best model is the one with the "
+                   "lowest held-out RMSE (column 'held-out RMSE').")
+        return
+    if common.live_worker_count(name):
+        st.progress(scored / max(1, total), text=f"Held-out validation: {scored} of the best {total} trials scored "
+                    "(a worker retrains each with interior curves held out)…")
+        return
+    st.info(f"Held-out validation: {scored} of the best {total} trials scored, and no local worker is running it. "
+            "Until it runs, the best model is chosen by training R².")
+    if st.button("Run the held-out validation now", key="validate", icon=":material/rule:"):
+        bar = st.progress(0.0, text="Retraining the best trials with interior curves held out…")
+
+        def progress(done: int, steps: int, message: str) -> None:
+            bar.progress(done / max(1, steps), text=f"{done}/{steps}: {message}")
+
+        validation.validate_project(url, name, progress=progress)
+        st.rerun()
 
 
 def _curves_section(curves, best_trial) -> None:
@@ -79,17 +101,15 @@ def live() -> None:
     name = st.selectbox("Project", names, key="w_monitor_project", **common.KEEP,
                         help="Every project in the database, including ones whose workers run elsewhere.")
     st.session_state[common.PROJECT] = name
-    try:
+    with common.reported("warning") as call:
         p = projects.progress(url, name)
         trials = projects.trials_frame(url, name)
         curves = projects.curves_frame(url, name)
-    except common.USER_ERRORS as err:
-        st.warning(str(err))
+        _progress_section(p)
+        if p["done"] and p["best_trial"] is not None and projects.get_project(url, name).space.objective == "holdout":
+            _validation_section(url, name)
+    if not call.ok:
         return
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
-        return
-    _progress_section(p)
     _curves_section(curves, p["best_trial"])
     st.subheader("Trials")
     st.dataframe(trials, hide_index=True,

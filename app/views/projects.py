@@ -80,13 +80,9 @@ def main() -> None:
                        "deleting stops them after their current epoch.")
         confirm = st.checkbox(f"Yes, delete {name} with its data, trials, curves and models", key="confirm_delete")
         if st.button(f"Delete {name}", key="delete", icon=":material/delete:", disabled=not confirm):
-            try:
+            with common.reported() as call:
                 projects.delete_project(url, name)
-            except common.USER_ERRORS as err:
-                st.error(str(err))
-                return
-            except common.DB_ERRORS as err:
-                common.db_unavailable(err)
+            if not call.ok:
                 return
             if st.session_state.get(common.PROJECT) == name:
                 st.session_state.pop(common.PROJECT, None)

@@ -22,16 +22,11 @@ def main() -> None:
     common.init("w_results_k", 1)
     k = st.number_input("Ensemble of the best K models (1 = best model only)", min_value=1,
                         max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **common.KEEP)
-    try:
-        with st.spinner("Predicting at the training points…"):
-            model = common.predictor(url, project, int(k))
-            fit = simulate.fitted(url, project.name, k=int(k), model=model)
-    except common.USER_ERRORS as err:
-        st.info(str(err))
+    with common.reported("info") as call, st.spinner("Predicting at the training points…"):
+        model = common.predictor(url, project, int(k))
+        fit = simulate.fitted(url, project.name, k=int(k), model=model)
+    if not call.ok:
         st.page_link("views/monitor.py", label="See its progress on the Monitor page", icon=":material/monitoring:")
-        return
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
         return
 
     x1, x2, y = project.x1_name, project.x2_name, project.y_name

@@ -89,7 +89,7 @@ def _show(sim: dict, project, data) -> None:
         right.plotly_chart(common.fig_heatmap(frame, x1, x2, std, title="Ensemble spread (std)", x_title=x1_t,
                                               y_title=x2_t, z_title=std, colorscale="Magma"), key="sim_std")
     common.download_csv(frame, "Download the simulated grid (CSV)", f"{project.name}-simulated.csv", key="dl_sim")
-    st.page_link("views/entropy.py", label="Next: magnetic entropy change from this grid",
+    st.page_link("views/entropy.py", label="Next: magnetic entropy change (on a grid the integral needs)",
                  icon=":material/arrow_forward:")
 
 
@@ -129,19 +129,14 @@ def main() -> None:
         st.caption(f"{ax1.size:,} × {ax2.size:,} = {ax1.size * ax2.size:,} points "
                    f"(limit {settings.max_grid_points:,}).")
     if st.button("Simulate", key="simulate", type="primary", icon=":material/play_arrow:", disabled=not ok):
-        try:
-            with st.spinner("Simulating…"):
-                model = common.predictor(url, project, int(k))
-                frame = simulate.simulate(url, project.name, ax1, ax2, k=int(k),
-                                          max_points=settings.max_grid_points, model=model)
+        with common.reported(), st.spinner("Simulating…"):
+            model = common.predictor(url, project, int(k))
+            frame = simulate.simulate(url, project.name, ax1, ax2, k=int(k), max_points=settings.max_grid_points,
+                                      model=model)
             st.session_state[common.SIM] = {
                 "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": int(k),
                 "frame": frame, "x1": ax1, "x2": ax2, "model": common.model_label(model),
             }
-        except common.USER_ERRORS as err:
-            st.error(str(err))
-        except common.DB_ERRORS as err:
-            common.db_unavailable(err)
     sim = st.session_state.get(common.SIM)
     if sim and sim["project_id"] == project.id:
         _show(sim, project, data)

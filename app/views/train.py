@@ -110,23 +110,17 @@ def _start(name: str, data: dataset.TrainingData, space_kwargs: dict) -> None:
     settings = common.settings()
     url = settings.database_url
     units = st.session_state.get(common.UNITS) or {}
-    try:
-        space = SearchSpace(**space_kwargs)
-        with st.spinner(f"Creating project {name}…"):
-            projects.create_project(url, name, data, space=space, n_trials=int(st.session_state["w_trials"]),
-                                    units=units)
-    except common.USER_ERRORS as err:
-        st.error(str(err))
-        return
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
+    with common.reported() as call, st.spinner(f"Creating project {name}…"):
+        projects.create_project(url, name, data, space=SearchSpace(**space_kwargs),
+                                n_trials=int(st.session_state["w_trials"]), units=units)
+    if not call.ok:
         return
     st.session_state[common.PROJECT] = name
     st.session_state.pop("w_name", None)  # the next project gets a fresh default name
     if settings.local_workers:
         n = int(st.session_state["w_workers"])
         try:
-            procs = workers.launch_local(url, name, n)
+            procs = workers.launch_local(url, name, n, finish=True)
         except (OSError, ValueError) as err:
             st.error(f"project {name} was created but its workers could not start: {err}; "
                      "use Continue below once the problem is fixed.")
@@ -174,13 +168,9 @@ def _current_project(existing: list[str]) -> None:
     settings = common.settings()
     url = settings.database_url
     st.header(f"Project {name}")
-    try:
+    with common.reported("warning") as call:
         p = projects.progress(url, name)
-    except common.USER_ERRORS as err:
-        st.warning(str(err))
-        return
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
+    if not call.ok:
         return
     running = common.live_worker_count(name)
     state = "stop requested" if p["stop_requested"] else ("done" if p["done"] else "in progress")
@@ -194,13 +184,9 @@ def _current_project(existing: list[str]) -> None:
     with c1:
         if st.button("Stop", key="stop", icon=":material/stop:", disabled=p["done"] or p["stop_requested"],
                      help="Every worker, on any machine, ends its current trial and exits."):
-            try:
+            with common.reported():
                 projects.request_stop(url, name)
                 st.success(f"Stop requested for {name}: the workers finish their current epoch and exit.")
-            except common.USER_ERRORS as err:
-                st.error(str(err))
-            except common.DB_ERRORS as err:
-                common.db_unavailable(err)
     with c2:
         common.init("w_more", 10)
         common.init("w_more_workers", max(1, settings.default_workers))
@@ -210,18 +196,14 @@ def _current_project(existing: list[str]) -> None:
         m2.number_input("Workers", min_value=1, max_value=256, step=1, key="w_more_workers", **common.KEEP,
                         disabled=not settings.local_workers)
         if st.button("Continue", key="continue", icon=":material/fast_forward:"):
-            try:
+            with common.reported() as call:
                 project = projects.add_trials(url, name, int(st.session_state["w_more"]))
-            except common.USER_ERRORS as err:
-                st.error(str(err))
-                return
-            except common.DB_ERRORS as err:
-                common.db_unavailable(err)
+            if not call.ok:
                 return
             if settings.local_workers:
                 n = int(st.session_state["w_more_workers"])
                 try:
-                    common.register_workers(name, workers.launch_local(url, name, n))
+                    common.register_workers(name, workers.launch_local(url, name, n, finish=True))
                 except (OSError, ValueError) as err:
                     st.error(f"the workers could not start: {err}")
                     return
