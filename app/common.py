@@ -219,13 +219,15 @@ def live_worker_count(name: str | None = None) -> int:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the trained model…")
-def _predictor(url: str, name: str, project_id: int, k: int, trials: tuple[int, ...]):
+def _predictor(url: str, name: str, project_id: int, k: int, trials: tuple[tuple[int, float], ...]):
     return simulate.predictor(url, name, k)
 
 
 def predictor(url: str, project: projects.Project, k: int):
-    """Best model (k = 1) or ensemble of the best k, cached by the trials it is made of."""
-    trials = tuple(simulate.ranked_trials(url, project.name)[: max(1, int(k))])
+    """Best model (k = 1) or ensemble of the best k, cached by the trials it is made of and their models' R²
+    (a refined model replaces a trial's model and its R²)."""
+    values = simulate.model_values(url, project.name)
+    trials = tuple((n, values.get(n)) for n in simulate.ranked_trials(url, project.name)[: max(1, int(k))])
     if not trials:
         raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     return _predictor(url, project.name, project.id, int(k), trials)

@@ -69,7 +69,7 @@ def _space_from_args(args, base=None):
         base["lr"] = parse_range(args.lr, "lr", float)
     if args.solver:
         base["solvers"] = tuple(s.strip().lower() for s in args.solver.split(","))
-    for key in ("epochs", "patience", "min_resource", "seed", "objective", "keep_models"):
+    for key in ("epochs", "patience", "min_resource", "seed", "objective", "keep_models", "refine_epochs"):
         value = getattr(args, key, None)
         if value is not None:
             base[key] = value
@@ -122,6 +122,7 @@ def cmd_train(args) -> int:
         return 130
     _print_best(url, name)
     if ok:
+        _refine_after_search(url, name)
         _validate_after_search(url, name)
     return 0 if ok else 1
 
@@ -396,6 +397,58 @@ def _print_validation(frame, objective: str) -> None:
           f"{int((best_ho if objective == 'holdout' else best_r2).trial)}")
 
 
+def cmd_refine(args) -> int:
+    from mat_interp_core import network, projects, refine
+
+    url = _url(args)
+    space = projects.get_project(url, args.name).space
+    top = space.keep_models if args.top is None else args.top
+    epochs = (space.refinement_epochs or 2 * space.epochs) if args.epochs is None else args.epochs
+    candidates = 2 * top if args.candidates is None else args.candidates
+    seeds = refine.DEFAULT_SEEDS if args.seeds is None else args.seeds
+    network.configure_threads(args.threads or os.cpu_count() or 1)
+    print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
+          f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
+    started = time.perf_counter()
+    done = refine.refine_project(url, args.name, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
+                                 tolerance=args.tolerance,
+                                 solver=args.solver, force=args.force, progress=_progress)
+    if not done:
+        print("nothing to refine: the best trials are refined with these settings already")
+    _print_refined(url, args.name, time.perf_counter() - started)
+    return 0
+
+
+def _print_refined(url: str, name: str, seconds: float) -> None:
+    from mat_interp_core import refine, simulate
+
+    refined = refine.refined_trials(url, name)
+    kept = simulate.ranked_trials(url, name)
+    print(f"kept {len(kept)} models ({seconds:.0f} s), best first:")
+    for number in kept:
+        attrs = refined.get(number)
+        what = (f"refined ({attrs['refined']['epochs']} epochs x {attrs['refined']['seeds']} seeds, "
+                f"{attrs['refined'].get('solver', 'trial')}), "
+                f"R² {attrs['refined_r2']:.6f}" if attrs else "not refined")
+        print(f"  trial {number}: {what}")
+
+
+def _refine_after_search(url: str, name: str) -> None:
+    """Refine the best trials (mat_interp_core.refine) with the project's refine_epochs; 0 turns it off."""
+    from mat_interp_core import network, projects, refine
+
+    space = projects.get_project(url, name).space
+    if not space.refinement_epochs:
+        return
+    print(f"refining the best {2 * space.keep_models} trials ({space.refinement_epochs} epochs, no early stop, "
+          f"{refine.DEFAULT_SEEDS} seeds each, {refine.DEFAULT_SOLVER}; off with --refine-epochs 0) and keeping the "
+          f"best {space.keep_models}...", flush=True)
+    network.configure_threads(os.cpu_count() or 1)
+    started = time.perf_counter()
+    refine.refine_project(url, name, progress=_progress)
+    _print_refined(url, name, time.perf_counter() - started)
+
+
 def _validate_after_search(url: str, name: str) -> None:
     """With the 'holdout' objective, score the best trials on held-out curves once the search is done."""
     from mat_interp_core import network, projects, validation
@@ -464,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", help="MIN:MAX (default 5e-4:5e-3)")
     p.add_argument("--objective", choices=("train_r2", "holdout"))
     p.add_argument("--keep-models", type=int, dest="keep_models")
+    p.add_argument("--refine-epochs", type=int, dest="refine_epochs",
+                   help="after the search, refine the best trials for N epochs without early stop "
+                        "(default: twice --epochs; 0: off, the paper's method only)")
     p.add_argument("--seed", type=int)
 
     p = add("worker", cmd_worker, "run one worker process against a database", project_optional=True)
@@ -471,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="TensorFlow threads (default: cores / workers)")
     p.add_argument("--finish", action="store_true",
                    help="with NAME and --exit-when-idle: once the search is done, run the steps after it "
-                        "(held-out validation when the objective is 'holdout')")
+                        "(the refinement unless the project turned it off, then held-out validation when the "
+                        "objective is 'holdout')")
 
     add("status", cmd_status, "print the trial table and the best trial")
     add("projects", cmd_projects, "list the projects", project=False)
@@ -509,6 +566,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="how many of the best trials (by training R²) to score")
     p.add_argument("--curves", type=int, default=3, help="how many interior X2 curves to hold out, one at a time")
     p.add_argument("--force", action="store_true", help="rescore trials that already have a held-out score")
+    p.add_argument("--threads", type=int, help="TensorFlow threads (default: all cores)")
+
+    p = add("refine", cmd_refine, "retrain the best trials for the full epoch budget without early stop and keep "
+            "the best refined models (the ensemble)")
+    p.add_argument("--top", type=int, help="refined models to keep (default: the project's keep-models)")
+    p.add_argument("--candidates", type=int, help="how many of the best trials (by search R²) to refine "
+                   "(default: 2 x --top)")
+    p.add_argument("--epochs", type=int, help="epochs of each refined model (default: the project's refine-epochs, "
+                   "twice its search epochs unless set)")
+    p.add_argument("--seeds", type=int, help="seeds averaged per configuration (default 3)")
+    p.add_argument("--tolerance", type=float,
+                   help="also drop refined models whose 1 - R² exceeds this x the best one's (default: off)")
+    p.add_argument("--solver", default="adam", help="optimizer of the refinement: adam (default), rmsprop, sgd, "
+                   "nesterov, or trial (each trial's own)")
+    p.add_argument("--force", action="store_true", help="refine trials already refined with these settings again")
     p.add_argument("--threads", type=int, help="TensorFlow threads (default: all cores)")
     return parser
 

@@ -198,6 +198,19 @@ def with_target_scaling(model, y_mean: float, y_std: float):
     return keras.Model(inputs, out, name="mat_interp_model")
 
 
+def average_models(models: list):
+    """One model whose output is the mean of ``models``' outputs (same inputs, same target scaling)."""
+    import keras
+
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(shape=(2,), name="x1_x2")
+    for i, m in enumerate(models):
+        m.name = f"{m.name}_seed{i}"  # names must be unique inside the model
+    out = keras.layers.Average(name="seed_average")([m(inputs) for m in models])
+    return keras.Model(inputs, out, name="mat_interp_seed_average")
+
+
 def model_to_bytes(model) -> bytes:
     """The ``.keras`` file of ``model`` (no optimizer state) as bytes."""
     with tempfile.TemporaryDirectory() as tmp:

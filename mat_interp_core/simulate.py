@@ -54,27 +54,34 @@ class Ensemble:
 def ranked_trials(url: str, name: str) -> list[int]:
     """Numbers of COMPLETE trials that have a stored model, best first.
 
-    With the 'holdout' objective, trials with a held-out score rank first by it.
+    Ranked by the stored model's training R² (the search's, or the refined
+    one after :func:`mat_interp_core.refine.refine_project`). With the
+    'holdout' objective, trials with a held-out score rank first by it.
     """
     from optuna.trial import TrialState
 
     project = projects.get_project(url, name)
     study = projects.load_study(url, name)
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    with storage.get_engine(url).connect() as conn:
-        stored = conn.execute(
-            sa.select(storage.models.c.trial_number).where(storage.models.c.project_id == project.id)
-        ).scalars().all()
+    stored = model_values(url, name)
     numbers = [n for n in stored if n in complete]
 
     def key(n: int):
-        t = complete[n]
-        holdout = t.user_attrs.get("holdout_rmse")
+        holdout = complete[n].user_attrs.get("holdout_rmse")
         if project.space.objective == "holdout" and holdout is not None:
             return (0, holdout)
-        return (1, -(t.value or -np.inf))
+        value = stored[n]
+        return (1, -(value if value is not None and np.isfinite(value) else -np.inf))
 
     return sorted(numbers, key=key)
+
+
+def model_values(url: str, name: str) -> dict[int, float]:
+    """{trial number: training R² of its stored model} (the refined R² once refined, so it tells versions apart)."""
+    project = projects.get_project(url, name)
+    m = storage.models
+    with storage.get_engine(url).connect() as conn:
+        return dict(conn.execute(sa.select(m.c.trial_number, m.c.value).where(m.c.project_id == project.id)).all())
 
 
 def load_models(url: str, name: str, k: int = 1) -> list[TrainedModel]:

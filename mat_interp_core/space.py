@@ -40,6 +40,9 @@ class SearchSpace:
     objective: str = "train_r2"
     seed: int | None = None
     keep_models: int = 5
+    # Beyond the paper (mat_interp_core.refine): after the search, retrain the best configurations for
+    # this many epochs without early stopping; None: twice `epochs`; 0: off (the paper's method only).
+    refine_epochs: int | None = None
     batch_sizes: tuple[int, ...] | None = field(default=None)  # None: from the number of points
 
     def __post_init__(self) -> None:
@@ -52,10 +55,19 @@ class SearchSpace:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise SpaceError(f"{name} must be a whole number >= {low}; got {value!r}")
+        if self.refine_epochs is not None and (
+            not isinstance(self.refine_epochs, int) or isinstance(self.refine_epochs, bool) or self.refine_epochs < 0
+        ):
+            raise SpaceError(f"refine_epochs must be a whole number >= 0 (0: no refinement); got {self.refine_epochs!r}")
         if self.objective not in OBJECTIVES:
             raise SpaceError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if self.batch_sizes is not None and (not self.batch_sizes or any(int(b) < 1 for b in self.batch_sizes)):
             raise SpaceError(f"batch sizes must be positive whole numbers; got {self.batch_sizes!r}")
+
+    @property
+    def refinement_epochs(self) -> int:
+        """Epochs of the refinement after the search (0: none); by default twice the search's budget."""
+        return 2 * self.epochs if self.refine_epochs is None else self.refine_epochs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -196,12 +196,13 @@ def save_model(url: str, project: Project, trial_number: int, value: float, mode
     keep_best_models(url, project)
 
 
-def keep_best_models(url: str, project: Project) -> None:
+def keep_best_models(url: str, project: Project, keep: int | None = None) -> None:
+    """Drop all but the best ``keep`` (default: the project's keep_models) stored models by their value."""
     m = storage.models
     with storage.get_engine(url).begin() as conn:
         ranked = conn.execute(
             sa.select(m.c.trial_number).where(m.c.project_id == project.id).order_by(m.c.value.desc())
         ).scalars().all()
-        drop = ranked[project.space.keep_models :]
+        drop = ranked[keep or project.space.keep_models :]
         if drop:
             conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number.in_(drop)))

@@ -130,15 +130,21 @@ def run_worker(
 def finish_project(url: str, name: str, progress=None) -> bool:
     """The steps after a finished search; False (nothing done) while the search still runs.
 
-    With the objective 'holdout': the held-out validation of the best trials
-    (:func:`mat_interp_core.validation.validate_project`; trials already scored
-    are skipped, so running this again, or after a crash, repeats nothing).
+    Unless the project turned it off (refine_epochs 0): the refinement of the
+    best trials (:func:`mat_interp_core.refine.refine_project`). With the
+    objective 'holdout': then the held-out validation of the best trials
+    (:func:`mat_interp_core.validation.validate_project`). Both skip trials
+    already done with the same settings, so running this again, or after a
+    crash, repeats nothing.
     """
-    from mat_interp_core import validation
+    from mat_interp_core import refine, validation
 
     if not projects.progress(url, name)["done"]:
         return False
-    if projects.get_project(url, name).space.objective == "holdout":
+    space = projects.get_project(url, name).space
+    if space.refinement_epochs:
+        refine.refine_project(url, name, progress=progress)
+    if space.objective == "holdout":
         validation.validate_project(url, name, progress=progress)
     return True
 

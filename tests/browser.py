@@ -195,8 +195,16 @@ def pick(page, label: str, option: str) -> None:
     from playwright.sync_api import expect
 
     box = page.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):  # a rerun that lands just after the click closes the list again: open it again
+        box.click()
+        try:
+            expect(choice).to_be_visible(timeout=15_000)
+            break
+        except AssertionError:
+            page.keyboard.press("Escape")
+            wait_idle(page)
+    choice.click()
     expect(box).to_have_value(option)
     wait_idle(page)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import projects, synthetic, validation, workers
+from mat_interp_core import projects, refine, simulate, synthetic, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -145,8 +145,10 @@ def started(app_env):
 
 @pytest.fixture(scope="module")
 def finished(started, app_env):
-    """The two projects, trained to their targets."""
+    """The two projects, trained to their targets and finished (refined) by their first worker, which then exits."""
     started["status"] = wait_done(app_env, [PROJECT_A, PROJECT_B])
+    for proc in started["at"].session_state["workers_started"]:
+        proc.wait(timeout=TRAIN_DEADLINE)
     return started
 
 
@@ -370,10 +372,10 @@ def test_monitor_shows_the_finished_study(finished, app_env):
     assert at.session_state["project"] == PROJECT_A
 
 
-def test_monitor_runs_the_held_out_validation_no_worker_ran(app_env):
-    """Objective 'holdout', trained by a worker without --finish (e.g. the compose service): a button scores it."""
+def test_monitor_runs_the_steps_after_the_search_no_worker_ran(app_env):
+    """Trained by a worker without --finish (e.g. the compose service): a button refines and validates it."""
     space = SearchSpace(layers=(1, 1), nodes=(8, 12), solvers=("adam",), epochs=15, min_resource=1000,
-                        keep_models=2, seed=3, objective="holdout")
+                        keep_models=2, seed=3, objective="holdout", refine_epochs=10)
     projects.create_project(app_env, "holdout-demo", validate(synthetic.demo_frame(), "T (K)", "H (Oe)",
                                                               "moment (emu)"), space=space, n_trials=2)
     assert workers.run_worker(app_env, "holdout-demo", exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
@@ -381,13 +383,16 @@ def test_monitor_runs_the_held_out_validation_no_worker_ran(app_env):
     at.session_state["project"] = "holdout-demo"
     at.switch_page("views/monitor.py").run()
     assert_no_exception(at)
-    assert any("Held-out validation: 0 of the best 2 trials scored" in t for t in texts(at.info)), texts(at.info)
-    at.button(key="validate").click().run()
+    info = " ".join(texts(at.info))
+    assert "Refinement: 0 of 2 done. Held-out validation: 0 of 2 done." in info, info
+    at.button(key="finish").click().run()
     assert_no_exception(at)
+    assert refine.refine_status(app_env, "holdout-demo") == (2, 2)
     assert validation.validation_status(app_env, "holdout-demo") == (2, 2)
-    assert any("the best 2 trials are scored" in str(c.value) for c in at.caption)
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "Refinement: done (2 of 2)." in captions and "Held-out validation: done (2 of 2)." in captions
     assert at.dataframe[0].value["holdout_rmse"].notna().sum() == 2
-    assert "validate" not in [b.key for b in at.button]
+    assert "finish" not in [b.key for b in at.button]
 
 
 def test_monitor_reports_an_unavailable_database_and_recovers(app_env, monkeypatch, tmp_path):
@@ -425,7 +430,8 @@ def test_results_page_shows_the_fit(finished, app_env):
     at.switch_page("views/results.py").run()
     at.selectbox(key="w_results_project").set_value(PROJECT_A).run()
     assert_no_exception(at)
-    best = finished["status"][PROJECT_A]["best_trial"]
+    best = simulate.ranked_trials(app_env, PROJECT_A)[0]  # by the refined model's R²
+    assert refine.refined_trials(app_env, PROJECT_A)
     assert any(f"Model: trial #{best} (R² " in str(m.value) for m in at.markdown)
     assert len(charts(at)) == 3  # fit over data, residuals, fitted surface
     assert downloads(at) == ["Download fitted values and residuals (CSV)", "Download the best model (.keras)"]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from helpers import TINY_ARGS, cli, demo_data, tiny_space, wait_until, worker
-from mat_interp_core import projects, simulate, storage
+from mat_interp_core import projects, refine, simulate, storage
 
 
 def _states(url: str, name: str) -> list[str]:
@@ -27,6 +27,11 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
               "--trials", "4", "--workers", "2", "--database", url, *TINY_ARGS)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "best trial" in res.stdout
+    # then the refinement (on by default: twice the 30 search epochs, 3 seeds per configuration)
+    assert "refining the best 10 trials (60 epochs" in res.stdout, res.stdout
+    refined = refine.refined_trials(url, name)
+    assert refined and set(refined) == set(simulate.ranked_trials(url, name))
+    assert all(a["refined"] == refine.refine_settings(60) for a in refined.values())
 
 
 def _check_finished_study(url: str, name: str, target: int) -> pd.DataFrame:
@@ -158,7 +163,8 @@ def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
 def test_section31_short_study_simulates_in_emu(section31_csv, sqlite_url, tmp_path):
     res = cli("train", "erco2", "--csv", str(section31_csv), "--x1", "X1_demo1", "--x2", "X2_demo1", "--y", "Y_demo1",
               "--trials", "1", "--workers", "1", "--layers", "4:4", "--nodes", "120:120", "--lr", "2e-3:2e-3",
-              "--solver", "adam", "--epochs", "800", "--patience", "800", "--seed", "1", "--database", sqlite_url)
+              "--solver", "adam", "--epochs", "800", "--patience", "800", "--seed", "1", "--refine-epochs", "0",
+              "--database", sqlite_url)  # no refinement: the search's own model, trained for its full 800 epochs
     assert res.returncode == 0, res.stdout + res.stderr
     grid_csv = tmp_path / "grid.csv"
     # 0.2 T steps = 2000 Oe, over the measured field range

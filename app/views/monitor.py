@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from mat_interp_core import projects, validation
+from mat_interp_core import projects, refine, validation, workers
 
 
 def _progress_section(p: dict) -> None:
@@ -32,26 +32,36 @@ def _progress_section(p: dict) -> None:
         st.caption(f"Best hyper-parameters: {params}")
 
 
-def _validation_section(url: str, name: str) -> None:
-    """Objective 'holdout': the held-out scores of the best trials, which a local worker computes after the search."""
-    scored, total = validation.validation_status(url, name)
-    if scored >= total:
-        st.caption(f"Held-out validation: the best {total} trials are scored; the best model is the one with the "
-                   "lowest held-out RMSE (column 'held-out RMSE').")
+def _after_search_section(url: str, name: str, objective: str) -> None:
+    """The steps a local worker runs once the search is done: refinement, then (objective 'holdout') validation."""
+    steps = []
+    refined, candidates = refine.refine_status(url, name)
+    if candidates:
+        steps.append(("Refinement", refined, candidates, "retrains each of the best configurations for the full "
+                      "epoch budget (its models become the ensemble)"))
+    if objective == "holdout":
+        scored, total = validation.validation_status(url, name)
+        steps.append(("Held-out validation", scored, total, "retrains each of the best trials with interior curves "
+                      "held out"))
+    pending = [s for s in steps if s[1] < s[2]]
+    for label, done, total, _ in steps:
+        if done >= total:
+            st.caption(f"{label}: done ({done} of {total}).")
+    if not pending:
         return
     if common.live_worker_count(name):
-        st.progress(scored / max(1, total), text=f"Held-out validation: {scored} of the best {total} trials scored "
-                    "(a worker retrains each with interior curves held out)…")
+        for label, done, total, what in pending:
+            st.progress(done / max(1, total), text=f"{label}: {done} of {total} (a worker {what})…")
         return
-    st.info(f"Held-out validation: {scored} of the best {total} trials scored, and no local worker is running it. "
-            "Until it runs, the best model is chosen by training R².")
-    if st.button("Run the held-out validation now", key="validate", icon=":material/rule:"):
-        bar = st.progress(0.0, text="Retraining the best trials with interior curves held out…")
+    st.info(" ".join(f"{label}: {done} of {total} done." for label, done, total, _ in pending)
+            + " No local worker is running it (workers elsewhere do not): run it here.")
+    if st.button("Run the steps after the search now", key="finish", icon=":material/done_all:"):
+        bar = st.progress(0.0, text="Retraining the best configurations…")
 
-        def progress(done: int, steps: int, message: str) -> None:
-            bar.progress(done / max(1, steps), text=f"{done}/{steps}: {message}")
+        def progress(done: int, steps_: int, message: str) -> None:
+            bar.progress(done / max(1, steps_), text=f"{done}/{steps_}: {message}")
 
-        validation.validate_project(url, name, progress=progress)
+        workers.finish_project(url, name, progress=progress)
         st.rerun()
 
 
@@ -106,8 +116,8 @@ def live() -> None:
         trials = projects.trials_frame(url, name)
         curves = projects.curves_frame(url, name)
         _progress_section(p)
-        if p["done"] and p["best_trial"] is not None and projects.get_project(url, name).space.objective == "holdout":
-            _validation_section(url, name)
+        if p["done"] and p["best_trial"] is not None:
+            _after_search_section(url, name, projects.get_project(url, name).space.objective)
     if not call.ok:
         return
     _curves_section(curves, p["best_trial"])

@@ -1,0 +1,136 @@
+"""Refinement after the search: retrain the best configurations without early stop, keep the best refined models.
+
+A tiny demo project trained by an in-process worker on SQLite; refinement with
+a few dozen epochs, so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from helpers import demo_data, tiny_space
+from mat_interp_core import cli, network, projects, refine, simulate, storage, workers
+from mat_interp_core.space import SearchSpace, SpaceError
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _models(url: str) -> dict[int, tuple[float, bytes]]:
+    m = storage.models
+    with storage.get_engine(url).connect() as conn:
+        return {r.trial_number: (r.value, r.keras) for r in conn.execute(sa.select(m.c.trial_number, m.c.value, m.c.keras))}
+
+
+@pytest.fixture
+def searched(sqlite_url) -> tuple[str, str]:
+    """4 finished trials of a tiny search (early stop after 5 flat epochs), 2 models kept."""
+    space = tiny_space(epochs=30, patience=5, min_resource=1000, keep_models=2, seed=0)
+    projects.create_project(sqlite_url, "r", demo_data(), space=space, n_trials=4)
+    assert workers.run_worker(sqlite_url, "r", exit_when_idle=True, threads=1, poll_seconds=0.1) == 4
+    return sqlite_url, "r"
+
+
+def test_refine_replaces_the_best_models_records_r2_and_is_skipped_the_second_time(searched) -> None:
+    url, name = searched
+    before = _models(url)
+    assert len(before) == 2
+    study = projects.load_study(url, name)
+    by_search = sorted((t for t in study.trials if t.value is not None), key=lambda t: -t.value)
+    calls = []
+    done = refine.refine_project(url, name, candidates=3, epochs=12, seeds=2, tolerance=None,
+                                 progress=lambda *a: calls.append(a))
+    # the 3 best by search R² were refined, the best 2 refined models kept (keep_models)
+    assert sorted(done) == sorted(t.number for t in by_search[:3])
+    assert [c[:2] for c in calls] == [(1, 3), (2, 3), (3, 3)]
+    after = _models(url)
+    assert len(after) == 2 and set(after) <= set(done)
+    attrs = {t.number: t.user_attrs for t in projects.load_study(url, name).trials}
+    for number, (value, blob) in after.items():
+        assert attrs[number]["refined"] == {"epochs": 12, "seeds": 2, "solver": "adam"}
+        assert attrs[number]["refined_r2"] == pytest.approx(value)
+        assert number not in before or blob != before[number][1]  # a new model, not the search's
+    # the refined value is the ranking: best refined R² first
+    ranked = simulate.ranked_trials(url, name)
+    assert ranked == sorted(after, key=lambda n: -after[n][0])
+    assert refine.refined_trials(url, name).keys() == set(after)
+    # the stored model is the mean of its 2 seeds, and predicts Y in the data's units
+    members = simulate.load_models(url, name, 2)
+    x, y = demo_data().arrays()
+    pred = members[0].predict(x[:, 0], x[:, 1])
+    r2 = 1 - np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2 == pytest.approx(members[0].value, abs=1e-5)
+    assert any(layer.name == "seed_average" for layer in members[0].model.layers[1].layers)
+    # a second call refines nothing and changes nothing
+    calls.clear()
+    assert refine.refine_project(url, name, candidates=3, epochs=12, seeds=2, tolerance=None,
+                                 progress=lambda *a: calls.append(a)) == []
+    assert calls == [] and _models(url) == after
+    # other settings refine again: fewer epochs, or each trial's own solver
+    assert len(refine.refine_project(url, name, top=2, candidates=2, epochs=13, seeds=1, tolerance=None)) == 2
+    own = refine.refine_project(url, name, top=2, candidates=2, epochs=13, seeds=1, tolerance=None, solver="trial")
+    assert len(own) == 2
+    assert all(t.user_attrs["refined"]["solver"] == "trial" for t in projects.load_study(url, name).trials
+               if t.number in own)
+
+
+def test_refine_drops_models_that_fit_much_worse_than_the_best(searched) -> None:
+    url, name = searched
+    refine.refine_project(url, name, candidates=3, epochs=12, seeds=1, tolerance=None)
+    values = sorted(v for v, _ in _models(url).values())
+    assert len(values) == 2 and values[0] < values[1]
+    # same settings: nothing retrained, but a tolerance of 1 keeps only the best fit
+    assert refine.refine_project(url, name, candidates=3, epochs=12, seeds=1, tolerance=1.0) == []
+    kept = _models(url)
+    assert [v for v, _ in kept.values()] == [values[1]]
+    assert len(simulate.load_models(url, name, 5)) == 1
+
+
+def test_refine_cli_reports_and_rejects_bad_settings(searched, capsys) -> None:
+    url, name = searched
+    code, out, err = run(capsys, "refine", name, "--epochs", "10", "--seeds", "1", "--database", url)
+    assert code == 0, err
+    assert "refining the best 4 trials" in out and "kept 2 models" in out
+    assert "refined (10 epochs x 1 seeds, adam)" in out
+    code, out, err = run(capsys, "refine", name, "--epochs", "10", "--seeds", "1", "--database", url)
+    assert code == 0 and "nothing to refine" in out
+    for extra, message in ((["--top", "0"], "--top must be a whole number >= 1; got 0"),
+                           (["--epochs", "-5"], "--epochs must be a whole number >= 1; got -5"),
+                           (["--seeds", "0"], "--seeds must be a whole number >= 1; got 0"),
+                           (["--tolerance", "0.5"], "--tolerance must be a number >= 1; got 0.5"),
+                           (["--solver", "lbfgs"], "--solver must be trial or one of adam, rmsprop, sgd, nesterov")):
+        code, out, err = run(capsys, "refine", name, *extra, "--database", url)
+        assert code == 2, (extra, out, err)
+        assert message in err and "Traceback" not in err, (extra, err)
+    code, _, err = run(capsys, "refine", "nope", "--database", url)
+    assert code == 2 and "no project named 'nope'" in err
+
+
+def test_refine_needs_a_finished_trial(sqlite_url, capsys) -> None:
+    projects.create_project(sqlite_url, "empty", demo_data(), space=tiny_space(), n_trials=1)
+    code, _, err = run(capsys, "refine", "empty", "--database", sqlite_url)
+    assert code == 2 and "train it first" in err
+
+
+def test_refinement_setting_defaults_and_old_projects() -> None:
+    assert SearchSpace().refinement_epochs == 1000  # twice the paper's 500, the search itself unchanged
+    assert SearchSpace(epochs=30).refinement_epochs == 60
+    assert SearchSpace(refine_epochs=0).refinement_epochs == 0
+    old = SearchSpace().to_dict()
+    del old["refine_epochs"]  # a project stored before refinement existed
+    assert SearchSpace.from_dict(old) == SearchSpace()
+    with pytest.raises(SpaceError, match="refine_epochs"):
+        SearchSpace(refine_epochs=-1)
+
+
+def test_average_models_is_the_mean_of_its_members() -> None:
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype("float32")
+    nets = [network.build_model(2, 8, x) for _ in range(3)]
+    each = np.array([network.predict_std(n, x) for n in nets])
+    avg = network.model_from_bytes(network.model_to_bytes(network.average_models(nets)))
+    np.testing.assert_allclose(network.predict_std(avg, x), each.mean(axis=0), rtol=1e-5, atol=1e-6)
