@@ -146,10 +146,12 @@ def _assert_finished(url: str, name: str, target: int):
 # ----------------------------------------------- 1. SIGKILL, with the service command
 def test_service_worker_killed_mid_trial_and_its_successor_stopped_by_sigterm(mariadb_url, spawn):
     url = mariadb_url
-    projects.create_project(url, "kill", demo_data(), space=_long_space(), n_trials=2)
+    epochs = 3000
+    projects.create_project(url, "kill", demo_data(), space=_long_space(epochs), n_trials=2)
     first, first_log = spawn.service_worker(url, "first.log")
-    wait_until(lambda: "COMPLETE" in _states(url, "kill") and _running_with_curves(url, "kill"),
-               timeout=120, what="trial 0 complete and trial 1 training")
+    # kill early in trial 1 (less than a third through), so it cannot finish between this check and the kill
+    wait_until(lambda: "COMPLETE" in _states(url, "kill") and _early_in_a_trial(url, "kill", epochs, 1 / 3),
+               timeout=120, what="trial 0 complete and trial 1 early in its training")
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=30) == -signal.SIGKILL
     table = _table(url, "kill").set_index("trial")
