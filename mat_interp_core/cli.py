@@ -401,10 +401,8 @@ def cmd_refine(args) -> int:
     from mat_interp_core import network, projects, refine
 
     url = _url(args)
-    space = projects.get_project(url, args.name).space
-    top = space.keep_models if args.top is None else args.top
-    epochs = (space.refinement_epochs or 2 * space.epochs) if args.epochs is None else args.epochs
-    candidates = 2 * top if args.candidates is None else args.candidates
+    top, candidates, epochs = refine.plan(projects.get_project(url, args.name).space, top=args.top,
+                                          candidates=args.candidates, epochs=args.epochs)
     seeds = refine.DEFAULT_SEEDS if args.seeds is None else args.seeds
     network.configure_threads(args.threads or os.cpu_count() or 1)
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
@@ -440,9 +438,9 @@ def _refine_after_search(url: str, name: str) -> None:
     space = projects.get_project(url, name).space
     if not space.refinement_epochs:
         return
-    print(f"refining the best {2 * space.keep_models} trials ({space.refinement_epochs} epochs, no early stop, "
-          f"{refine.DEFAULT_SEEDS} seeds each, {refine.DEFAULT_SOLVER}; off with --refine-epochs 0) and keeping the "
-          f"best {space.keep_models}...", flush=True)
+    top, candidates, epochs = refine.plan(space)
+    print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seeds each, "
+          f"{refine.DEFAULT_SOLVER}; off with --refine-epochs 0) and keeping the best {top}...", flush=True)
     network.configure_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     refine.refine_project(url, name, progress=_progress)

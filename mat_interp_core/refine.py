@@ -52,8 +52,8 @@ import sqlalchemy as sa
 from mat_interp_core import projects, storage
 from mat_interp_core.projects import ProjectError
 
-__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "refine_settings", "refine_project", "refine_status",
-           "refined_trials"]
+__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "plan", "refine_settings", "refine_project",
+           "refine_status", "refined_trials"]
 
 DEFAULT_SEEDS = 3  # seeds averaged per configuration
 DEFAULT_TOLERANCE = None  # a number: also drop models with 1 - R² > this x the best model's
@@ -67,6 +67,27 @@ Progress = Callable[[int, int, str], None]  # (done, total, message)
 def refine_settings(epochs: int, seeds: int = DEFAULT_SEEDS, solver: str = DEFAULT_SOLVER) -> dict:
     """What identifies a refinement (stored as the trial's ``refined`` attribute)."""
     return {"epochs": int(epochs), "seeds": int(seeds), "solver": solver}
+
+
+def plan(space, *, top: int | None = None, candidates: int | None = None,
+         epochs: int | None = None) -> tuple[int, int, int]:
+    """(top, candidates, epochs) of a refinement: the given values, else the project's defaults
+    (keep_models, 2 x top, its refinement_epochs or — when the project turned it off — twice its epochs)."""
+    top = space.keep_models if top is None else top
+    candidates = 2 * top if candidates is None else candidates
+    epochs = (space.refinement_epochs or 2 * space.epochs) if epochs is None else epochs
+    return top, candidates, epochs
+
+
+def _candidates(url: str, name: str, n: int) -> list:
+    """The `n` COMPLETE trials with the best search R²."""
+    from optuna.trial import TrialState
+
+    complete = [
+        t for t in projects.load_study(url, name).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
+    return sorted(complete, key=lambda t: -t.value)[:n]
 
 
 def refine_project(
@@ -90,16 +111,12 @@ def refine_project(
     called after each configuration (it may raise to abort; models refined
     until then stay).
     """
-    from optuna.trial import TrialState
-
     from mat_interp_core import network, training
     from mat_interp_core.validation import _set_finished_trial_attrs, _trial_params
 
     project = projects.get_project(url, name)
     space = project.space
-    top = space.keep_models if top is None else top
-    candidates = 2 * top if candidates is None else candidates
-    epochs = (space.refinement_epochs or 2 * space.epochs) if epochs is None else epochs
+    top, candidates, epochs = plan(space, top=top, candidates=candidates, epochs=epochs)
     for flag, value in (("--top", top), ("--candidates", candidates), ("--epochs", epochs), ("--seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ProjectError(f"{flag} must be a whole number >= 1; got {value!r}")
@@ -108,16 +125,10 @@ def refine_project(
         raise ProjectError(f"--tolerance must be a number >= 1; got {tolerance!r}")
     if solver != "trial" and solver not in network.SOLVERS:
         raise ProjectError(f"--solver must be trial or one of {', '.join(network.SOLVERS)}; got {solver!r}")
-    candidates = max(candidates, top)
-    study = projects.load_study(url, name)
-    complete = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
-    ]
-    if not complete:
+    chosen = _candidates(url, name, max(candidates, top))
+    if not chosen:
         raise ProjectError(f"project {name!r} has no finished trial yet; train it first")
     settings = refine_settings(epochs, seeds, solver)
-    chosen = sorted(complete, key=lambda t: -t.value)[:candidates]
     todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
     data = projects.load_data(url, project)
     x, y = data.arrays()
@@ -165,15 +176,12 @@ def refine_status(url: str, name: str) -> tuple[int, int]:
 
     (0, 0) when the project has refinement off or no finished trial yet.
     """
-    from optuna.trial import TrialState
-
     space = projects.get_project(url, name).space
     if not space.refinement_epochs:
         return 0, 0
-    settings = refine_settings(space.refinement_epochs)
-    complete = [t for t in projects.load_study(url, name).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value)]
-    chosen = sorted(complete, key=lambda t: -t.value)[: 2 * space.keep_models]
+    _, candidates, epochs = plan(space)
+    settings = refine_settings(epochs)
+    chosen = _candidates(url, name, candidates)
     return sum(t.user_attrs.get("refined") == settings for t in chosen), len(chosen)
 
 

@@ -121,14 +121,16 @@ def _set_finished_trial_attrs(url: str, trial_id: int, attrs: dict) -> None:
         conn.execute(table.insert(), rows)
 
 
-def _candidates(url: str, name: str, top: int, n_curves: int):
-    """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²)."""
+def _candidates(url: str, name: str, top: int, n_curves: int, data=None):
+    """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²).
+
+    `data`: the project's training data when the caller has it already (else it is read from the database)."""
     from optuna.trial import TrialState
 
     if not isinstance(top, int) or top < 1:
         raise ProjectError(f"--top must be a whole number >= 1; got {top!r}")
     project = projects.get_project(url, name)
-    data = projects.load_data(url, project)
+    data = projects.load_data(url, project) if data is None else data
     curves = holdout_x2_values(data.x2_values, n_curves)
     study = projects.load_study(url, name)
     stored = _stored_trials(url, project)
@@ -146,9 +148,13 @@ def _scored(trial, curves: list[float]) -> bool:
     return trial.user_attrs.get("holdout_x2") == curves and "holdout_rmse" in trial.user_attrs
 
 
-def validation_status(url: str, name: str, *, top: int = DEFAULT_TOP, n_curves: int = DEFAULT_CURVES) -> tuple[int, int]:
-    """(how many of the best `top` trials have a held-out score on the default curves, how many there are)."""
-    _, _, curves, chosen = _candidates(url, name, top, n_curves)
+def validation_status(
+    url: str, name: str, *, top: int = DEFAULT_TOP, n_curves: int = DEFAULT_CURVES, data=None
+) -> tuple[int, int]:
+    """(how many of the best `top` trials have a held-out score on the default curves, how many there are).
+
+    `data`: the project's training data, when the caller keeps it (a page that polls this)."""
+    _, _, curves, chosen = _candidates(url, name, top, n_curves, data)
     return sum(_scored(t, curves) for t in chosen), len(chosen)
 
 

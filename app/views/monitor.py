@@ -32,15 +32,16 @@ def _progress_section(p: dict) -> None:
         st.caption(f"Best hyper-parameters: {params}")
 
 
-def _after_search_section(url: str, name: str, objective: str) -> None:
+def _after_search_section(url: str, project) -> None:
     """The steps a local worker runs once the search is done: refinement, then (objective 'holdout') validation."""
+    name = project.name
     steps = []
     refined, candidates = refine.refine_status(url, name)
     if candidates:
         steps.append(("Refinement", refined, candidates, "retrains each of the best configurations for the full "
                       "epoch budget (its models become the ensemble)"))
-    if objective == "holdout":
-        scored, total = validation.validation_status(url, name)
+    if project.space.objective == "holdout":  # the cached training data: this fragment reruns every 2 s
+        scored, total = validation.validation_status(url, name, data=common.training_data(url, project))
         steps.append(("Held-out validation", scored, total, "retrains each of the best trials with interior curves "
                       "held out"))
     pending = [s for s in steps if s[1] < s[2]]
@@ -117,7 +118,7 @@ def live() -> None:
         curves = projects.curves_frame(url, name)
         _progress_section(p)
         if p["done"] and p["best_trial"] is not None:
-            _after_search_section(url, name, projects.get_project(url, name).space.objective)
+            _after_search_section(url, projects.get_project(url, name))
     if not call.ok:
         return
     _curves_section(curves, p["best_trial"])
