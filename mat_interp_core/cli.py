@@ -184,24 +184,26 @@ def cmd_worker(args) -> int:
     if args.finish and not (args.name and args.exit_when_idle):
         raise _DataError("--finish needs a project NAME and --exit-when-idle")
     print(f"worker {os.getpid()} on {mask_url(url)} serving {args.name or 'any project'}", flush=True)
+    budget = workers.memory_budget_mb()
     try:
         n = workers.run_worker(url, args.name, exit_when_idle=args.exit_when_idle, threads=args.threads, stop_event=stop,
-                               max_rss_mb=workers.memory_budget_mb())
-    except workers.WorkerRecycle as recycle:
-        print(f"worker {os.getpid()} ran {recycle.args[0]} trials; restarting to release memory", flush=True)
-        os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])
-    print(f"worker {os.getpid()} ran {n} trials", flush=True)
-    if args.finish and not stop.is_set():
-        def progress(done: int, total: int, message: str) -> None:
-            print(f"finishing {args.name}: {done}/{total} {message}", flush=True)
-            if stop.is_set():
-                raise KeyboardInterrupt("stopped by a signal")
+                               max_rss_mb=budget)
+        print(f"worker {os.getpid()} ran {n} trials", flush=True)
+        if args.finish and not stop.is_set():
+            def progress(done: int, total: int, message: str) -> None:
+                print(f"finishing {args.name}: {done}/{total} {message}", flush=True)
+                if stop.is_set():
+                    raise KeyboardInterrupt("stopped by a signal")
 
-        try:
-            if workers.finish_project(url, args.name, progress=progress):
-                print(f"worker {os.getpid()}: project {args.name} finished", flush=True)
-        except KeyboardInterrupt:
-            print(f"worker {os.getpid()}: stopped while finishing {args.name} (what was done is kept)", flush=True)
+            try:
+                if workers.finish_project(url, args.name, progress=progress, max_rss_mb=budget):
+                    print(f"worker {os.getpid()}: project {args.name} finished", flush=True)
+            except KeyboardInterrupt:
+                print(f"worker {os.getpid()}: stopped while finishing {args.name} (what was done is kept)", flush=True)
+    except workers.WorkerRecycle as recycle:
+        # what was finished is stored; the new process image skips it (finished trials, refined models)
+        print(f"worker {os.getpid()} ran {recycle.args[0]}; restarting to release memory", flush=True)
+        os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])
     return 0
 
 

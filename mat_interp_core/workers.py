@@ -122,12 +122,12 @@ def run_worker(
             log.warning("database unavailable (%s); retrying in %.1f s", storage.describe_error(err), delay)
             stop.wait(delay)
             continue
-        if max_rss_mb and not stop.is_set() and _over_memory_budget(max_rss_mb):
-            raise WorkerRecycle(ran)
+        if max_rss_mb and not stop.is_set() and over_memory_budget(max_rss_mb):
+            raise WorkerRecycle(f"{ran} trials")
     return ran
 
 
-def finish_project(url: str, name: str, progress=None) -> bool:
+def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None = None) -> bool:
     """The steps after a finished search; False (nothing done) while the search still runs.
 
     Unless the project turned it off (refine_epochs 0): the refinement of the
@@ -135,7 +135,9 @@ def finish_project(url: str, name: str, progress=None) -> bool:
     objective 'holdout': then the held-out validation of the best trials
     (:func:`mat_interp_core.validation.validate_project`). Both skip trials
     already done with the same settings, so running this again, or after a
-    crash, repeats nothing.
+    crash, repeats nothing. With `max_rss_mb`, raises :class:`WorkerRecycle`
+    after a refined model is stored when the process has grown past it (the
+    caller restarts and goes on where it stopped).
     """
     from mat_interp_core import refine, validation
 
@@ -143,7 +145,13 @@ def finish_project(url: str, name: str, progress=None) -> bool:
         return False
     space = projects.get_project(url, name).space
     if space.refinement_epochs:
-        refine.refine_project(url, name, progress=progress)
+        def refined(done: int, total: int, message: str) -> None:
+            if progress is not None:
+                progress(done, total, message)
+            if max_rss_mb and done < total and over_memory_budget(max_rss_mb):
+                raise WorkerRecycle(f"{done} of {total} refinements")
+
+        refine.refine_project(url, name, progress=refined)
     if space.objective == "holdout":
         validation.validate_project(url, name, progress=progress)
     return True
@@ -162,7 +170,7 @@ def memory_budget_mb() -> float:
     return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "660"))
 
 
-def _over_memory_budget(max_rss_mb: float) -> bool:
+def over_memory_budget(max_rss_mb: float) -> bool:
     import psutil
 
     return psutil.Process().memory_info().rss > max_rss_mb * 2**20

@@ -134,3 +134,21 @@ def test_average_models_is_the_mean_of_its_members() -> None:
     each = np.array([network.predict_std(n, x) for n in nets])
     avg = network.model_from_bytes(network.model_to_bytes(network.average_models(nets)))
     np.testing.assert_allclose(network.predict_std(avg, x), each.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_memory_budget(searched) -> None:
+    """Over MAT_INTERP_WORKER_MAX_RSS_MB after a refined model is stored, the finishing worker restarts (exec) and
+    goes on with the rest: every candidate ends refined once, none twice."""
+    from helpers import cli as run_cli
+
+    url, name = searched
+    done = run_cli("worker", name, "--database", url, "--exit-when-idle", "--threads", "1", "--finish",
+                   MAT_INTERP_WORKER_MAX_RSS_MB="1")  # any process is over 1 MB: restart after every model but the last
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.count("restarting to release memory") == 3, out  # 4 candidates (2 x keep_models 2)
+    assert [line.split(":")[1].split()[0] for line in out.splitlines() if line.startswith("finishing r:")] == [
+        "1/4", "1/3", "1/2", "1/1"], out  # each restart skips what is stored
+    assert f"project {name} finished" in out
+    assert refine.refine_status(url, name) == (4, 4)
+    assert len(_models(url)) == 2
