@@ -410,9 +410,9 @@ def cmd_refine(args) -> int:
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
           f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
     started = time.perf_counter()
+    tolerance = refine.DEFAULT_TOLERANCE if args.tolerance is None else (args.tolerance or None)
     done = refine.refine_project(url, args.name, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
-                                 tolerance=args.tolerance,
-                                 solver=args.solver, force=args.force, progress=_progress)
+                                 tolerance=tolerance, solver=args.solver, force=args.force, progress=_progress)
     if not done:
         print("nothing to refine: the best trials are refined with these settings already")
     _print_refined(url, args.name, time.perf_counter() - started)
@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, RBF, the best network and the ensemble, side by side")
     p.add_argument("--dh", help="field change(s) in tesla (default 5)")
-    p.add_argument("--ensemble", type=int, default=5, help="ensemble size (default 5)")
+    p.add_argument("--ensemble", type=int, help="ensemble size (default: every kept model, 10 unless set)")
     p.add_argument("--curves", type=int, default=3, help="interior X2 curves held out (when validation has not chosen them)")
     _add_unit_args(p)
     p.add_argument("--out", help="write the comparison to this CSV")
@@ -572,12 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
             "the best refined models (the ensemble)")
     p.add_argument("--top", type=int, help="refined models to keep (default: the project's keep-models)")
     p.add_argument("--candidates", type=int, help="how many of the best trials (by search R²) to refine "
-                   "(default: 2 x --top)")
+                   "(default: --top)")
     p.add_argument("--epochs", type=int, help="epochs of each refined model (default: the project's refine-epochs, "
                    "twice its search epochs unless set)")
     p.add_argument("--seeds", type=int, help="seeds averaged per configuration (default 3)")
-    p.add_argument("--tolerance", type=float,
-                   help="also drop refined models whose 1 - R² exceeds this x the best one's (default: off)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="drop refined models whose 1 - R² exceeds this x the best one's (default 5; "
+                        "0 keeps them all)")
     p.add_argument("--solver", default="adam", help="optimizer of the refinement: adam (default), rmsprop, sgd, "
                    "nesterov, or trial (each trial's own)")
     p.add_argument("--force", action="store_true", help="refine trials already refined with these settings again")

@@ -39,7 +39,7 @@ class SearchSpace:
     reduction_factor: int = 2
     objective: str = "train_r2"
     seed: int | None = None
-    keep_models: int = 5
+    keep_models: int = 10  # stored models; after the refinement, the ensemble (beyond the paper, which keeps 1)
     # Beyond the paper (mat_interp_core.refine): after the search, retrain the best configurations for
     # this many epochs without early stopping; None: twice `epochs`; 0: off (the paper's method only).
     refine_epochs: int | None = None

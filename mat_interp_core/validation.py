@@ -249,7 +249,7 @@ def compare_methods(
     units: entropy.MagnetUnits,
     *,
     dh_tesla: float | Sequence[float] = 5.0,
-    k: int = 5,
+    k: int | None = None,
     t_step: float | None = None,
     h_step_t: float | None = None,
     method: str = "maxwell",
@@ -261,7 +261,8 @@ def compare_methods(
 
     Methods: direct (the trapezoid on the measured data itself), linear and
     PCHIP interpolation along X2, RBF (kernel/epsilon/smoothing by
-    cross-validation), the best network and the ensemble of the best `k`.
+    cross-validation), the best network and the ensemble of the best `k`
+    (default: every model the project keeps).
     The leave-one-X2-out RMSE (Y units) uses the curves the network's
     validation held out (else the default interior ones); for a network it is
     the stored held-out score of its trial ("-" until `mat-interp validate`
@@ -279,7 +280,7 @@ def compare_methods(
 
     # networks first (so a project without models fails before the slow baselines)
     try:
-        members = simulate.load_models(url, name, max(1, int(k)))
+        members = simulate.load_models(url, name, project.space.keep_models if k is None else max(1, int(k)))
     except ProjectError:
         members = []
     study = projects.load_study(url, name)

@@ -522,7 +522,8 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     at.switch_page("views/entropy.py").run()  # no simulated grid needed: the page makes its own
     assert_no_exception(at)
     assert not at.error, texts(at.error)
-    assert at.number_input(key="w_e_k").value == 5  # the default ensemble; this project has only 2 models
+    # the default ensemble: every kept model (the Train page's keep_models, 10); this project has only 2
+    assert at.number_input(key="w_e_k").value == SearchSpace().keep_models == 10
     merits = at.dataframe[0].value.set_index("source")
     network = merits.loc["network (simulated grid)"]
     assert (network["peak_std"] > 0).all()  # the members disagree a little: a band

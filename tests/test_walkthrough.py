@@ -13,7 +13,7 @@ temporary SQLite database and MAT_INTERP_HOME) everything happens in the browser
 4. Simulate: fields every 0.2 T (X2 axis 2000:50000:2000 Oe) and the temperature axis
    the page proposes (10:60:0.1 K).
 5. Entropy: ΔH = 1, 2, 3, 4, 5 T on the grid the page picks for the integral
-   (0.1 K × 0.02 T, the ensemble of the best 5 models), without changing anything;
+   (0.1 K × 0.02 T, the ensemble of every kept model), without changing anything;
    read the figures-of-merit table from the page and check that the 5 T peak sits at
    the ErCo2 transition (30–40 K) and is not spiky (spikiness ≤ 1.2, below that of
    the coarse data, and no comb warning on the page).

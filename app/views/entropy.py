@@ -14,7 +14,6 @@ _SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", 
 _NETWORK = "network (simulated grid)"
 _COARSE = "coarse data (measured fields only)"
 _DS_TITLE = "|ΔS_M| (J kg⁻¹ K⁻¹)"
-DEFAULT_K = 5  # ensemble of the best 5 models (with its band) where the project keeps that many
 # Warn when μ0ΔH step / T step exceeds this: a transition moving up to 2 K/T with the field then shifts by more
 # than one temperature step per field step, and |ΔS_M| from the grid turns into a comb (ErCo2 moves ~1.5 K/T).
 COMB_RATIO_T_PER_K = 0.5
@@ -70,7 +69,7 @@ def _grid_widgets(project, data, kw: dict) -> dict | None:
         # the library's choice, to one significant digit (0.0995 K -> 0.1 K)
         st.session_state["w_e_t_step"] = float(f"{np.median(np.diff(t_axis)):.1g}")
         st.session_state["w_e_h_step"] = float(f"{entropy.to_tesla(np.median(np.diff(h_axis)), kw['h_unit']):.1g}")
-        st.session_state["w_e_k"] = min(DEFAULT_K, max(1, project.space.keep_models))
+        st.session_state["w_e_k"] = max(1, project.space.keep_models)  # the ensemble of every kept model
     c1, c2, c3 = st.columns(3)
     t_step = c1.number_input(f"Temperature step (K) of the grid", min_value=0.001, step=0.05, format="%.3f",
                              key="w_e_t_step", **common.KEEP)

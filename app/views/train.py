@@ -85,7 +85,7 @@ def _space_widgets(n_points: int) -> dict:
                              "then after ×reduction factor, …")
         a3.number_input("Pruning: reduction factor", min_value=2, step=1, key="w_reduction", **common.KEEP)
         b1, b2, _ = st.columns(3)
-        b1.number_input("Models kept (best N, for ensembles)", min_value=1, max_value=100, step=1,
+        b1.number_input("Models kept (best N: refined after the search, then the ensemble)", min_value=1, max_value=100, step=1,
                         key="w_keep", **common.KEEP)
         b2.number_input("Random seed (empty: none)", min_value=0, step=1, key="w_seed", **common.KEEP)
         st.caption(f"Batch sizes are chosen from the number of points ({n_points:,}): "
