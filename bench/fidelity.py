@@ -31,7 +31,7 @@ search's own models, i.e. the paper's method. `--validate 0` skips the held-out 
 product's refinement runs as `mat-interp train` runs it after the search (``refine.refine_project``,
 mat_interp_core/refine.py; off with `--refine-epochs 0`): the --ensemble best trials by search R²
 retrained on all the data for twice the search's epochs without early stop with Adam, 3 seeds
-averaged per configuration, all kept but those whose misfit 1 - R² is over 5 x the best one's;
+averaged per configuration, all kept (`--refine-tolerance X` drops misfits over X x the best's);
 "ensemble (refined)" = their mean, the ensemble the product now uses; "ensemble (refined, best 5)" =
 the mean of the best 5 of them by refined R² (the product's earlier default). Every method's |ΔS_M|
 comes from the grid the entropy command picks (0.1 K × 0.02 T over the measured range);
@@ -181,7 +181,7 @@ def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
             started = time.perf_counter()
             refine.refine_project(url, name, top=args.ensemble, candidates=args.refine_candidates,
                                   epochs=space.refinement_epochs, seeds=args.refine_seeds,
-                                  tolerance=args.refine_tolerance or None, solver=args.refine_solver)
+                                  tolerance=args.refine_tolerance, solver=args.refine_solver)
             refine_s = time.perf_counter() - started
             refined = simulate.load_models(url, name, args.ensemble)
         prog = projects.progress(url, name)
@@ -390,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refine-seeds", type=int, default=refine.DEFAULT_SEEDS,
                         help=f"seeds averaged per refined configuration (default {refine.DEFAULT_SEEDS})")
     parser.add_argument("--refine-tolerance", type=float, default=refine.DEFAULT_TOLERANCE,
-                        help="drop refined models whose 1 - R² exceeds this x the best's (default: the product's "
-                             f"{refine.DEFAULT_TOLERANCE:g}; 0: keep all)")
+                        help="also drop refined models whose 1 - R² exceeds this x the best's (default: off, as "
+                             "the product)")
     parser.add_argument("--refine-solver", default=refine.DEFAULT_SOLVER,
                         help=f"optimizer of the refinement (default {refine.DEFAULT_SOLVER}; trial: each trial's own)")
     parser.add_argument("--noise", type=float, default=1e-3, help="relative noise of the synthetic data")

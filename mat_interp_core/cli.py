@@ -203,7 +203,7 @@ def cmd_worker(args) -> int:
     except workers.WorkerRecycle as recycle:
         # what was finished is stored; the new process image skips it (finished trials, refined models)
         print(f"worker {os.getpid()} ran {recycle.args[0]}; restarting to release memory", flush=True)
-        os.execv(sys.executable, [sys.executable, "-m", "mat_interp_core", *sys.argv[1:]])
+        workers.restart_process(["-m", "mat_interp_core", *sys.argv[1:]])
     return 0
 
 
@@ -410,7 +410,7 @@ def cmd_refine(args) -> int:
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
           f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
     started = time.perf_counter()
-    tolerance = refine.DEFAULT_TOLERANCE if args.tolerance is None else (args.tolerance or None)
+    tolerance = refine.DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     done = refine.refine_project(url, args.name, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
                                  tolerance=tolerance, solver=args.solver, force=args.force, progress=_progress)
     if not done:
@@ -577,8 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "twice its search epochs unless set)")
     p.add_argument("--seeds", type=int, help="seeds averaged per configuration (default 3)")
     p.add_argument("--tolerance", type=float, default=None,
-                   help="drop refined models whose 1 - R² exceeds this x the best one's (default 5; "
-                        "0 keeps them all)")
+                   help="also drop refined models whose 1 - R² exceeds this x the best one's (default: "
+                        "off, every refined model is kept)")
     p.add_argument("--solver", default="adam", help="optimizer of the refinement: adam (default), rmsprop, sgd, "
                    "nesterov, or trial (each trial's own)")
     p.add_argument("--force", action="store_true", help="refine trials already refined with these settings again")

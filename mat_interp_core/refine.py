@@ -20,10 +20,11 @@ This step beyond the paper keeps the search untouched and afterwards:
    to its end (the weights of the lowest training loss are restored as usual);
 3. stores the refined model in place of the trial's model, with the refined
    training R² as the model's value, and keeps the best `top` (default
-   keep_models, i.e. all of them; never fewer than keep_models) by that value,
-   minus any whose misfit 1 - R² exceeds `tolerance` x the best one's
-   (default 5; None keeps them). With Adam the refined fits mostly agree
-   within 2x; the tolerance is a guard against the odd one 10x worse.
+   keep_models, i.e. all of them; never fewer than keep_models) by that value;
+   with `tolerance`, also drops any whose misfit 1 - R² exceeds `tolerance` x
+   the best one's (off by default: with Adam the refined fits mostly agree
+   within 2x, and on small or quick projects a guard would thin the ensemble
+   to one model).
 
 Why Adam: early stopping on the training loss ends Adam trials first (their
 loss is the noisiest), so a search can drift to SGD/Nesterov configurations
@@ -61,7 +62,7 @@ __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "plan", "refi
            "refine_status", "refined_trials"]
 
 DEFAULT_SEEDS = 3  # seeds averaged per configuration
-DEFAULT_TOLERANCE = 5.0  # drop refined models with 1 - R² > this x the best model's (None: keep them)
+DEFAULT_TOLERANCE = None  # a number: also drop refined models with 1 - R² > this x the best model's
 DEFAULT_SOLVER = "adam"  # "trial": each trial's own solver
 
 _SEED_STRIDE = 100_003  # seed j of a trial: the search's seed + j x this (no clash with other trials)

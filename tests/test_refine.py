@@ -93,8 +93,7 @@ def test_refine_drops_models_that_fit_much_worse_than_the_best(searched) -> None
 
 def test_refine_cli_reports_and_rejects_bad_settings(searched, capsys) -> None:
     url, name = searched
-    # --tolerance 0 keeps every refined model (10-epoch fits can differ more than the default 5x)
-    code, out, err = run(capsys, "refine", name, "--epochs", "10", "--seeds", "1", "--tolerance", "0", "--database", url)
+    code, out, err = run(capsys, "refine", name, "--epochs", "10", "--seeds", "1", "--database", url)
     assert code == 0, err
     assert "refining the best 2 trials" in out and "kept 2 models" in out  # keep_models 2, all refined
     assert "refined (10 epochs x 1 seeds, adam)" in out

@@ -138,6 +138,24 @@ def test_worker_killed_mid_trial_loses_nothing(backend, request):
     assert retried[0].state == TrialState.COMPLETE and retried[0].params == study.trials[1].params
 
 
+def test_sigterm_while_a_worker_restarts_for_memory_stops_it_cleanly(sqlite_url):
+    """A stop signal in the window where a worker re-execs itself (memory budget) is kept pending across the exec
+    and handled by the new image: exit 0, no trial running, nothing lost (no death by the signal's default)."""
+    projects.create_project(sqlite_url, "recycle", demo_data(), space=tiny_space(epochs=10), n_trials=3)
+    proc = worker(sqlite_url, "recycle", MAT_INTERP_WORKER_MAX_RSS_MB="1")  # restart after every trial
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "restarting to release memory" in line:
+            proc.send_signal(signal.SIGTERM)  # the new image is starting now
+            break
+    out = "".join(lines) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out
+    assert out.count("restarting to release memory") == 1 and out.rstrip().endswith("ran 0 trials"), out
+    states = _states(sqlite_url, "recycle")
+    assert states.count("COMPLETE") + states.count("PRUNED") == 1 and "RUNNING" not in states, states
+
+
 def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
     """A worker with its own empty home folder and working directory, given only --database."""
     space = tiny_space(epochs=400, patience=400, min_resource=100000, nodes=(8, 8))
