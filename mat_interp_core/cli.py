@@ -410,9 +410,8 @@ def cmd_refine(args) -> int:
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
           f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
     started = time.perf_counter()
-    tolerance = refine.DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     done = refine.refine_project(url, args.name, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
-                                 tolerance=tolerance, solver=args.solver, force=args.force, progress=_progress)
+                                 tolerance=args.tolerance, solver=args.solver, force=args.force, progress=_progress)
     if not done:
         print("nothing to refine: the best trials are refined with these settings already")
     _print_refined(url, args.name, time.perf_counter() - started)
@@ -576,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs of each refined model (default: the project's refine-epochs, "
                    "twice its search epochs unless set)")
     p.add_argument("--seeds", type=int, help="seeds averaged per configuration (default 3)")
-    p.add_argument("--tolerance", type=float, default=None,
+    p.add_argument("--tolerance", type=float,
                    help="also drop refined models whose 1 - R² exceeds this x the best one's (default: "
                         "off, every refined model is kept)")
     p.add_argument("--solver", default="adam", help="optimizer of the refinement: adam (default), rmsprop, sgd, "

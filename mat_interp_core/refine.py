@@ -37,11 +37,11 @@ configurations refined with Adam reach R² ≈ 0.999997 and ≤ 2.2 %.
 
 The ensemble (:func:`mat_interp_core.simulate.load_models`) is then the mean of
 the kept refined models. All of them, not the best half by refined R²: on the
-fidelity bench (5 seeds) the mean of all 10 refined configurations was as close
-to the exact |ΔS_M| peak as the best 5 or closer (worst seed at ΔH = 1 T: 2.2 %
-vs 2.6 %, curve RMSE 6 % lower), at no extra training; refined R² does not rank
-the |ΔS_M| of configurations that all fit this well. Trials get the user attributes ``refined`` (the
-settings), ``refined_r2`` and ``refined_s``; trials already refined with the
+fidelity bench (5 seeds, README) the mean of all 10 refined configurations met
+the 3 % peak target for every seed (worst 2.6 % at ΔH = 1 T, curve RMSE 0.121
+J/(kg·K)), the best 5 of them not (worst 3.5 %, RMSE 0.130), at no extra
+training: refined R² does not rank the |ΔS_M| of configurations that all fit
+this well. Trials get the user attributes ``refined`` (the settings), ``refined_r2`` and ``refined_s``; trials already refined with the
 same settings are skipped, so calling it again (after ``train --more``) costs
 only the new candidates.
 """
