@@ -227,7 +227,7 @@ def predictor(url: str, project: projects.Project, k: int):
     """Best model (k = 1) or ensemble of the best k, cached by the trials it is made of and their models' R²
     (a refined model replaces a trial's model and its R²)."""
     values = simulate.model_values(url, project.name)
-    trials = tuple((n, values.get(n)) for n in simulate.ranked_trials(url, project.name)[: max(1, int(k))])
+    trials = tuple((n, values[n]) for n in simulate.ranked_trials(url, project.name, values)[: max(1, int(k))])
     if not trials:
         raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     return _predictor(url, project.name, project.id, int(k), trials)

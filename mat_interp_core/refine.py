@@ -52,10 +52,9 @@ import math
 import time
 from typing import Callable
 
-import numpy as np
 import sqlalchemy as sa
 
-from mat_interp_core import projects, storage
+from mat_interp_core import projects, simulate, storage
 from mat_interp_core.projects import ProjectError
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "plan", "refine_settings", "refine_project",
@@ -138,7 +137,6 @@ def refine_project(
     todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
     data = projects.load_data(url, project)
     x, y = data.arrays()
-    m = storage.models
     done: list[int] = []
     for trial in todo:
         started = time.perf_counter()
@@ -154,15 +152,10 @@ def refine_project(
             )
             nets.append(net)
         model = network.average_models(nets)
-        pred = network.predict_std(model, x) * std + mean
-        r2 = 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
+        r2 = training.fit_r2(model, x, y, mean, std)
         if not math.isfinite(r2):
             raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
-        blob = network.model_to_bytes(network.with_target_scaling(model, mean, std))
-        with storage.get_engine(url).begin() as conn:
-            conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number == trial.number))
-            conn.execute(m.insert().values(project_id=project.id, trial_number=trial.number, value=r2, y_mean=mean,
-                                           y_std=std, keras=blob))
+        training.store_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
         seconds = round(time.perf_counter() - started, 3)
         _set_finished_trial_attrs(
             url, trial._trial_id, {"refined": settings, "refined_r2": r2, "refined_s": seconds},
@@ -204,12 +197,7 @@ def _drop_misfits(url: str, project_id: int, tolerance: float) -> None:
 
 def refined_trials(url: str, name: str) -> dict[int, dict]:
     """{trial number: its refinement attributes} for the trials whose stored model is a refined one."""
-    project = projects.get_project(url, name)
-    with storage.get_engine(url).connect() as conn:
-        stored = set(
-            conn.execute(sa.select(storage.models.c.trial_number).where(storage.models.c.project_id == project.id))
-            .scalars()
-        )
+    stored = simulate.model_values(url, name)
     study = projects.load_study(url, name)
     return {
         t.number: {k: v for k, v in t.user_attrs.items() if k.startswith("refined")}

@@ -51,19 +51,20 @@ class Ensemble:
         return preds.mean(axis=0), preds.std(axis=0)
 
 
-def ranked_trials(url: str, name: str) -> list[int]:
+def ranked_trials(url: str, name: str, values: dict[int, float] | None = None) -> list[int]:
     """Numbers of COMPLETE trials that have a stored model, best first.
 
     Ranked by the stored model's training R² (the search's, or the refined
     one after :func:`mat_interp_core.refine.refine_project`). With the
     'holdout' objective, trials with a held-out score rank first by it.
+    `values`: :func:`model_values`, when the caller has read them already.
     """
     from optuna.trial import TrialState
 
     project = projects.get_project(url, name)
     study = projects.load_study(url, name)
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    stored = model_values(url, name)
+    stored = model_values(url, name) if values is None else values
     numbers = [n for n in stored if n in complete]
 
     def key(n: int):

@@ -164,8 +164,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
         trial.set_user_attr("best_epoch", result.best_epoch + 1)
         if not result.loss or not math.isfinite(result.loss[-1]) and result.best_epoch < 0:
             raise ValueError("training diverged (loss is not finite)")
-        pred = network.predict_std(model, x) * std + mean
-        r2 = 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
+        r2 = fit_r2(model, x, y, mean, std)
         if not math.isfinite(r2):
             raise ValueError("training diverged (R² is not finite)")
         try:
@@ -183,16 +182,25 @@ def _short(err: Exception) -> str:
     return storage.describe_error(err)  # the first database error, not a failed ROLLBACK after it
 
 
+def fit_r2(model, x: np.ndarray, y: np.ndarray, mean: float, std: float) -> float:
+    """Training R² of a network trained on standardised targets (``mean``, ``std``), in the data's units."""
+    pred = network.predict_std(model, x) * std + mean
+    return 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
+
+
+def store_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:
+    """Store (or replace) the trial's model with its value."""
+    blob = network.model_to_bytes(model)
+    m = storage.models
+    with storage.get_engine(url).begin() as conn:
+        conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number == trial_number))
+        conn.execute(m.insert().values(project_id=project.id, trial_number=trial_number, value=value, y_mean=mean,
+                                       y_std=std, keras=blob))
+
+
 def save_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:
     """Store the model, then keep only the best ``keep_models`` of the project."""
-    blob = network.model_to_bytes(model)
-    engine = storage.get_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            storage.models.insert().values(
-                project_id=project.id, trial_number=trial_number, value=value, y_mean=mean, y_std=std, keras=blob
-            )
-        )
+    store_model(url, project, trial_number, value, model, mean, std)
     keep_best_models(url, project)
 
 

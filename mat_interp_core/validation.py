@@ -6,7 +6,7 @@ them — and interpolating between fields is the whole point of the twin. The
 honest measure is a leave-one-X2-curve-out error. Scoring every trial that way
 would multiply the search's cost by the number of folds, so the scheme here is
 the cheap, sound one: after the search, retrain the best few configurations
-(by training R²; default the top 5, which are also the stored models) with one
+(by training R²; default the top 5 of the stored models) with one
 interior X2 curve held out at a time, for a few interior curves spread over the
 range (default 3), and record the mean RMSE on the held-out curves (in Y's
 units) on each trial as the user attribute ``holdout_rmse``. With the project
@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import entropy, projects, storage
+from mat_interp_core import entropy, projects, simulate, storage
 from mat_interp_core.baselines import BASELINES, _interior_subset, leave_one_x2_out_rmse
 from mat_interp_core.projects import ProjectError
 
@@ -94,17 +94,6 @@ def _trial_params(trial, space) -> dict:
     return params
 
 
-def _stored_trials(url: str, project) -> set[int]:
-    import sqlalchemy as sa
-
-    with storage.get_engine(url).connect() as conn:
-        return set(
-            conn.execute(
-                sa.select(storage.models.c.trial_number).where(storage.models.c.project_id == project.id)
-            ).scalars()
-        )
-
-
 def _set_finished_trial_attrs(url: str, trial_id: int, attrs: dict) -> None:
     """Write user attributes of a *finished* trial.
 
@@ -133,7 +122,7 @@ def _candidates(url: str, name: str, top: int, n_curves: int, data=None):
     data = projects.load_data(url, project) if data is None else data
     curves = holdout_x2_values(data.x2_values, n_curves)
     study = projects.load_study(url, name)
-    stored = _stored_trials(url, project)
+    stored = simulate.model_values(url, name)
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -270,8 +259,6 @@ def compare_methods(
     bound of the ensemble's own error, since the RMSE of a mean is at most
     the mean of the RMSEs).
     """
-    from mat_interp_core import simulate
-
     project = projects.get_project(url, name)
     data = projects.load_data(url, project)
     x, y = data.arrays()

@@ -199,7 +199,7 @@ def _pick(url: str, name: str | None, given_up: set[str] | None = None) -> tuple
     return None, waiting
 
 
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _STOPPED_ENV = "MAT_INTERP_WORKER_STOPPED"  # a stop that came while the worker restarted itself (exec)
 
 
@@ -216,17 +216,17 @@ def install_signal_handlers(stop: threading.Event) -> None:
         os.environ[_STOPPED_ENV] = str(signum)
         stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, handler)
     if os.environ.pop(_STOPPED_ENV, None):
         log.warning("stopped while restarting")
         stop.set()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a signal held during the exec is handled now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a signal held during the exec is handled now
 
 
 def restart_process(argv: list[str]) -> None:
     """Replace this process by a fresh image of itself (same PID), stop signals held until its handlers exist."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     os.execv(sys.executable, [sys.executable, *argv])
 
 
