@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from mat_interp_core.config import mask_url
+from mat_interp_core.config import check_database_url, mask_url, private_dir
 
 log = logging.getLogger("mat_interp.storage")
 
@@ -189,12 +189,26 @@ def _engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_recycle": 3600}
 
 
+def _create_private_file(path: str | None) -> None:
+    """A new SQLite database file (and its folders) readable by its owner only; SQLite gives its
+    -wal and -shm files the database file's permissions."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path).expanduser()
+    private_dir(file.parent)
+    try:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def get_engine(url: str) -> sa.Engine:
     """One engine per URL and process (SQLite files get WAL and a long lock timeout)."""
     engine = _ENGINES.get(url)
     if engine is None:
+        check_database_url(url)
         if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(sa.engine.make_url(url).database)
         engine = sa.create_engine(url, **_engine_kwargs(url))
         if url.startswith("sqlite"):
 
@@ -264,9 +278,14 @@ def _new_optuna_storage(url: str):
         )
 
 
+_INITIALISED: set[str] = set()
+
+
 @reports_unavailable
 def init_database(url: str, attempts: int = 8) -> None:
-    """Create our tables and Optuna's once; safe when several processes race on an empty database."""
+    """Create our tables and Optuna's once per URL and process; safe when several processes race on an empty database."""
+    if url in _INITIALISED:
+        return
     engine = get_engine(url)
     for attempt in range(attempts):
         try:
@@ -275,6 +294,7 @@ def init_database(url: str, attempts: int = 8) -> None:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             metadata.create_all(engine, checkfirst=True)
             optuna_storage(url)
+            _INITIALISED.add(url)
             return
         except (OperationalError, IntegrityError, ProgrammingError) as err:
             if not _is_creation_race(err) or attempt == attempts - 1:
@@ -295,6 +315,7 @@ def dispose_all() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+    _INITIALISED.clear()
     for rdb in _STORAGES.values():
         rdb.engine.dispose()
     _STORAGES.clear()
