@@ -1,6 +1,6 @@
 """mat-interp in the browser: `streamlit run app/streamlit_app.py`.
 
-One file per page in app/pages; shared helpers in app/common.py. The pages
+One file per page in app/views; shared helpers in app/common.py. The pages
 only turn `mat_interp_core` calls into widgets and figures.
 """
 

@@ -12,13 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-from mat_interp_core.config import get_settings, mask_url
-
-# Errors a user can cause and fix: printed as one sentence, exit status 2.
-_USER_ERRORS: tuple[type[Exception], ...] = ()
-
+from mat_interp_core.config import ConfigError, check_database_url, get_settings, mask_url, open_private
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors a user can cause and fix: printed as one sentence, exit status 2."""
     from mat_interp_core.dataset import DataError
     from mat_interp_core.entropy import UnitError
     from mat_interp_core.projects import ProjectError
@@ -26,18 +23,22 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     from mat_interp_core.storage import DatabaseUnavailable
 
-    return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable)
+    return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable, ConfigError)
 
 
 def _url(args) -> str:
-    return args.database or get_settings().database_url
+    """The database URL of --database, else of the settings; a URL that cannot work is a ConfigError here."""
+    if args.database is not None:
+        return check_database_url(args.database, "--database")
+    return check_database_url(get_settings().database_url, "MAT_INTERP_DATABASE_URL")
 
 
 def _write_csv(frame, out: str) -> None:
     path = Path(out)
     if path.parent and not path.parent.exists():
         raise _DataError(f"cannot write {out}: folder {path.parent} does not exist")
-    frame.to_csv(path, index=False)
+    with open_private(path, "w", newline="") as fh:
+        frame.to_csv(fh, index=False)
     print(f"wrote {len(frame)} rows to {path}")
 
 
@@ -69,6 +70,8 @@ def _space_from_args(args, base=None):
         base["lr"] = parse_range(args.lr, "lr", float)
     if args.solver:
         base["solvers"] = tuple(s.strip().lower() for s in args.solver.split(","))
+    if getattr(args, "x2_transform", None):
+        base["x2_transforms"] = tuple(s.strip().lower() for s in args.x2_transform.split(","))
     for key in ("epochs", "patience", "min_resource", "seed", "objective", "keep_models", "refine_epochs"):
         value = getattr(args, key, None)
         if value is not None:
@@ -81,6 +84,8 @@ def cmd_train(args) -> int:
 
     url = _url(args)
     name = dataset.validate_project_name(args.name)
+    if args.workers < 1:  # every setting is checked before anything is stored
+        raise dataset.DataError(f"--workers must be >= 1; got {args.workers}")
     if args.more is None:
         if not (args.csv and args.x1 and args.x2 and args.y):
             raise dataset.DataError("a new project needs --csv FILE --x1 COL --x2 COL --y COL (or --more N to continue one)")
@@ -105,8 +110,6 @@ def cmd_train(args) -> int:
     else:
         project = projects.add_trials(url, name, args.more)
         print(f"project {name}: continuing to {project.n_trials} finished trials")
-    if args.workers < 1:
-        raise dataset.DataError(f"--workers must be >= 1; got {args.workers}")
     storage.init_database(url)
     interrupted = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # a KeyboardInterrupt can be lost in a GC callback
@@ -261,7 +264,8 @@ def cmd_export(args) -> int:
     from mat_interp_core import simulate
 
     data = simulate.model_bytes(_url(args), args.name)
-    Path(args.out).write_bytes(data)
+    with open_private(args.out, "wb") as fh:
+        fh.write(data)
     print(f"wrote {args.out} ({len(data)} bytes): keras.saving.load_model(...).predict([[x1, x2]]) gives Y in the data's units")
     return 0
 
@@ -508,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--more", type=int, help="continue an existing project with N more trials")
     p.add_argument("--workers", type=int, default=get_settings().default_workers)
     p.add_argument("--solver", help="adam, rmsprop, sgd, nesterov, or a comma list (default: all four)")
+    p.add_argument("--x2-transform", help="how the networks see X2: linear (the paper's), asinh, cbrt, or a comma "
+                   "list the search picks from (default: asinh)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--patience", type=int)
     p.add_argument("--min-resource", type=int, dest="min_resource")
@@ -587,7 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()  # its defaults read the settings
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
