@@ -13,9 +13,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+
+class ConfigError(ValueError):
+    """A setting (environment variable or database URL) that cannot be used as given."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,9 @@ def _env_number(name: str, default: float, cast=float):
     try:
         value = cast(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+        raise ConfigError(f"environment variable {name}={raw!r} is not a number") from None
     if value <= 0:
-        raise ValueError(f"environment variable {name}={raw!r} must be positive")
+        raise ConfigError(f"environment variable {name}={raw!r} must be positive")
     return value
 
 
@@ -56,13 +60,101 @@ def get_settings() -> Settings:
     )
 
 
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)  # query keys whose values are hidden
+
+
 def mask_url(url: str) -> str:
-    """The database URL with its password replaced by ***, for display."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    """The database URL with its password (and any password-like query value) shown as ***, for display.
+
+    SQLAlchemy's own parser finds the password whatever characters it holds; a
+    string it cannot parse has everything between ``//`` and the last ``@`` hidden.
+    """
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        if "@" in (parsed.host or ""):  # an unencoded '@' in the password: the parser split it there
+            raise ValueError(url)
+        hidden = {k: "***" for k in parsed.query if _SECRET_KEY.search(k)}
+        if hidden:
+            parsed = parsed.update_query_dict(hidden)
+        return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    except Exception:
+        text = re.sub(r"((?:pass|pwd|secret|token)[^=&;]*=)[^&;]*", r"\1***", str(url), flags=re.IGNORECASE)
+        start, end = text.find("//"), text.rfind("@")
+        return text[: start + 2] + "***" + text[end:] if 0 <= start < end else text
+
+
+_URL_FORMS = "sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def check_database_url(url: str, where: str | None = None) -> str:
+    """Return ``url`` if SQLAlchemy can build an engine from it, else raise ConfigError naming the fault.
+
+    Checked without connecting: the syntax, the port, that the dialect and its
+    driver are installed, the driver's query options and (PyMySQL) the charset.
+    ``where`` names the setting the URL came from (--database, MAT_INTERP_DATABASE_URL), for the message.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    origin = f" ({where})" if where else ""
+    shown = f"the database URL {mask_url(url)!r}{origin}"
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"the database URL{origin} is empty; use {_URL_FORMS}")
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        host_port = url.split("//", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+        port = host_port.rsplit("]", 1)[-1].partition(":")[2]
+        if port and not port.isdigit():
+            raise ConfigError(f"{shown} has a port that is not a number ({port!r})") from None
+        raise ConfigError(f"{shown} is not a URL SQLAlchemy can read; use {_URL_FORMS}") from None
+    if "@" in (parsed.host or ""):
+        raise ConfigError(f"{shown} has an '@' in its user name or password; write it as %40")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"{shown} has port {parsed.port}, outside 1-65535")
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except (sa.exc.NoSuchModuleError, ImportError):
+        raise ConfigError(f"{shown} names the driver {parsed.drivername!r}, which is unknown or not installed; "
+                          f"use {_URL_FORMS}") from None
+    if parsed.get_driver_name() == "pymysql" and "charset" in parsed.query:
+        import pymysql.charset
+
+        charset = parsed.query["charset"]
+        if not isinstance(charset, str) or pymysql.charset.charset_by_name(charset) is None:
+            raise ConfigError(f"{shown} asks for charset {charset!r}, which MySQL does not know; use utf8mb4")
+    try:
+        dialect().create_connect_args(parsed)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{shown} has an option the driver cannot use ({err})") from None
+    return url
+
+
+# ---------------------------------------------------------------- files readable by their owner only
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a folder, every missing part created 0o700 (folders that exist are left as they are)."""
+    path = Path(path).expanduser()
+    missing = []
+    for part in (path, *path.parents):
+        if part.exists():
+            break
+        missing.append(part)
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process
+            continue
+        part.chmod(0o700)  # whatever the umask
+    return path
+
+
+def open_private(path: str | os.PathLike, mode: str = "w", **kwargs):
+    """``open(path, mode)`` where a file created by it is 0o600 (the database, logs, exports hold user data)."""
+    flags = {"w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+             "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}[mode[0]]
+    return open(path, mode, opener=lambda p, _flags: os.open(p, flags, 0o600), **kwargs)
