@@ -4,8 +4,8 @@
 #   worker [NAME] [options]   -> mat-interp worker ...   (`docker run IMAGE worker`)
 #   -h / --help / --anything  -> mat-interp --anything
 #   anything else             -> run as given (streamlit, mat-interp, python, sh ...)
-# A `worker` without --database gets --database "$MAT_INTERP_DATABASE_URL", so the
-# URL (with its password) comes from the environment, not from the compose file.
+# A worker reads the database URL (with its password) from MAT_INTERP_DATABASE_URL
+# itself: it is never put on a command line, where any user of the machine reads it.
 set -eu
 
 case "${1:-}" in
@@ -19,12 +19,9 @@ if [ "${1:-}" = "mat-interp" ] && [ "${2:-}" = "worker" ]; then
             --database|--database=*) has_db=yes ;;
         esac
     done
-    if [ "$has_db" = no ]; then
-        if [ -z "${MAT_INTERP_DATABASE_URL:-}" ]; then
-            echo "mat-interp worker: set MAT_INTERP_DATABASE_URL or pass --database URL" >&2
-            exit 2
-        fi
-        set -- "$@" --database "$MAT_INTERP_DATABASE_URL"
+    if [ "$has_db" = no ] && [ -z "${MAT_INTERP_DATABASE_URL:-}" ]; then
+        echo "mat-interp worker: set MAT_INTERP_DATABASE_URL or pass --database URL" >&2
+        exit 2
     fi
 fi
 

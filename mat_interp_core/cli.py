@@ -18,12 +18,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors a user can cause and fix: printed as one sentence, exit status 2."""
     from mat_interp_core.dataset import DataError
     from mat_interp_core.entropy import UnitError
+    from mat_interp_core.network import ModelError
     from mat_interp_core.projects import ProjectError
     from mat_interp_core.space import SpaceError
 
     from mat_interp_core.storage import DatabaseUnavailable
 
-    return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable, ConfigError)
+    return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable, ConfigError, ModelError)
 
 
 def _url(args) -> str:

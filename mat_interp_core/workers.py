@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mat_interp_core import projects, storage
-from mat_interp_core.config import get_settings
+from mat_interp_core.config import get_settings, open_private, private_dir
 
 log = logging.getLogger("mat_interp.worker")
 
@@ -234,9 +234,7 @@ def restart_process(argv: list[str]) -> None:
 
 
 def log_dir() -> Path:
-    path = get_settings().home / "logs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(get_settings().home / "logs")
 
 
 def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -> list[subprocess.Popen]:
@@ -249,10 +247,11 @@ def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -
     threads = threads_per_worker(n_workers)
     procs = []
     for i in range(n_workers):
-        logfile = open(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")
-        cmd = [sys.executable, "-m", "mat_interp_core", "worker", name, "--database", url,
+        logfile = open_private(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")
+        cmd = [sys.executable, "-m", "mat_interp_core", "worker", name,
                "--exit-when-idle", "--threads", str(threads), *(["--finish"] if finish and i == 0 else [])]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        # the URL (password included) in the environment: any user of the machine reads a command line in `ps`
+        env = dict(os.environ, MAT_INTERP_DATABASE_URL=url, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         procs.append(
             subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              env=env, start_new_session=True)

@@ -423,7 +423,7 @@ def test_entrypoint_worker_gets_database_from_env(fake_bin):
     for argv in (("worker",), ("mat-interp", "worker")):
         res = _run_entrypoint(fake_bin, *argv, url=url)
         assert res.returncode == 0, res.stderr
-        assert res.stdout.splitlines() == ["mat-interp", "worker", "--database", url]
+        assert res.stdout.splitlines() == ["mat-interp", "worker"]  # the worker reads the URL from its environment
     res = _run_entrypoint(fake_bin, "worker", "proj", "--database", "sqlite:///x.db", url=url)
     assert res.stdout.splitlines() == ["mat-interp", "worker", "proj", "--database", "sqlite:///x.db"]
     res = _run_entrypoint(fake_bin, "worker", url=None)
@@ -569,8 +569,8 @@ def test_start_script_serves_health(free_port, tmp_path):
 def worker_service(url: str, tmp_path: Path, *, log_name: str = "worker.log", **env_extra: str):
     """Start the compose `worker` service's command the way the container runs it.
 
-    docker/entrypoint.sh gets the service's `command` and MAT_INTERP_DATABASE_URL
-    and adds `--database`; `mat-interp` on PATH is a shim that execs
+    docker/entrypoint.sh gets the service's `command` and MAT_INTERP_DATABASE_URL,
+    which the worker reads itself; `mat-interp` on PATH is a shim that execs
     `python -m mat_interp_core` (an installed console script could point at
     another checkout). Every step execs, so the returned process's PID is the
     worker's, as in a container. Output goes to the returned log file.
