@@ -220,14 +220,40 @@ def model_to_bytes(model) -> bytes:
             return fh.read()
 
 
+MAX_MODEL_BYTES = 64 * 2**20  # stored or unpacked; the largest network of the default space, 3 seeds averaged, is ~5 MB
+
+
+class ModelError(ValueError):
+    """A stored model that is refused: not a .keras archive, too large, or not loadable in Keras' safe mode."""
+
+
 def model_from_bytes(data: bytes):
-    """Load a model saved by :func:`model_to_bytes`."""
+    """Load a model saved by :func:`model_to_bytes`.
+
+    Models come from a shared database, so they are bounded in size (stored and
+    unpacked, against zip bombs) and loaded with Keras' ``safe_mode=True``: a model
+    that carries Python code (a Lambda layer) is refused, not run.
+    """
     import keras
 
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelError(f"the stored model takes {len(data) / 2**20:.1f} MB, more than the "
+                         f"{MAX_MODEL_BYTES / 2**20:.0f} MB a model may take; it is not loaded")
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ValueError("stored model is not a .keras archive")
+        raise ModelError("the stored model is not a .keras archive")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_MODEL_BYTES:
+        raise ModelError(f"the stored model unpacks to {unpacked / 2**20:.1f} MB, more than the "
+                         f"{MAX_MODEL_BYTES / 2**20:.0f} MB a model may take; it is not loaded")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
             fh.write(data)
-        return keras.saving.load_model(path, compile=False)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except ValueError as err:
+            if "safe_mode" not in str(err):
+                raise
+            raise ModelError("the stored model contains Python code (a Lambda layer), which Keras' safe mode "
+                             "does not run; it is not loaded") from None
