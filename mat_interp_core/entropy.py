@@ -27,6 +27,10 @@ __all__ = [
     "to_tesla",
     "delta_s",
     "figures_of_merit",
+    "DEFAULT_LIFTS_K",
+    "tec",
+    "tec_column",
+    "parse_lifts",
     "spikiness",
     "MagnetUnits",
     "resolve_units",
@@ -36,6 +40,7 @@ __all__ = [
     "SimulatedEntropy",
     "simulated_delta_s",
     "measured_dh_tesla",
+    "ZERO_FIELD_T",
 ]
 
 M_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
@@ -259,29 +264,81 @@ def spikiness(t: np.ndarray, ds: np.ndarray) -> float:
     return float(np.abs(np.diff(y)).sum() / (2 * y.max()))
 
 
-def figures_of_merit(curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per dH_T: peak, T_peak, FWHM, RCP = peak × FWHM, RC and spikiness.
+DEFAULT_LIFTS_K = (3.0, 10.0)  # temperature spans ΔT_lift of the TEC figures
+
+
+def tec_column(lift_k: float) -> str:
+    """Column name of TEC(ΔT_lift) in :func:`figures_of_merit`, e.g. 'TEC_3K_J_per_kgK'."""
+    return f"TEC_{lift_k:g}K_J_per_kgK"
+
+
+def parse_lifts(values: Sequence[float]) -> tuple[float, ...]:
+    """The TEC temperature spans as positive floats (a ValueError names the bad one)."""
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = float("nan")
+        if not (np.isfinite(f) and f > 0):
+            raise ValueError(f"a TEC temperature span ΔT_lift must be a positive number of kelvin, got {v!r}")
+        out.append(f)
+    return tuple(dict.fromkeys(out))
+
+
+def figures_of_merit(curves: pd.DataFrame, lifts: Sequence[float] = DEFAULT_LIFTS_K) -> pd.DataFrame:
+    """One row per dH_T: peak, T_peak, FWHM, RCP = peak × FWHM, RC, TEC(ΔT_lift) per lift, and spikiness.
 
     FWHM is found from the half-maximum crossings on both sides of the peak by
     linear interpolation (NaN if the curve does not fall to half on both
     sides); RC is the trapezoid area under the curve between those crossings.
+    TEC(ΔT_lift) (Griffith et al. 2018) is the largest mean |ΔS_M| over any
+    window of ΔT_lift kelvin inside the curve's range (NaN if the range is shorter).
     """
+    lifts = parse_lifts(lifts)
     rows = []
     for dh, part in curves.groupby("dH_T", sort=True):
         part = part.sort_values("T_K")
         t = part["T_K"].to_numpy(dtype=float)
         y = part["dS_J_per_kgK"].to_numpy(dtype=float)
-        rows.append({"dH_T": float(dh), **_merits(t, y)})
-    columns = ["dH_T", "peak_J_per_kgK", "T_peak_K", "FWHM_K", "RCP_J_per_kg", "RC_J_per_kg", "spikiness"]
+        rows.append({"dH_T": float(dh), **_merits(t, y, lifts)})
+    columns = ["dH_T", "peak_J_per_kgK", "T_peak_K", "FWHM_K", "RCP_J_per_kg", "RC_J_per_kg",
+               *map(tec_column, lifts), "spikiness"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _merits(t: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def tec(t: np.ndarray, y: np.ndarray, lift_k: float) -> float:
+    """TEC(ΔT_lift): max over T_mid of the mean of y over [T_mid − ΔT_lift/2, T_mid + ΔT_lift/2].
+
+    y is taken as piecewise linear in t (sorted); window centres are scanned
+    in steps of a quarter of the finest spacing, where the windowed mean is
+    flat to second order at its maximum.
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if t.size < 2 or t[-1] - t[0] < lift_k * (1 - 1e-9):
+        return float("nan")
+    cum = np.concatenate([[0.0], np.cumsum(np.diff(t) * 0.5 * (y[1:] + y[:-1]))])
+
+    def area_to(x: np.ndarray) -> np.ndarray:  # ∫_{t0}^{x} y dT, exact for piecewise-linear y
+        i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, t.size - 2)
+        return cum[i] + (x - t[i]) * 0.5 * (y[i] + np.interp(x, t, y))
+
+    half = 0.5 * lift_k
+    gaps = np.diff(t)
+    step = max(float(np.min(gaps[gaps > 0])) / 4, (t[-1] - t[0]) * 1e-5)
+    mids = np.append(np.arange(t[0] + half, t[-1] - half, step), t[-1] - half)
+    return float(np.max((area_to(mids + half) - area_to(mids - half)) / lift_k))
+
+
+def _merits(t: np.ndarray, y: np.ndarray, lifts: Sequence[float] = DEFAULT_LIFTS_K) -> dict[str, float]:
     nan = float("nan")
     keep = np.isfinite(t) & np.isfinite(y)
     t, y = t[keep], y[keep]
+    tecs = {tec_column(lift): tec(t, y, lift) for lift in lifts}
     if y.size == 0:
-        return dict(peak_J_per_kgK=nan, T_peak_K=nan, FWHM_K=nan, RCP_J_per_kg=nan, RC_J_per_kg=nan, spikiness=nan)
+        return dict(peak_J_per_kgK=nan, T_peak_K=nan, FWHM_K=nan, RCP_J_per_kg=nan, RC_J_per_kg=nan, **tecs,
+                    spikiness=nan)
     i = int(np.argmax(y))
     peak = float(y[i])
     half = 0.5 * peak
@@ -301,6 +358,7 @@ def _merits(t: np.ndarray, y: np.ndarray) -> dict[str, float]:
         FWHM_K=fwhm,
         RCP_J_per_kg=peak * fwhm,
         RC_J_per_kg=rc,
+        **tecs,
         spikiness=spikiness(t, y),
     )
 
@@ -416,9 +474,12 @@ def fine_axes(
     measured over (no extrapolation) with step `t_step`, by default
     min(0.1 K, measured spacing / 5); the field axis runs from the lowest to
     the highest measured field with step `h_step_t` tesla (default 0.02 T),
-    so H0 + ΔH lands on a node for whole-tesla ΔH. The integral's own
-    discretisation error is ~2 % at 0.5 K × 0.2 T and < 0.1 % at
-    0.02 K × 0.02 T; simulated points are cheap. When the grid would exceed
+    so H0 + ΔH lands on a node for whole-tesla ΔH, except over the first
+    tesla (see :func:`_field_axis`), where the nodes crowd towards H0 so
+    that the integral converges when H0 is 0 T, where ∂M/∂T is singular at
+    T_C. The integral's own discretisation error on the exact M of
+    mean-field and Bean–Rodbell magnets, from 0 or 0.01 T, is < 0.5 % at
+    ΔH = 1 and 5 T (tests/test_entropy_convergence.py); simulated points are cheap. When the grid would exceed
     `max_points`, the field step grows up to 0.05 T, then the temperature
     step grows. The field axis is returned in `h_unit`.
     """
@@ -445,11 +506,13 @@ def fine_axes(
     h0, h_max = float(fields[0]), float(fields[-1])
 
     def count(dt_: float, dh_: float) -> int:
-        return (int(np.floor((hi - lo) / dt_ + 1e-9)) + 2) * (int(np.floor((h_max - h0) / dh_ + 1e-9)) + 2)
+        return (int(np.floor((hi - lo) / dt_ + 1e-9)) + 2) * _field_axis(h0, h_max, dh_).size
 
     if count(dt, dh) > max_points and h_step_t is None:
         dh = max(dh, min(_MAX_H_STEP_T, dh * count(dt, dh) / max_points))
-    if count(dt, dh) > max_points and t_step is None:
+    for _ in range(5):  # the count is not quite proportional to 1/dt (end nodes): a few rounds
+        if count(dt, dh) <= max_points or t_step is not None:
+            break
         dt = dt * count(dt, dh) / max_points * 1.01
     if count(dt, dh) > max_points:
         raise ValueError(
@@ -457,8 +520,27 @@ def fine_axes(
             "use larger steps or set MAT_INTERP_MAX_GRID_POINTS"
         )
     t_axis = _axis(lo, hi, dt)
-    h_axis = _axis(h0, h_max, dh)
+    h_axis = _field_axis(h0, h_max, dh)
     return t_axis, h_axis / factor
+
+
+_CUBE_SPAN_T = 1.0  # the first tesla above H0 gets cube-spaced field nodes
+
+
+def _field_axis(h0: float, h_max: float, step: float) -> np.ndarray:
+    """Field nodes (T): H0 + L·(k/N)³ over the first L = min(1 T, span), then every `step` up to h_max.
+
+    With H0 = 0 T, ∂M/∂T ∝ H^(-1/3) near T_C (mean field), so a uniform
+    trapezoid over-weights the H = 0 node (+4 % at ΔH = 1 T with 0.02 T
+    steps); in s = (k/N) the integrand times dH/ds is smooth, and the
+    trapezoid converges. N is chosen so that the last cube step is `step`.
+    """
+    span = min(_CUBE_SPAN_T, h_max - h0)
+    n = max(1, int(np.ceil(3 * span / step - 1e-9)))
+    cube = h0 + span * (np.arange(n + 1) / n) ** 3
+    if h_max - cube[-1] <= 1e-9 * max(1.0, abs(h_max)):
+        return cube
+    return np.concatenate([cube, _axis(cube[-1], h_max, step)[1:]])
 
 
 def _axis(lo: float, hi: float, step: float) -> np.ndarray:
@@ -530,6 +612,8 @@ class SimulatedEntropy:
     t_axis: np.ndarray  # K
     h_axis: np.ndarray  # in the data's field unit
     per_member: pd.DataFrame | None = None  # every member's curve (ensembles only)
+    models: str = ""  # which models answered (simulate.describe_models)
+    band_note: str = ""  # what the calibrated band (curves' dS_band, figures' peak_band) means, or why there is none
 
     @property
     def grid_description(self) -> str:
@@ -541,6 +625,31 @@ def measured_dh_tesla(x2: np.ndarray, h_unit: str) -> list[float]:
     """The field changes the measurement itself offers: every field above the lowest, minus the lowest (T)."""
     h = np.unique(np.round(to_tesla(np.asarray(x2, dtype=float), h_unit), 9))
     return [float(v) for v in np.round(h[1:] - h[0], 9)]
+
+
+ZERO_FIELD_T = 0.005  # a first field below this (0 T or a remanent few mT) makes |ΔS_M|(T) a cusp at T_C
+_CUSP_REFINE = 5  # temperature step / this within ±max(1 K, 5 steps) of the zero-field transition
+
+
+def _refine_at_transition(model, t_axis: np.ndarray, h0: float) -> np.ndarray:
+    """`t_axis` with steps 5× finer around the model's steepest M(T) at the first field `h0`.
+
+    From H0 = 0 T, S(T, 0) has a kink at T_C and |ΔS_M|(T) a cusp there; central
+    differences average it over ±1 step and the grid misses its top by up to
+    half a step, ~0.2 % of the peak per 0.01 K (−1 % at ΔH = 1 T with 0.1 K
+    steps). The extra nodes cost one short band of temperatures.
+    """
+    if t_axis.size < 3:
+        return t_axis
+    m0 = np.asarray(model.predict(t_axis, np.full_like(t_axis, h0)), dtype=float)
+    t_c = float(t_axis[int(np.argmax(np.abs(np.gradient(m0, t_axis))))])
+    dt = float(np.median(np.diff(t_axis)))
+    half = max(1.0, 5 * dt)
+    fine = np.arange(t_c - half, t_c + half + 1e-9, dt / _CUSP_REFINE)
+    fine = fine[(fine > t_axis[0]) & (fine < t_axis[-1])]
+    merged = np.union1d(t_axis, fine)
+    keep = np.concatenate([[True], np.diff(merged) > 1e-3 * dt])  # coinciding nodes (float noise) merge
+    return merged[keep]
 
 
 def simulated_delta_s(
@@ -555,6 +664,7 @@ def simulated_delta_s(
     method: str = "maxwell",
     max_points: int = 5_000_000,
     band: bool = True,
+    lifts: Sequence[float] = DEFAULT_LIFTS_K,
 ) -> SimulatedEntropy:
     """|ΔS_M| of `model` (anything with ``predict(x1, x2)``) on the grid :func:`fine_axes` picks.
 
@@ -563,9 +673,11 @@ def simulated_delta_s(
     has ``members`` (an ensemble) and `band` is set, every member's |ΔS_M| is
     computed too: the curves gain dS_std/dS_min/dS_max and the figures the
     members' peak mean ± std. The main curve is |ΔS_M| of the model's own
-    (mean) prediction.
+    (mean) prediction. `lifts`: the TEC temperature spans of the figures.
     """
     t_axis, h_axis = fine_axes(x1, x2, h_unit=units.h_unit, t_step=t_step, h_step_t=h_step_t, max_points=max_points)
+    if abs(float(to_tesla(h_axis[0], units.h_unit))) < ZERO_FIELD_T:
+        t_axis = _refine_at_transition(model, t_axis, float(h_axis[0]))
     if dh_tesla is None:
         dh_tesla = measured_dh_tesla(x2, units.h_unit)
     tt, hh = np.meshgrid(t_axis, h_axis)
@@ -580,7 +692,7 @@ def simulated_delta_s(
         curves = delta_s(table(np.mean(preds, axis=0)), **kwargs)
         band_curves, per_member = delta_s_band([table(p) for p in preds], **kwargs)
         curves = curves.merge(band_curves.drop(columns="dS_J_per_kgK"), on=["T_K", "dH_T"], how="left")
-        figures = figures_of_merit(curves).merge(band_figures(per_member), on="dH_T", how="left")
+        figures = figures_of_merit(curves, lifts).merge(band_figures(per_member), on="dH_T", how="left")
         return SimulatedEntropy(curves, figures, t_axis, h_axis, per_member)
     curves = delta_s(table(model.predict(tt, hh)), **kwargs)
-    return SimulatedEntropy(curves, figures_of_merit(curves), t_axis, h_axis)
+    return SimulatedEntropy(curves, figures_of_merit(curves, lifts), t_axis, h_axis)
