@@ -8,6 +8,7 @@ needs between pages (the loaded data, the current project, the last grid).
 from __future__ import annotations
 
 import contextlib
+import html
 import math
 import re
 import subprocess
@@ -22,8 +23,9 @@ from plotly.colors import sample_colorscale
 from sqlalchemy.exc import SQLAlchemyError
 
 from mat_interp_core import entropy, projects, simulate, storage
-from mat_interp_core.config import Settings, get_settings, mask_url
+from mat_interp_core.config import ConfigError, Settings, check_database_url, get_settings, mask_url
 from mat_interp_core.dataset import DataError, TrainingData
+from mat_interp_core.network import ModelError
 from mat_interp_core.projects import ProjectError
 from mat_interp_core.space import SpaceError
 
@@ -40,7 +42,7 @@ STARTED = "workers_started"  # Popen objects this session started (for tests and
 # Widgets keyed "w_..." keep their value across page switches: they are created with **KEEP.
 KEEP = {"persist_state": "session"}
 
-USER_ERRORS = (DataError, ProjectError, SpaceError, entropy.UnitError)
+USER_ERRORS = (DataError, ProjectError, SpaceError, entropy.UnitError, ModelError)
 REFRESH = "2s"
 
 
@@ -66,12 +68,38 @@ DB_ERRORS = _db_errors()
 # ------------------------------------------------------------------ settings and sidebar
 
 
+# What starts Markdown that Streamlit renders in one line: links and images ([ ]), HTML and autolinks (< >),
+# emphasis, code, math ($), headings and colour directives (:red[...]) -- escaped with a backslash.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#$~])")
+# Bare URLs and e-mail addresses, which Streamlit's frontend links whatever the escapes: a zero-width space
+# after '://' and 'www', and before '@', keeps them text.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+
+
+def md(text: Any) -> str:
+    """``text`` on one line with its Markdown escaped, for user text (column, project, unit names, error
+    messages quoting them) inside st.markdown/caption/info/... and widget labels: a column named
+    ``[x](http://…)`` shows as typed for every viewer of a shared database, never as a link or image."""
+    return _AUTOLINK.sub("\u200b", _MARKDOWN.sub(r"\\\1", " ".join(str(text).split())))
+
+
+def code(text: Any) -> str:
+    """``text`` as a Markdown code span (shown literally), fenced by more backticks than it holds."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
 def settings() -> Settings:
-    """The settings of this run; a bad environment variable stops the page with a message."""
+    """The settings of this run; a bad environment variable or database URL stops the page with a message."""
     try:
-        return get_settings()
-    except ValueError as err:
-        st.error(f"configuration error: {err}")
+        found = get_settings()
+        check_database_url(found.database_url, "MAT_INTERP_DATABASE_URL")
+        return found
+    except ConfigError as err:
+        st.error(f"configuration error: {md(err)}")
+        with st.sidebar:
+            st.error(f"configuration error: {md(err)}")
         st.stop()
         raise  # unreachable (st.stop raises)
 
@@ -89,7 +117,7 @@ def short_error(err: BaseException) -> str:
 
 
 def db_unavailable(err: BaseException) -> None:
-    st.error(f"database unavailable: {short_error(err)}; retrying (database {mask_url(db_url())})", icon="🛑")
+    st.error(f"database unavailable: {md(short_error(err))}; retrying (database {code(mask_url(db_url()))})", icon="🛑")
 
 
 @dataclass
@@ -115,26 +143,27 @@ def reported(kind: str = "error", also: tuple[type[BaseException], ...] = ()):
         db_unavailable(err)
     except USER_ERRORS + also as err:
         outcome.ok = False
-        getattr(st, kind)(str(err))
+        getattr(st, kind)(md(err))
 
 
 def sidebar() -> None:
     """Current project, the data in use and the database (password masked)."""
     with st.sidebar:
         project = st.session_state.get(PROJECT)
-        st.markdown(f"**Project:** {project if project else '— none —'}")
+        st.markdown(f"**Project:** {md(project) if project else '— none —'}")
         data: TrainingData | None = st.session_state.get(DATA)
         source = st.session_state.get(SOURCE) or {}
         if data is not None:
-            st.caption(f"Data: {source.get('name', '?')} — {len(data.frame):,} points, "
-                       f"{len(data.x2_values)} × {data.x2_name}")
-        st.caption(f"Database: `{mask_url(db_url())}`")
+            st.caption(f"Data: {md(source.get('name', '?'))} — {len(data.frame):,} points, "
+                       f"{len(data.x2_values)} × {md(data.x2_name)}")
+        st.caption(f"Database: {code(mask_url(db_url()))}")
         running = live_worker_count()
         if running:
             st.caption(f"Local workers running: {running}")
 
 
 def flash(kind: str, message: str) -> None:
+    """Show ``message`` (Markdown: escape user text in it with :func:`md`) once, on the next run."""
     st.session_state.setdefault(FLASH, []).append((kind, message))
 
 
@@ -186,7 +215,7 @@ def pick_project(key: str, *, label: str = "Project") -> projects.Project | None
     try:
         return projects.get_project(db_url(), name)
     except ProjectError as err:
-        st.warning(str(err))
+        st.warning(md(err))
     except DB_ERRORS as err:
         db_unavailable(err)
     return None
@@ -313,11 +342,17 @@ def colours(n: int, scale: str = "Viridis") -> list[str]:
     return sample_colorscale(scale, [0.05 + 0.85 * i / (n - 1) for i in range(n)])
 
 
+def plain(text: Any) -> str:
+    """``text`` for a plotly title, legend or hover: plotly renders a subset of HTML there (links, <b>, <br>),
+    so user text (column names) has it escaped and shows as typed."""
+    return html.escape(str(text), quote=False)
+
+
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 480) -> go.Figure:
     fig.update_layout(
-        title=title,
-        xaxis_title=x_title,
-        yaxis_title=y_title,
+        title=plain(title),
+        xaxis_title=plain(x_title),
+        yaxis_title=plain(y_title),
         height=height,
         margin=dict(l=60, r=20, t=50, b=50),
         legend=dict(itemsizing="constant"),
@@ -350,7 +385,7 @@ def fig_curves(
     palette = colours(values.size)
     for value, colour in zip(values, palette):
         part = frame[frame[group] == value].sort_values(x)
-        label = f"{group} = {value:g}"
+        label = plain(f"{group} = {value:g}")
         if std is not None and std in part:
             upper = part[y] + part[std]
             lower = part[y] - part[std]
@@ -408,8 +443,9 @@ def fig_heatmap(
     data = frame[[x, y, z]]
     xs = np.unique(data[x].to_numpy())
     ys = np.unique(data[y].to_numpy())
-    hover = f"{x_title or x}: %{{x}}<br>{y_title or y}: %{{y}}<br>{z_title or z}: %{{z}}<extra></extra>"
-    colorbar = dict(title=dict(text=z_title or z, side="right"))
+    hover = (f"{plain(x_title or x)}: %{{x}}<br>{plain(y_title or y)}: %{{y}}<br>{plain(z_title or z)}: "
+             "%{z}<extra></extra>")
+    colorbar = dict(title=dict(text=plain(z_title or z), side="right"))
     if len(data) == xs.size * ys.size and not rows_as_categories:
         matrix = data.pivot_table(index=y, columns=x, values=z, aggfunc="first")
         thin = max(1, math.ceil(math.sqrt(matrix.size / max_cells)))
@@ -486,7 +522,7 @@ def fig_lines(
             if part.empty:
                 continue
             part = part.sort_values(x)
-            name = group_fmt(g) + (f" — {s}" if style else "")
+            name = plain(group_fmt(g) + (f" — {s}" if style else ""))
             if std is not None and std in part and part[std].notna().any():
                 for edge, fill in ((part[y] + part[std], None), (part[y] - part[std], "tonexty")):
                     fig.add_trace(go.Scatter(x=part[x], y=edge, mode="lines", line=dict(width=0), fill=fill,
@@ -500,7 +536,7 @@ def fig_lines(
 
 
 def download_html(fig: go.Figure, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, fig.to_html(include_plotlyjs="cdn", full_html=True).encode("utf-8"),
+    st.download_button(label, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),  # opens offline
                        file_name=file_name, mime="text/html", key=key, icon=":material/download:")
 
 

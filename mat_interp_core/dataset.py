@@ -482,6 +482,9 @@ def _to_float(df: pd.DataFrame, column: str, role: str, lines: np.ndarray) -> np
     return values
 
 
+MAX_NAME_CHARS = 255  # longest column name stored (storage.projects: String(MAX_NAME_CHARS))
+
+
 def validate(
     df: pd.DataFrame,
     x1: str,
@@ -507,6 +510,9 @@ def validate(
             raise DataError(f"the {role} column '{column}' is not in the file; available columns: {available}.")
         if int((df.columns == column).sum()) > 1:
             raise DataError(f"the {role} column '{column}' appears more than once in the table; rename one of them.")
+        if len(str(column)) > MAX_NAME_CHARS:
+            raise DataError(f"the {role} column '{str(column)[:40]}…' has a name of {len(str(column))} characters; "
+                            f"the database keeps at most {MAX_NAME_CHARS}: rename it.")
     chosen = list(roles.items())
     for i, (role_a, col_a) in enumerate(chosen):
         for role_b, col_b in chosen[i + 1 :]:

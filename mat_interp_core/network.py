@@ -227,6 +227,10 @@ class ModelError(ValueError):
     """A stored model that is refused: not a .keras archive, too large, or not loadable in Keras' safe mode."""
 
 
+_CODE_REFUSED = ("the stored model contains Python code (a Lambda layer), which Keras' safe mode does not run; "
+                 "it is not loaded")
+
+
 def model_from_bytes(data: bytes):
     """Load a model saved by :func:`model_to_bytes`.
 
@@ -243,9 +247,13 @@ def model_from_bytes(data: bytes):
         raise ModelError("the stored model is not a .keras archive")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(info.file_size for info in archive.infolist())
-    if unpacked > MAX_MODEL_BYTES:
-        raise ModelError(f"the stored model unpacks to {unpacked / 2**20:.1f} MB, more than the "
-                         f"{MAX_MODEL_BYTES / 2**20:.0f} MB a model may take; it is not loaded")
+        if unpacked > MAX_MODEL_BYTES:
+            raise ModelError(f"the stored model unpacks to {unpacked / 2**20:.1f} MB, more than the "
+                             f"{MAX_MODEL_BYTES / 2**20:.0f} MB a model may take; it is not loaded")
+        config = archive.read("config.json") if "config.json" in archive.namelist() else b""
+    # Keras lets a process-wide enable_unsafe_deserialization() override safe_mode=True: look for code ourselves
+    if b'"Lambda"' in config or b"__lambda__" in config:
+        raise ModelError(_CODE_REFUSED)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
@@ -255,5 +263,4 @@ def model_from_bytes(data: bytes):
         except ValueError as err:
             if "safe_mode" not in str(err):
                 raise
-            raise ModelError("the stored model contains Python code (a Lambda layer), which Keras' safe mode "
-                             "does not run; it is not loaded") from None
+            raise ModelError(_CODE_REFUSED) from None

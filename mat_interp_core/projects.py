@@ -98,6 +98,14 @@ def create_project(
     engine = storage.get_engine(url)
     if name in optuna.get_all_study_names(storage.optuna_storage(url)) or _find(engine, name) is not None:
         raise ProjectError(f"a project named {name!r} exists already; continue it with --more N or pick another name")
+    blob = data.to_csv_bytes()
+    limit = storage.blob_limit(url)
+    if limit is not None and len(blob) > limit:
+        raise ProjectError(
+            f"the data of project {name!r} ({len(data.frame):,} rows) takes {len(blob) / 2**20:.1f} MB as stored, more "
+            f"than the {max(0, limit) / 2**20:.1f} MB this database accepts in one statement (the server's "
+            "max_allowed_packet holds twice that): ask its administrator to raise max_allowed_packet, or use fewer rows"
+        )
     with engine.begin() as conn:
         try:
             pid = conn.execute(
@@ -116,7 +124,7 @@ def create_project(
             ).inserted_primary_key[0]
         except sa.exc.IntegrityError:
             raise ProjectError(f"a project named {name!r} exists already") from None
-        conn.execute(storage.datasets.insert().values(project_id=pid, csv=data.to_csv_bytes()))
+        conn.execute(storage.datasets.insert().values(project_id=pid, csv=blob))
     try:
         sampler, pruner = _sampler_and_pruner(space)
         optuna.create_study(

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from mat_interp_core.config import check_database_url, mask_url, private_dir
+from mat_interp_core.dataset import MAX_NAME_CHARS
 
 log = logging.getLogger("mat_interp.storage")
 
@@ -35,9 +36,9 @@ projects = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("x1_name", sa.String(255), nullable=False),
-    sa.Column("x2_name", sa.String(255), nullable=False),
-    sa.Column("y_name", sa.String(255), nullable=False),
+    sa.Column("x1_name", sa.String(MAX_NAME_CHARS), nullable=False),
+    sa.Column("x2_name", sa.String(MAX_NAME_CHARS), nullable=False),
+    sa.Column("y_name", sa.String(MAX_NAME_CHARS), nullable=False),
     sa.Column("n_rows", sa.Integer, nullable=False),
     sa.Column("units", _Text, nullable=False),  # JSON: units, sample mass, magnetisation flag
     sa.Column("space", _Text, nullable=False),  # JSON: SearchSpace.to_dict()
@@ -187,6 +188,23 @@ def _engine_kwargs(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
     return {"pool_pre_ping": True, "pool_recycle": 3600}
+
+
+@reports_unavailable
+def blob_limit(url: str) -> int | None:
+    """The largest blob one INSERT can carry to this database; None when there is no practical bound (SQLite).
+
+    MySQL/MariaDB refuse a statement over the server's max_allowed_packet (16 MB by
+    default on MariaDB, 64 MB on MySQL 8.4), and PyMySQL sends bytes hex-encoded,
+    twice their size. The lower of this session's and the global value counts: every
+    worker's new connection gets the global one, and reads the blob back under it.
+    """
+    engine = get_engine(url)
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        return None
+    with engine.connect() as conn:
+        packet = conn.exec_driver_sql("SELECT LEAST(@@SESSION.max_allowed_packet, @@GLOBAL.max_allowed_packet)")
+        return int(packet.scalar_one()) // 2 - 1024
 
 
 def _create_private_file(path: str | None) -> None:

@@ -58,7 +58,7 @@ def _source_section() -> dict | None:
 
 def _columns_section(src: dict) -> dataset.TrainingData | None:
     frame: pd.DataFrame = src["frame"]
-    st.subheader(f"{src['name']}")
+    st.subheader(common.md(src["name"]))
     demo = " — synthetic demo data" if src.get("demo") else ""
     st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns{demo}")
     with st.expander("Preview of the file", expanded=True):
@@ -70,7 +70,7 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     try:
         g_x1, g_x2, g_y = dataset.guess_columns(frame)
     except DataError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         return None
 
     st.subheader("Columns")
@@ -93,13 +93,13 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         else:
             st.session_state["w_x2_values"] = [v for v in st.session_state.get("w_x2_values", []) if v in options]
         chosen = st.multiselect(
-            f"{x2} values to train on", options, key="w_x2_values", **common.KEEP, format_func=lambda v: f"{v:g}",
+            f"{common.md(x2)} values to train on", options, key="w_x2_values", **common.KEEP, format_func=lambda v: f"{v:g}",
             help="Leave a curve out to check later how well the model predicts it.",
         )
         if len(chosen) != len(options):
             x2_values = chosen
     elif len(raw_x2) > 200:
-        st.caption(f"{x2} has {len(raw_x2)} distinct values: all are used.")
+        st.caption(f"{common.md(x2)} has {len(raw_x2)} distinct values: all are used.")
     common.init("w_drop", False)
     drop = st.checkbox("Drop invalid rows (empty, NaN, infinite or huge values) instead of refusing the file",
                        key="w_drop", **common.KEEP)
@@ -107,13 +107,13 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     try:
         data = dataset.validate(frame, x1, x2, y, x2_values=x2_values, drop_invalid=drop)
     except DataError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         st.session_state.pop(common.DATA, None)
         return None
     st.session_state[common.DATA] = data
     dropped = f"; {data.n_dropped} invalid rows dropped" if data.n_dropped else ""
     st.success(
-        f"Ready: {len(data.frame):,} points on {len(data.x2_values)} values of {x2} "
+        f"Ready: {len(data.frame):,} points on {len(data.x2_values)} values of {common.md(x2)} "
         f"({', '.join(f'{v:g}' for v in data.x2_values[:12])}{', …' if len(data.x2_values) > 12 else ''}){dropped}."
     )
     return data
@@ -130,9 +130,9 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
     common.init("w_unit_x2", u_x2 or "")
     common.init("w_unit_y", u_y or "")
     c1, c2, c3 = st.columns(3)
-    unit_x1 = c1.text_input(f"Unit of X1 ({data.x1_name})", key="w_unit_x1", **common.KEEP)
-    unit_x2 = c2.text_input(f"Unit of X2 ({data.x2_name})", key="w_unit_x2", **common.KEEP)
-    unit_y = c3.text_input(f"Unit of Y ({data.y_name})", key="w_unit_y", **common.KEEP)
+    unit_x1 = c1.text_input(f"Unit of X1 ({common.md(data.x1_name)})", key="w_unit_x1", **common.KEEP)
+    unit_x2 = c2.text_input(f"Unit of X2 ({common.md(data.x2_name)})", key="w_unit_x2", **common.KEEP)
+    unit_y = c3.text_input(f"Unit of Y ({common.md(data.y_name)})", key="w_unit_y", **common.KEEP)
 
     common.init("w_mag", common.looks_like_magnetisation(data.y_name, unit_y))
     magnetisation = st.checkbox(
@@ -193,7 +193,7 @@ def main() -> None:
         st.info("No data yet: drop a CSV file above or use the demo dataset.")
         return
     if src["error"]:
-        st.error(src["error"])
+        st.error(common.md(src["error"]))
         return
     data = _columns_section(src)
     if data is None:

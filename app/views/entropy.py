@@ -32,8 +32,8 @@ def _unit_widgets(project, units: dict) -> dict | None:
         st.session_state["w_e_molar"] = units.get("molar_mass_g")
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
     dh_text = c1.text_input("Field changes μ0ΔH (T), from the lowest field", key="w_e_dh", **common.KEEP)
-    m_unit = c2.selectbox(f"M unit ({project.y_name})", entropy.M_UNITS, key="w_e_m_unit", **common.KEEP)
-    h_unit = c3.selectbox(f"H unit ({project.x2_name})", entropy.H_UNITS, key="w_e_h_unit", **common.KEEP)
+    m_unit = c2.selectbox(f"M unit ({common.md(project.y_name)})", entropy.M_UNITS, key="w_e_m_unit", **common.KEEP)
+    h_unit = c3.selectbox(f"H unit ({common.md(project.x2_name)})", entropy.H_UNITS, key="w_e_h_unit", **common.KEEP)
     if m_unit == "muB/f.u.":
         molar = c4.number_input("Molar mass (g/mol)", min_value=0.0, step=0.1, key="w_e_molar", **common.KEEP)
         mass = None
@@ -42,14 +42,15 @@ def _unit_widgets(project, units: dict) -> dict | None:
                                key="w_e_mass", **common.KEEP,
                                disabled=m_unit != "emu", help="Used when M is in emu.")
         molar = None
-    st.caption(f"{project.x1_name} is taken as the temperature in K. Conversions: M → A·m²/kg "
+    st.caption(f"{common.md(project.x1_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
                "(emu ÷ mass in g), field → μ0H in T (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷); |ΔS_M| in J/(kg·K).")
     if units.get("x1") not in (None, "", "K"):
-        st.warning(f"the unit of {project.x1_name} is {units.get('x1')!r}; |ΔS_M| assumes kelvin.")
+        st.warning(f"the unit of {common.md(project.x1_name)} is {common.md(repr(units.get('x1')))}; "
+                   "|ΔS_M| assumes kelvin.")
     try:
         dhs = dataset.parse_values(dh_text, what="the field changes ΔH")
     except dataset.DataError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         return None
     return dict(t_col=project.x1_name, h_col=project.x2_name, m_col=project.y_name, m_unit=m_unit, h_unit=h_unit,
                 mass_mg=(mass or None) if m_unit == "emu" else None,
@@ -64,7 +65,7 @@ def _grid_widgets(project, data, kw: dict) -> dict | None:
         try:
             t_axis, h_axis = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=kw["h_unit"])
         except ValueError as err:
-            st.error(str(err))
+            st.error(common.md(err))
             return None
         # the library's choice, to one significant digit (0.0995 K -> 0.1 K)
         st.session_state["w_e_t_step"] = float(f"{np.median(np.diff(t_axis)):.1g}")
@@ -125,7 +126,7 @@ def _curves(label: str, frame: pd.DataFrame, kw: dict) -> pd.DataFrame | None:
     try:
         return entropy.delta_s(frame, **kw).assign(source=label)
     except (ValueError, KeyError) as err:  # UnitError is a ValueError
-        st.error(f"{label}: {err}")
+        st.error(f"{label}: {common.md(err)}")
         return None
 
 
@@ -140,9 +141,9 @@ def main() -> None:
     url = common.db_url()
     units = common.project_units(project)
     if not units.get("magnetisation"):
-        st.info(f"Project {project.name} was not marked as magnetisation on the Data page.")
+        st.info(f"Project {common.md(project.name)} was not marked as magnetisation on the Data page.")
         common.init("w_e_force", False)
-        if not st.checkbox(f"Treat {project.y_name} as magnetisation M(T, H) anyway", key="w_e_force", **common.KEEP):
+        if not st.checkbox(f"Treat {common.md(project.y_name)} as magnetisation M(T, H) anyway", key="w_e_force", **common.KEEP):
             return
     try:
         data = common.training_data(url, project)
@@ -155,7 +156,7 @@ def main() -> None:
     try:
         magnet = entropy.MagnetUnits(kw["m_unit"], kw["h_unit"], kw["mass_mg"], kw["molar_mass_g"])
     except entropy.UnitError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         return
     st.subheader("Grid")
     grid = _grid_widgets(project, data, kw)
@@ -193,7 +194,7 @@ def main() -> None:
             with st.spinner(f"Fitting the {_SOURCES[which]} baseline…"):
                 parts.append(_baseline(which, project, data, magnet, kw, grid).curves.assign(source=_SOURCES[which]))
         except ValueError as err:
-            st.error(f"{_SOURCES[which]}: {err}")
+            st.error(f"{_SOURCES[which]}: {common.md(err)}")
     curves = pd.concat([p for p in parts if p is not None], ignore_index=True)
 
     st.subheader("|ΔS_M|(T)")

@@ -63,12 +63,13 @@ def main() -> None:
     current = st.session_state.get(common.PROJECT)
     common.choose("w_projects_pick", names, current if current in names else names[-1])
     name = st.selectbox("Project", names, key="w_projects_pick", **common.KEEP)
+    shown = common.md(name)
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Open")
-        if st.button(f"Open {name}", key="open", type="primary", icon=":material/folder_open:"):
+        if st.button(f"Open {shown}", key="open", type="primary", icon=":material/folder_open:"):
             st.session_state[common.PROJECT] = name
-            st.success(f"{name} is the current project (Monitor, Results, Simulate and Entropy show it).")
+            st.success(f"{shown} is the current project (Monitor, Results, Simulate and Entropy show it).")
         if st.session_state.get(common.PROJECT) == name:
             st.page_link("views/monitor.py", label="Monitor", icon=":material/monitoring:")
             st.page_link("views/results.py", label="Results", icon=":material/insights:")
@@ -76,10 +77,10 @@ def main() -> None:
         st.subheader("Delete")
         running = common.live_worker_count(name)
         if running:
-            st.warning(f"{running} local worker{'s are' if running > 1 else ' is'} still training {name}; "
+            st.warning(f"{running} local worker{'s are' if running > 1 else ' is'} still training {shown}; "
                        "deleting stops them after their current epoch.")
-        confirm = st.checkbox(f"Yes, delete {name} with its data, trials, curves and models", key="confirm_delete")
-        if st.button(f"Delete {name}", key="delete", icon=":material/delete:", disabled=not confirm):
+        confirm = st.checkbox(f"Yes, delete {shown} with its data, trials, curves and models", key="confirm_delete")
+        if st.button(f"Delete {shown}", key="delete", icon=":material/delete:", disabled=not confirm):
             with common.reported() as call:
                 projects.delete_project(url, name)
             if not call.ok:
@@ -90,7 +91,7 @@ def main() -> None:
             if sim and sim.get("project") == name:
                 st.session_state.pop(common.SIM, None)
             st.session_state.pop("confirm_delete", None)
-            common.flash("success", f"Deleted project {name}.")
+            common.flash("success", f"Deleted project {shown}.")
             st.rerun()
 
 

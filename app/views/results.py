@@ -45,11 +45,11 @@ def main() -> None:
         values = sorted(fit[x2].unique())
         for value, colour in zip(values, common.colours(len(values))):
             part = fit[fit[x2] == value]
-            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=f"{x2} = {value:g}",
+            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=common.plain(f"{x2} = {value:g}"),
                                      marker=dict(color=colour, size=4)))
         res.add_hline(y=0, line=dict(color="black", width=1))
-        res.update_layout(title="Residuals (model − measured)", xaxis_title=x1_t,
-                          yaxis_title=f"residual [{units.get('y') or y}]", template="plotly_white", height=460,
+        res.update_layout(title="Residuals (model − measured)", xaxis_title=common.plain(x1_t),
+                          yaxis_title=common.plain(f"residual [{units.get('y') or y}]"), template="plotly_white", height=460,
                           margin=dict(l=60, r=20, t=50, b=50))
         st.plotly_chart(res, key="results_residuals")
     with right:
@@ -68,7 +68,7 @@ def main() -> None:
                                key="dl_model", icon=":material/download:",
                                help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")
         except common.USER_ERRORS as err:
-            st.caption(str(err))
+            st.caption(common.md(err))
     st.page_link("views/simulate.py", label="Next: simulate a fine grid", icon=":material/arrow_forward:")
 
 

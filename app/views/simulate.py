@@ -18,7 +18,7 @@ def _axis(label: str, key: str, what: str) -> np.ndarray | None:
     try:
         return dataset.parse_axis(text, what=what)
     except dataset.DataError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         return None
 
 
@@ -53,8 +53,9 @@ def _show(sim: dict, project, data) -> None:
         picks = np.linspace(ax1[0], ax1[-1], 7)[1:-1] if ax1.size > 1 else ax1
         st.session_state["w_cut_x1"] = ", ".join(common.nice(v) for v in common.nearest(picks, ax1))
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-    cut_x2_text = c1.text_input(f"{x2} values for {y} vs {x1} (nearest grid values)", key="w_cut_x2", **common.KEEP)
-    cut_x1_text = c2.text_input(f"{x1} values for {y} vs {x2} (nearest grid values)", key="w_cut_x1", **common.KEEP)
+    m1, m2, my = common.md(x1), common.md(x2), common.md(y)
+    cut_x2_text = c1.text_input(f"{m2} values for {my} vs {m1} (nearest grid values)", key="w_cut_x2", **common.KEEP)
+    cut_x1_text = c2.text_input(f"{m1} values for {my} vs {m2} (nearest grid values)", key="w_cut_x1", **common.KEEP)
     common.init("w_sim_overlay", True)
     overlay = c3.checkbox("Show the training data", key="w_sim_overlay", **common.KEEP)
     left, right = st.columns(2)
@@ -67,7 +68,7 @@ def _show(sim: dict, project, data) -> None:
                                 x_title=x1_t, y_title=y_t)
         left.plotly_chart(fig, key="sim_cut_x1")
     except dataset.DataError as err:
-        left.error(str(err))
+        left.error(common.md(err))
     try:
         cut_x1 = common.nearest(dataset.parse_values(cut_x1_text, what=f"{x1} values for the cuts"), ax1)
         part = frame[frame[x1].isin(cut_x1)]
@@ -76,7 +77,7 @@ def _show(sim: dict, project, data) -> None:
                                 x_title=x2_t, y_title=y_t)
         right.plotly_chart(fig, key="sim_cut_x2")
     except dataset.DataError as err:
-        right.error(str(err))
+        right.error(common.md(err))
 
     st.subheader("Map")
     if std:
@@ -112,17 +113,18 @@ def main() -> None:
         st.session_state["w_sim_x1"], st.session_state["w_sim_x2"] = common.default_axes(data)
     c1, c2, c3 = st.columns([2, 2, 1])
     with c1:
-        ax1 = _axis(f"{project.x1_name} axis", "w_sim_x1", f"the {project.x1_name} axis")
+        ax1 = _axis(f"{common.md(project.x1_name)} axis", "w_sim_x1", f"the {project.x1_name} axis")
     with c2:
-        ax2 = _axis(f"{project.x2_name} axis", "w_sim_x2", f"the {project.x2_name} axis")
+        ax2 = _axis(f"{common.md(project.x2_name)} axis", "w_sim_x2", f"the {project.x2_name} axis")
     common.init("w_sim_k", 1)
     k = c3.number_input("Ensemble K", min_value=1, max_value=max(1, project.space.keep_models), step=1,
                         key="w_sim_k", **common.KEEP,
                         help="1: the best model; K > 1: mean of the best K with their spread.")
     lo1, hi1 = float(data.frame[project.x1_name].min()), float(data.frame[project.x1_name].max())
-    st.caption(f"Measured: {project.x1_name} {lo1:g} … {hi1:g}; {project.x2_name} "
+    n1, n2 = common.md(project.x1_name), common.md(project.x2_name)
+    st.caption(f"Measured: {n1} {lo1:g} … {hi1:g}; {n2} "
                f"{', '.join(f'{v:g}' for v in data.x2_values[:12])}{' …' if len(data.x2_values) > 12 else ''}. "
-               f"Defaults: {project.x1_name} step 1/5 of the median measured spacing, {project.x2_name} step 1/5 "
+               f"Defaults: {n1} step 1/5 of the median measured spacing, {n2} step 1/5 "
                "of the smallest measured gap.")
     ok = ax1 is not None and ax2 is not None
     if ok:

@@ -110,7 +110,8 @@ def _start(name: str, data: dataset.TrainingData, space_kwargs: dict) -> None:
     settings = common.settings()
     url = settings.database_url
     units = st.session_state.get(common.UNITS) or {}
-    with common.reported() as call, st.spinner(f"Creating project {name}…"):
+    shown = common.md(name)
+    with common.reported() as call, st.spinner(f"Creating project {shown}…"):
         projects.create_project(url, name, data, space=SearchSpace(**space_kwargs),
                                 n_trials=int(st.session_state["w_trials"]), units=units)
     if not call.ok:
@@ -122,14 +123,14 @@ def _start(name: str, data: dataset.TrainingData, space_kwargs: dict) -> None:
         try:
             procs = workers.launch_local(url, name, n, finish=True)
         except (OSError, ValueError) as err:
-            st.error(f"project {name} was created but its workers could not start: {err}; "
+            st.error(f"project {shown} was created but its workers could not start: {common.md(err)}; "
                      "use Continue below once the problem is fixed.")
             return
         common.register_workers(name, procs)
-        common.flash("success", f"Project {name} created; {n} local worker{'s' if n > 1 else ''} started. "
+        common.flash("success", f"Project {shown} created; {n} local worker{'s' if n > 1 else ''} started. "
                                 "Follow it on the Monitor page.")
     else:
-        common.flash("success", f"Project {name} created. Local workers are off (MAT_INTERP_LOCAL_WORKERS=0): "
+        common.flash("success", f"Project {shown} created. Local workers are off (MAT_INTERP_LOCAL_WORKERS=0): "
                                 "the worker service will run it. Follow it on the Monitor page.")
     st.rerun()
 
@@ -142,8 +143,8 @@ def _new_project(existing: list[str]) -> None:
         st.page_link("views/data.py", label="Go to Data", icon=":material/upload_file:")
         return
     src = st.session_state.get(common.SOURCE) or {}
-    st.caption(f"Data: {src.get('name', '?')} — {len(data.frame):,} points; X1 = {data.x1_name}, "
-               f"X2 = {data.x2_name} ({len(data.x2_values)} values), Y = {data.y_name}.")
+    st.caption(f"Data: {common.md(src.get('name', '?'))} — {len(data.frame):,} points; X1 = {common.md(data.x1_name)}, "
+               f"X2 = {common.md(data.x2_name)} ({len(data.x2_values)} values), Y = {common.md(data.y_name)}.")
     common.init("w_name", _default_name(existing))
     name = st.text_input("Project name", key="w_name", **common.KEEP, max_chars=64,
                          help="Letters, digits, '-', '_' and '.'; it names the study in the database.")
@@ -151,10 +152,10 @@ def _new_project(existing: list[str]) -> None:
     try:
         dataset.validate_project_name(name)
     except dataset.DataError as err:
-        st.error(str(err))
+        st.error(common.md(err))
         name_ok = False
     if name_ok and name in existing:
-        st.error(f"a project named {name!r} exists already: pick another name, or continue it below.")
+        st.error(f"a project named {common.md(repr(name))} exists already: pick another name, or continue it below.")
         name_ok = False
     kwargs = _space_widgets(len(data.frame))
     if st.button("Start training", key="start", type="primary", icon=":material/play_arrow:", disabled=not name_ok):
@@ -167,7 +168,8 @@ def _current_project(existing: list[str]) -> None:
         return
     settings = common.settings()
     url = settings.database_url
-    st.header(f"Project {name}")
+    shown = common.md(name)
+    st.header(f"Project {shown}")
     with common.reported("warning") as call:
         p = projects.progress(url, name)
     if not call.ok:
@@ -186,7 +188,7 @@ def _current_project(existing: list[str]) -> None:
                      help="Every worker, on any machine, ends its current trial and exits."):
             with common.reported():
                 projects.request_stop(url, name)
-                st.success(f"Stop requested for {name}: the workers finish their current epoch and exit.")
+                st.success(f"Stop requested for {shown}: the workers finish their current epoch and exit.")
     with c2:
         common.init("w_more", 10)
         common.init("w_more_workers", max(1, settings.default_workers))
@@ -205,12 +207,12 @@ def _current_project(existing: list[str]) -> None:
                 try:
                     common.register_workers(name, workers.launch_local(url, name, n, finish=True))
                 except (OSError, ValueError) as err:
-                    st.error(f"the workers could not start: {err}")
+                    st.error(f"the workers could not start: {common.md(err)}")
                     return
-                common.flash("success", f"Project {name} continues to {project.n_trials} trials with {n} local "
+                common.flash("success", f"Project {shown} continues to {project.n_trials} trials with {n} local "
                                         f"worker{'s' if n > 1 else ''}.")
             else:
-                common.flash("success", f"Project {name} continues to {project.n_trials} trials; the worker "
+                common.flash("success", f"Project {shown} continues to {project.n_trials} trials; the worker "
                                         "service will run them.")
             st.rerun()
 
