@@ -128,6 +128,7 @@ def cmd_train(args) -> int:
     if ok:
         _refine_after_search(url, name)
         _validate_after_search(url, name)
+        _calibrate(url, name)
     return 0 if ok else 1
 
 
@@ -248,16 +249,19 @@ def cmd_simulate(args) -> int:
 
     x1 = dataset.parse_axis(args.x1, what="--x1")
     x2 = dataset.parse_axis(args.x2, what="--x2")
-    frame = simulate.simulate(_url(args), args.name, x1, x2, k=args.ensemble,
-                              max_points=get_settings().max_grid_points)
+    model, models = simulate.model_set(_url(args), args.name, args.ensemble)
+    frame = simulate.simulate(_url(args), args.name, x1, x2, max_points=get_settings().max_grid_points, model=model)
     _write_csv(frame, args.out)
+    print(f"models: {models}")
     return 0
 
 
 def cmd_fitted(args) -> int:
     from mat_interp_core import simulate
 
-    _write_csv(simulate.fitted(_url(args), args.name, k=args.ensemble), args.out)
+    model, models = simulate.model_set(_url(args), args.name, args.ensemble)
+    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out)
+    print(f"models: {models}")
     return 0
 
 
@@ -312,9 +316,9 @@ def cmd_entropy(args) -> int:
 
     url = _url(args)
     units = _units_from_args(url, args)
-    if args.source == "training" and args.ensemble != 1:
+    if args.source == "training" and args.ensemble is not None:
         raise _DataError("--ensemble applies to the simulated grid only (drop it, or use --from simulated)")
-    if args.ensemble < 1:
+    if args.ensemble is not None and args.ensemble < 1:
         raise _DataError(f"--ensemble must be >= 1; got {args.ensemble}")
     network.configure_threads(os.cpu_count() or 1)
     try:
@@ -326,14 +330,17 @@ def cmd_entropy(args) -> int:
             raise
         raise _DataError(str(err)) from None
     where = "the training data" if args.source == "training" else (
-        f"the simulated {result.grid_description}, field step {_field_step(result, units):.3g} T, "
-        + ("best model" if "members" not in result.figures else
-           f"ensemble of the best {int(result.figures['members'].iloc[0])} models"))
+        f"the simulated {result.grid_description}, field step {_field_step(result, units):.3g} T, {result.models}")
     print(f"|ΔS_M| in J/(kg·K) ({args.method}) from {where}; {units.describe()}")
+    if result.band_note:
+        print(result.band_note)
     figures = result.figures.copy()
+    if "peak_band" in figures:
+        figures.insert(1, "peak ± band (90 %)", [f"{p:.4g} ± {b:.2g}" if b == b else f"{p:.4g} ± (not calibrated)"
+                                                  for p, b in zip(figures.peak_J_per_kgK, figures.peak_band)])
     if "peak_std" in figures:
-        figures["band (members)"] = [f"{m:.4g} ± {s:.2g} @ {t:.2f} ± {ts:.2f} K" for m, s, t, ts in
-                                     zip(figures.peak_mean, figures.peak_std, figures.T_peak_mean, figures.T_peak_std)]
+        figures["members' spread"] = [f"{m:.4g} ± {s:.2g} @ {t:.2f} ± {ts:.2f} K" for m, s, t, ts in
+                                      zip(figures.peak_mean, figures.peak_std, figures.T_peak_mean, figures.T_peak_std)]
         figures = figures.drop(columns=["peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
     _print_table(figures)
     if args.out:
@@ -453,6 +460,52 @@ def _refine_after_search(url: str, name: str) -> None:
     _print_refined(url, name, time.perf_counter() - started)
 
 
+def _calibrate(url: str, name: str, force: bool = False) -> None:
+    """Train the held-out folds of the |ΔS_M| band (mat_interp_core.uncertainty), when there is an interior field."""
+    from mat_interp_core import network, uncertainty
+
+    network.configure_threads(os.cpu_count() or 1)
+    reason = uncertainty.calibration_status(url, name)
+    if not reason and not force:
+        print("the |ΔS_M| band's held-out folds are up to date")
+        return
+    if reason.startswith("the data has"):
+        print(f"|ΔS_M| band not calibrated: {reason}")
+        return
+    print("training the held-out folds of the |ΔS_M| band (the best configuration, each interior field left out "
+          "in turn)...", flush=True)
+    started = time.perf_counter()
+    uncertainty.calibrate_project(url, name, progress=_progress, force=force)
+    print(f"calibrated in {time.perf_counter() - started:.0f} s")
+
+
+def cmd_calibrate(args) -> int:
+    _calibrate(_url(args), args.name, force=args.force)
+    return 0
+
+
+def cmd_suggest(args) -> int:
+    """Rank the X2 values whose measurement would most shrink the |ΔS_M| band over the --dh range."""
+    from mat_interp_core import network, simulate, uncertainty
+
+    url = _url(args)
+    units = _units_from_args(url, args)
+    network.configure_threads(os.cpu_count() or 1)
+    result = simulate.project_entropy(url, args.name, units, dh_tesla=_dh_from_args(args), t_step=args.t_step,
+                                      h_step_t=args.h_step_t, max_points=get_settings().max_grid_points)
+    cal = result.calibration
+    if not cal.calibrated:
+        raise _DataError(f"nothing to rank: the |ΔS_M| band is not calibrated ({cal.reason})")
+    dhs = list(result.figures["dH_T"])
+    table = uncertainty.suggestions(cal, dhs, list(result.figures["T_peak_K"]))
+    print(f"measure next (X2 in {units.h_unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band at "
+          f"the peak, mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} T; models: {result.models}")
+    _print_table(table.head(args.top).rename(columns={
+        "x2": f"X2 to measure ({units.h_unit})", "gap_from": "between", "gap_to": "and",
+        "reduction": "band shrinks by J/(kg·K)", "reduction_pct": "% of the band"}))
+    return 0
+
+
 def _validate_after_search(url: str, name: str) -> None:
     """With the 'holdout' objective, score the best trials on held-out curves once the search is done."""
     from mat_interp_core import network, projects, validation
@@ -540,14 +593,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("projects", cmd_projects, "list the projects", project=False)
     add("delete", cmd_delete, "delete a project: its study, data and models")
 
-    p = add("simulate", cmd_simulate, "predict the fine grid with the best model")
+    p = add("simulate", cmd_simulate, "predict the fine grid with the project's models (every kept one by default)")
     p.add_argument("--x1", required=True, help="START:STOP:STEP or v1,v2,...")
     p.add_argument("--x2", required=True, help="START:STOP:STEP or v1,v2,...")
-    p.add_argument("--ensemble", type=int, default=1, help="average the best K models and add their spread")
+    p.add_argument("--ensemble", type=int, help="average the best K models and add their spread (default: every "
+                   "kept model)")
     p.add_argument("--out", required=True)
 
     p = add("fitted", cmd_fitted, "the model's values at the training points")
-    p.add_argument("--ensemble", type=int, default=1)
+    p.add_argument("--ensemble", type=int, help="the best K models (default: every kept model)")
     p.add_argument("--out", required=True)
 
     p = add("export-model", cmd_export, "write the best model as a .keras file (predicts Y in the data's units)")
@@ -557,9 +611,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dh", help="field changes in tesla, e.g. 1,2,3,4,5 (default: every measured field above the lowest)")
     p.add_argument("--from", dest="source", choices=("simulated", "training"), default="simulated",
                    help="the simulated fine grid (default) or the training data itself")
-    p.add_argument("--ensemble", type=int, default=1, help="use the best K models: mean curve and a band (± std)")
+    p.add_argument("--ensemble", type=int, help="use the best K models (default: every kept model, the pages' "
+                   "choice too)")
     _add_unit_args(p)
     p.add_argument("--out", help="write the |ΔS_M|(T) curves to this CSV")
+
+    p = add("calibrate", cmd_calibrate, "train the held-out folds behind the |ΔS_M| band (train does it after the "
+            "search)")
+    p.add_argument("--force", action="store_true", help="train them again even when up to date")
+
+    p = add("suggest", cmd_suggest, "rank the fields whose measurement would most shrink the |ΔS_M| band")
+    p.add_argument("--dh", help="field changes in tesla you care about, e.g. 1,2,3,4,5 (default: every measured one)")
+    p.add_argument("--top", type=int, default=5, help="how many suggestions to print")
+    _add_unit_args(p)
 
     p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, RBF, the best network and the ensemble, side by side")
     p.add_argument("--dh", help="field change(s) in tesla (default 5)")

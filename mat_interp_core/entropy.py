@@ -614,6 +614,7 @@ class SimulatedEntropy:
     per_member: pd.DataFrame | None = None  # every member's curve (ensembles only)
     models: str = ""  # which models answered (simulate.describe_models)
     band_note: str = ""  # what the calibrated band (curves' dS_band, figures' peak_band) means, or why there is none
+    calibration: object = None  # the held-out evidence behind the band (uncertainty.Calibration)
 
     @property
     def grid_description(self) -> str:

@@ -45,13 +45,93 @@ def configure_threads(n_threads: int) -> None:
         pass
 
 
-def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray):
-    """Normalization (adapted on ``x_train``) -> n_layers x Dense(n_nodes, relu) -> Dense(1)."""
+# How the network sees X2 (beyond the paper, whose networks see it linearly). Near T_C, M(H) is
+# strongly non-linear at low field (M ∝ H^{1/3} at T_C in mean field) and lab field layouts are
+# often logarithmic, so on a linear scale a wide low-field gap is a few per cent of the input
+# range and the networks carry the lowest field's sharp transition across it.
+X2_TRANSFORMS = ("linear", "asinh", "cbrt")
+DEFAULT_X2_TRANSFORM = "asinh"
+
+
+def x2_transform_scale(kind: str, x2: np.ndarray) -> float:
+    """The transform's scale from the training X2 values.
+
+    asinh: the lowest non-zero |X2| (but at least 1/1000 of the X2 range, so a
+    remanent few-Oe field does not stretch the low end), so asinh(X2/scale)
+    is linear below the lowest measured field and logarithmic above it;
+    cbrt: the largest |X2| (only a normalisation); linear: 1.
+    """
+    if kind not in X2_TRANSFORMS:
+        raise ValueError(f"unknown X2 transform {kind!r}; choose one of {', '.join(X2_TRANSFORMS)}")
+    a = np.abs(np.asarray(x2, dtype="float64").ravel())
+    a = a[np.isfinite(a)]
+    if kind == "linear" or a.size == 0 or not a.max() > 0:
+        return 1.0
+    if kind == "cbrt":
+        return float(a.max())
+    floor = 1e-3 * float(np.ptp(np.asarray(x2, dtype="float64"))) or 1e-3 * float(a.max())
+    return float(max(a[a > 0].min(), floor))
+
+
+def x2_transform_layer(kind: str = "linear", scale: float = 1.0):
+    """A fixed (non-trainable) Keras layer mapping (X1, X2) -> (X1, f(X2 / scale)); saved with the model."""
+    return _x2_transform_class()(kind=kind, scale=scale, name="x2_transform")
+
+
+_X2_CLASS = None
+
+
+def _x2_transform_class():
+    """The serialisable X2Transform layer class (defined on first use so Keras loads lazily)."""
+    global _X2_CLASS
+    if _X2_CLASS is not None:
+        return _X2_CLASS
     import keras
 
+    @keras.saving.register_keras_serializable(package="mat_interp", name="X2Transform")
+    class X2Transform(keras.layers.Layer):
+        """(X1, X2) -> (X1, f(X2 / scale)) with f = identity, asinh or the signed cube root."""
+
+        def __init__(self, kind: str = "linear", scale: float = 1.0, **kwargs):
+            kwargs["trainable"] = False
+            super().__init__(**kwargs)
+            if kind not in X2_TRANSFORMS:
+                raise ValueError(f"unknown X2 transform {kind!r}; choose one of {', '.join(X2_TRANSFORMS)}")
+            self.kind, self.scale = kind, float(scale)
+
+        def call(self, x):
+            ops = keras.ops
+            x1, x2 = x[:, :1], x[:, 1:2] / self.scale
+            if self.kind == "asinh":
+                x2 = ops.arcsinh(x2)
+            elif self.kind == "cbrt":
+                x2 = ops.sign(x2) * ops.power(ops.abs(x2), 1.0 / 3.0)
+            return ops.concatenate([x1, x2], axis=1)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "kind": self.kind, "scale": self.scale}
+
+    _X2_CLASS = X2Transform
+    return X2Transform
+
+
+def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: str = "linear"):
+    """X2 transform -> Normalization (adapted on the transformed ``x_train``) -> n_layers x Dense(n_nodes, relu)
+    -> Dense(1). ``x2_transform`` "linear" is the paper's network (no transform layer)."""
+    import keras
+
+    x_train = np.asarray(x_train, dtype="float32")
+    layers = [keras.Input(shape=(x_train.shape[1],))]
+    if x2_transform != "linear":
+        transform = x2_transform_layer(x2_transform, x2_transform_scale(x2_transform, x_train[:, 1]))
+        layers.append(transform)
+        x_train = np.asarray(transform(x_train))
     norm = keras.layers.Normalization(axis=-1, name="inputs_standardised")
-    norm.adapt(np.asarray(x_train, dtype="float32"))
-    layers = [keras.Input(shape=(x_train.shape[1],)), norm]
+    norm.adapt(x_train)
+    layers.append(norm)
     layers += [keras.layers.Dense(int(n_nodes), activation="relu", name=f"dense_{i}") for i in range(int(n_layers))]
     layers.append(keras.layers.Dense(1, name="output"))
     return keras.Sequential(layers, name="mat_interp_net")
@@ -258,6 +338,7 @@ def model_from_bytes(data: bytes):
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
             fh.write(data)
+        _x2_transform_class()  # registered before loading (safe_mode stays on)
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except ValueError as err:

@@ -188,11 +188,12 @@ def _drop_misfits(url: str, project_id: int, tolerance: float) -> None:
     """Delete the stored models whose misfit 1 - R² exceeds `tolerance` x the best one's."""
     m = storage.models
     with storage.get_engine(url).begin() as conn:
-        best = conn.execute(sa.select(sa.func.max(m.c.value)).where(m.c.project_id == project_id)).scalar()
+        best = conn.execute(sa.select(sa.func.max(m.c.value)).where(m.c.project_id == project_id,
+                                                                    m.c.trial_number >= 0)).scalar()
         if best is None or not math.isfinite(best):
             return
         floor = 1.0 - tolerance * (1.0 - best)
-        conn.execute(m.delete().where(m.c.project_id == project_id, m.c.value < floor))
+        conn.execute(m.delete().where(m.c.project_id == project_id, m.c.trial_number >= 0, m.c.value < floor))
 
 
 def refined_trials(url: str, name: str) -> dict[int, dict]:

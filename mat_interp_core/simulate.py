@@ -82,7 +82,8 @@ def model_values(url: str, name: str) -> dict[int, float]:
     project = projects.get_project(url, name)
     m = storage.models
     with storage.get_engine(url).connect() as conn:
-        return dict(conn.execute(sa.select(m.c.trial_number, m.c.value).where(m.c.project_id == project.id)).all())
+        return dict(conn.execute(sa.select(m.c.trial_number, m.c.value).where(
+            m.c.project_id == project.id, m.c.trial_number >= 0)).all())  # < 0: uncertainty's held-out folds
 
 
 def load_models(url: str, name: str, k: int = 1) -> list[TrainedModel]:
@@ -128,6 +129,32 @@ def predictor(url: str, name: str, k: int = 1):
     """The best model (k=1) or an ensemble of the best k."""
     members = load_models(url, name, k)
     return members[0] if len(members) == 1 else Ensemble(members)
+
+
+def default_k(project: Project) -> int:
+    """How many models answer for a project by default, in every front end: all it keeps (the ensemble)."""
+    return max(1, int(project.space.keep_models))
+
+
+def describe_models(url: str, name: str, model) -> str:
+    """What answers, in words: "ensemble of 10 refined models", "the best model (trial 7)", ..."""
+    members = list(getattr(model, "members", None) or [model])
+    numbers = {m.trial_number for m in members if getattr(m, "trial_number", None) is not None}
+    refined = sum("refined" in t.user_attrs for t in projects.load_study(url, name).get_trials(deepcopy=False)
+                  if t.number in numbers)
+    kind = "refined " if refined == len(members) else "" if refined == 0 else f"({refined} refined) "
+    if len(members) == 1:
+        return f"the best {kind}model (trial {members[0].trial_number})"
+    return f"ensemble of {len(members)} {kind}models (trials {', '.join(str(m.trial_number) for m in members)})"
+
+
+def model_set(url: str, name: str, k: int | None = None):
+    """(predictor, its description): the models that answer for the project; ``k=None``: :func:`default_k`.
+
+    The one choice behind `entropy`, `simulate`, `fitted` and the Results/Simulate/Entropy pages."""
+    k = default_k(projects.get_project(url, name)) if k is None else int(k)
+    model = predictor(url, name, k)
+    return model, describe_models(url, name, model)
 
 
 def predict_frame(model, project: Project, grid: pd.DataFrame) -> pd.DataFrame:
@@ -180,15 +207,16 @@ def project_entropy(
     *,
     dh_tesla=None,
     source: str = "simulated",
-    k: int = 1,
+    k: int | None = None,
     t_step: float | None = None,
     h_step_t: float | None = None,
     method: str = "maxwell",
     max_points: int = 5_000_000,
     model=None,
 ):
-    """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (best model, or the best k with a band)
-    or straight from the training data. Returns an :class:`entropy.SimulatedEntropy`.
+    """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (the models of :func:`model_set`, with the
+    held-out band of :mod:`mat_interp_core.uncertainty`) or straight from the training data.
+    Returns an :class:`entropy.SimulatedEntropy`.
 
     `units` is an :class:`entropy.MagnetUnits` (see :func:`project_units`). X1 must be the temperature in
     kelvin. The simulated grid is chosen by :func:`entropy.fine_axes` unless t_step / h_step_t are given.
@@ -212,6 +240,39 @@ def project_entropy(
                                  dh_tesla=dh_tesla, method=method, t_grid=t_grid, **units.kwargs())
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
-    model = model or predictor(url, name, k)
-    return entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
-                                     h_step_t=h_step_t, method=method, max_points=max_points)
+    if model is None:
+        model, models = model_set(url, name, k)
+    else:
+        models = describe_models(url, name, model)
+    result = entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
+                                       h_step_t=h_step_t, method=method, max_points=max_points)
+    result.models = models
+    return with_band(result, uncertainty_calibration(url, name, units, result.t_axis))
+
+
+def uncertainty_calibration(url: str, name: str, units, t_axis):
+    """The project's held-out calibration on `t_axis` (mat_interp_core.uncertainty)."""
+    from mat_interp_core import uncertainty
+
+    return uncertainty.project_calibration(url, name, units, t_axis)
+
+
+def with_band(result, cal):
+    """`result` with the calibrated band: curves' dS_band, figures' peak_band, and band_note saying what it is."""
+    from mat_interp_core import uncertainty
+
+    dhs = sorted(result.curves["dH_T"].unique())
+    band = uncertainty.band(cal, dhs, t=np.unique(result.curves["T_K"].to_numpy()))
+    result.curves = result.curves.drop(columns=["dS_band"], errors="ignore").merge(band, on=["T_K", "dH_T"],
+                                                                                     how="left")
+    peaks = []
+    for dh, t_peak in zip(result.figures["dH_T"], result.figures["T_peak_K"]):
+        part = band[band["dH_T"] == dh]
+        peaks.append(float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
+    result.figures = result.figures.assign(peak_band=peaks)
+    result.calibration = cal
+    result.band_note = (
+        f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out fields (each interior field "
+        "left out in turn, the error carried through ∂M/∂T and the field integral)" if cal.calibrated
+        else f"band not calibrated: {cal.reason}")
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mat_interp_core.network import SOLVERS
+from mat_interp_core.network import DEFAULT_X2_TRANSFORM, SOLVERS, X2_TRANSFORMS
 
 OBJECTIVES = ("train_r2", "holdout")
 
@@ -44,6 +44,9 @@ class SearchSpace:
     # this many epochs without early stopping; None: twice `epochs`; 0: off (the paper's method only).
     refine_epochs: int | None = None
     batch_sizes: tuple[int, ...] | None = field(default=None)  # None: from the number of points
+    # How the networks see X2 (network.X2_TRANSFORMS; beyond the paper, whose networks see it linearly:
+    # ("linear",)). Several: the search picks per trial, so the ensemble can mix them.
+    x2_transforms: tuple[str, ...] = (DEFAULT_X2_TRANSFORM,)
 
     def __post_init__(self) -> None:
         _check_range("layers", self.layers, 1, 50, int)
@@ -59,6 +62,9 @@ class SearchSpace:
             not isinstance(self.refine_epochs, int) or isinstance(self.refine_epochs, bool) or self.refine_epochs < 0
         ):
             raise SpaceError(f"refine_epochs must be a whole number >= 0 (0: no refinement); got {self.refine_epochs!r}")
+        if not self.x2_transforms or any(t not in X2_TRANSFORMS for t in self.x2_transforms):
+            raise SpaceError(f"x2 transform must be among {', '.join(X2_TRANSFORMS)}; "
+                             f"got {', '.join(map(str, self.x2_transforms)) or 'none'}")
         if self.objective not in OBJECTIVES:
             raise SpaceError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if self.batch_sizes is not None and (not self.batch_sizes or any(int(b) < 1 for b in self.batch_sizes)):
@@ -75,7 +81,7 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchSpace":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("layers", "nodes", "lr", "solvers", "batch_sizes"):
+        for key in ("layers", "nodes", "lr", "solvers", "batch_sizes", "x2_transforms"):
             if known.get(key) is not None:
                 known[key] = tuple(known[key])
         return cls(**known)
@@ -91,6 +97,10 @@ class SearchSpace:
         }
         params["solver"] = (
             trial.suggest_categorical("solver", self.solvers) if len(self.solvers) > 1 else self.solvers[0]
+        )
+        params["x2_transform"] = (
+            trial.suggest_categorical("x2_transform", self.x2_transforms) if len(self.x2_transforms) > 1
+            else self.x2_transforms[0]
         )
         return params
 

@@ -91,7 +91,7 @@ def train_config(
         keep = ~np.isclose(x[:, 1], holdout_x2, rtol=1e-9, atol=0.0)
         x, y = x[keep], y[keep]
     y_std, mean, std = standardise(y)
-    model = network.build_model(params["layers"], params["nodes"], x)
+    model = network.build_model(params["layers"], params["nodes"], x, params.get("x2_transform", "linear"))
     result = network.fit(
         model,
         x,
@@ -132,6 +132,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
     def run(trial: "optuna.Trial") -> float:
         params = space.suggest(trial, len(x))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("x2_transform", params["x2_transform"])  # refinement and validation retrain with it
         recorder = CurveRecorder(url, project.id, trial.number)
         started = time.perf_counter()
 
@@ -209,7 +210,8 @@ def keep_best_models(url: str, project: Project, keep: int | None = None) -> Non
     m = storage.models
     with storage.get_engine(url).begin() as conn:
         ranked = conn.execute(
-            sa.select(m.c.trial_number).where(m.c.project_id == project.id).order_by(m.c.value.desc())
+            sa.select(m.c.trial_number).where(m.c.project_id == project.id, m.c.trial_number >= 0)  # < 0: folds
+            .order_by(m.c.value.desc())
         ).scalars().all()
         drop = ranked[keep or project.space.keep_models :]
         if drop:

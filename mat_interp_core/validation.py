@@ -91,6 +91,7 @@ def holdout_scores(
 def _trial_params(trial, space) -> dict:
     params = dict(trial.params)
     params.setdefault("solver", trial.user_attrs.get("solver", space.solvers[0]))
+    params.setdefault("x2_transform", trial.user_attrs.get("x2_transform", "linear"))  # trials before transforms
     return params
 
 

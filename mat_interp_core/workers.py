@@ -133,13 +133,15 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
     Unless the project turned it off (refine_epochs 0): the refinement of the
     best trials (:func:`mat_interp_core.refine.refine_project`). With the
     objective 'holdout': then the held-out validation of the best trials
-    (:func:`mat_interp_core.validation.validate_project`). Both skip trials
+    (:func:`mat_interp_core.validation.validate_project`). Then the held-out
+    folds of the |ΔS_M| band (:func:`mat_interp_core.uncertainty.calibrate_project`). All skip what is
+    done
     already done with the same settings, so running this again, or after a
     crash, repeats nothing. With `max_rss_mb`, raises :class:`WorkerRecycle`
     after a refined model is stored when the process has grown past it (the
     caller restarts and goes on where it stopped).
     """
-    from mat_interp_core import refine, validation
+    from mat_interp_core import refine, uncertainty, validation
 
     if not projects.progress(url, name)["done"]:
         return False
@@ -171,6 +173,7 @@ def memory_budget_mb() -> float:
 
 
 def over_memory_budget(max_rss_mb: float) -> bool:
+    uncertainty.calibrate_project(url, name, progress=progress)  # the band's held-out folds
     import psutil
 
     return psutil.Process().memory_info().rss > max_rss_mb * 2**20

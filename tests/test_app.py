@@ -432,7 +432,9 @@ def test_results_page_shows_the_fit(finished, app_env):
     assert_no_exception(at)
     best = simulate.ranked_trials(app_env, PROJECT_A)[0]  # by the refined model's R²
     assert refine.refined_trials(app_env, PROJECT_A)
-    assert any(f"Model: trial #{best} (R² " in str(m.value) for m in at.markdown)
+    # by default the same model set as the CLI and the other pages, described the same way
+    models = simulate.model_set(app_env, PROJECT_A)[1]
+    assert str(best) in models and any(f"Model: {models};" in str(m.value) for m in at.markdown)
     assert len(charts(at)) == 3  # fit over data, residuals, fitted surface
     assert downloads(at) == ["Download fitted values and residuals (CSV)", "Download the best model (.keras)"]
 
@@ -443,7 +445,7 @@ def test_results_page_ensemble_of_two(finished, app_env):
     at.selectbox(key="w_results_project").set_value(PROJECT_B).run()
     at.number_input(key="w_results_k").set_value(2).run()
     assert_no_exception(at)
-    assert any("Model: ensemble of trials #" in str(m.value) for m in at.markdown)
+    assert any(re.search(r"Model: ensemble of 2 models \(trials \d+, \d+\)", str(m.value)) for m in at.markdown)
     assert any(t.get("fill") == "tonexty" for t in figure(charts(at)[0])["data"])  # the ± std band
 
 
@@ -528,9 +530,15 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     network = merits.loc["network (simulated grid)"]
     assert (network["peak_std"] > 0).all()  # the members disagree a little: a band
     assert merits.loc["coarse data (measured fields only)"]["peak_std"].isna().all()
+    # no held-out folds trained for this project: the band is marked "not calibrated", the members' spread is not
+    # drawn as if it were an error bar
     fig = figure(charts(at)[0])
-    assert any(t.get("fill") == "tonexty" for t in fig["data"]) and "band" in fig["layout"]["title"]["text"]
-    assert any(re.search(r"from ensemble of trials #\d+, #\d+\.", str(c.value)) for c in at.caption)
+    assert not any(t.get("fill") == "tonexty" for t in fig["data"])
+    assert "band not calibrated" in fig["layout"]["title"]["text"]
+    assert any("The band is not calibrated: no held-out folds yet" in w for w in texts(at.warning))
+    assert merits.loc["network (simulated grid)"]["peak_band"].isna().all()
+    assert any("No ranking without a calibrated band" in i for i in texts(at.info))
+    assert any(re.search(r"from the ensemble of 2 models \(trials \d+, \d+\)\.", str(c.value)) for c in at.caption)
 
     at.number_input(key="w_e_h_step").set_value(0.2).run()  # coarse fields against 0.1 K
     assert_no_exception(at)

@@ -102,7 +102,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
 
     # --- Results.
     goto_page(page, "Results")
-    expect(page.get_by_text(re.compile(r"Model: trial #\d+ \(R² "))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Model: (the best (refined )?model \(trial \d+\)|ensemble of \d+ )"))).to_be_visible()
     expect(page.locator(".js-plotly-plot")).to_have_count(3)
     wait_idle(page)
     shoot(page, screenshots, "04-results.png")

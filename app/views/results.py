@@ -1,4 +1,4 @@
-"""Results: the best model (or an ensemble) against the training data, residuals, fitted surface."""
+"""Results: the project's models (by default every kept one, as everywhere) against the training data."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from mat_interp_core import simulate
 
 def main() -> None:
     st.title("Results")
-    st.caption("The best network of a project at the measured points: does it follow the data?")
+    st.caption("The project's networks at the measured points: do they follow the data?")
     common.show_flash()
     project = common.pick_project("w_results_project")
     if project is None:
         return
     url = common.db_url()
     units = common.project_units(project)
-    common.init("w_results_k", 1)
-    k = st.number_input("Ensemble of the best K models (1 = best model only)", min_value=1,
+    common.init("w_results_k", simulate.default_k(project))
+    k = st.number_input("Ensemble of the best K models (1 = best model only; default: every kept model, as on the "
+                        "Simulate and Entropy pages and in the CLI)", min_value=1,
                         max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **common.KEEP)
     with common.reported("info") as call, st.spinner("Predicting at the training points…"):
         model = common.predictor(url, project, int(k))
@@ -31,7 +32,7 @@ def main() -> None:
 
     x1, x2, y = project.x1_name, project.x2_name, project.y_name
     x1_t, x2_t, y_t = (common.unit_label(n, units.get(u)) for n, u in ((x1, "x1"), (x2, "x2"), (y, "y")))
-    st.write(f"Model: {common.model_label(model)}; {len(fit):,} training points.")
+    st.write(f"Model: {simulate.describe_models(url, project.name, model)}; {len(fit):,} training points.")
     measured = fit.rename(columns={y: f"{y} model", f"{y} measured": y})
 
     fig = common.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,

@@ -116,10 +116,11 @@ def main() -> None:
         ax1 = _axis(f"{common.md(project.x1_name)} axis", "w_sim_x1", f"the {project.x1_name} axis")
     with c2:
         ax2 = _axis(f"{common.md(project.x2_name)} axis", "w_sim_x2", f"the {project.x2_name} axis")
-    common.init("w_sim_k", 1)
+    common.init("w_sim_k", simulate.default_k(project))
     k = c3.number_input("Ensemble K", min_value=1, max_value=max(1, project.space.keep_models), step=1,
                         key="w_sim_k", **common.KEEP,
-                        help="1: the best model; K > 1: mean of the best K with their spread.")
+                        help="1: the best model; K > 1: mean of the best K with their spread (default: every kept "
+                             "model, as on the Results and Entropy pages and in the CLI).")
     lo1, hi1 = float(data.frame[project.x1_name].min()), float(data.frame[project.x1_name].max())
     n1, n2 = common.md(project.x1_name), common.md(project.x2_name)
     st.caption(f"Measured: {n1} {lo1:g} … {hi1:g}; {n2} "
@@ -137,7 +138,7 @@ def main() -> None:
                                       model=model)
             st.session_state[common.SIM] = {
                 "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": int(k),
-                "frame": frame, "x1": ax1, "x2": ax2, "model": common.model_label(model),
+                "frame": frame, "x1": ax1, "x2": ax2, "model": simulate.describe_models(url, project.name, model),
             }
     sim = st.session_state.get(common.SIM)
     if sim and sim["project_id"] == project.id:

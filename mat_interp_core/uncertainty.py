@@ -1,0 +1,307 @@
+"""An error bar for |ΔS_M| calibrated on held-out fields, and which field to measure next.
+
+The ensemble's spread is not an error bar: its members share the bias of the
+method (on the issue's wide-gap magnet the 10 members were all 6–9 % high, their
+spread ±1 %). The evidence here is held out instead:
+
+1. For each interior measured field F_i (up to ``MAX_FOLDS``, evenly spread),
+   the reference configuration (the best stored model's: its layers, nodes,
+   learning rate, batch, X2 transform; Adam for the whole epoch budget, as the
+   refinement trains it) is retrained WITHOUT that field: the fold model.
+2. Carried through ∂M/∂T and the H integral: D_i(T) = |ΔS_M| of the fold model
+   over [F_{i-1}, F_{i+1}] minus that of the reference model. It is what
+   the method gets wrong over that double gap when F_i is missing.
+3. Each gap [F_j, F_{j+1}] of the full data gets the error ε_j(T) of the folds
+   whose double gap contains it, scaled to its width by (w_j / W_i)^P_ORDER,
+   widths measured in the X2 transform's coordinate (how the networks see X2).
+4. The band of |ΔS_M|(T, ΔH) is CALIBRATION × Σ_j φ_j ε_j(T), φ_j the part of
+   gap j inside [H0, H0 + ΔH] (a plain sum: the errors of neighbouring gaps
+   share their sign). CALIBRATION makes the band a nominal 90 % interval: it
+   is the 90 % quantile of |peak error| / (uncalibrated band at the peak)
+   over the synthetic family of bench/method.py (see the README).
+
+With fewer than 3 fields there is no interior field to hold out: the band is
+"not calibrated" and says why (:class:`Calibration`.reason).
+
+Measuring in the middle of gap j (in the transform's coordinate) replaces its
+ε_j by two halves of ε_j·2^-P_ORDER each, so the band at the peak shrinks by
+CALIBRATION·φ_j·ε_j(T_peak)·(1 − 2^(1−P_ORDER)): :func:`suggestions` ranks
+the gaps by that expected reduction over the user's ΔH values.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mat_interp_core import entropy, network
+
+__all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "Calibration", "fold_fields", "train_folds",
+           "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
+
+COVERAGE = 0.9  # nominal coverage of the band
+CALIBRATION = 2.0  # see the module's docstring and bench/method.py
+P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
+MAX_FOLDS = 6  # interior fields held out at most (the cost: one training each)
+
+Progress = Callable[[int, int, str], None]
+
+
+def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
+    """The interior X2 values held out (up to n, evenly spread; the end fields cannot be interpolated)."""
+    from mat_interp_core.baselines import _interior_subset
+
+    values = np.unique(np.asarray(x2_values, dtype=float))
+    return [float(v) for v in _interior_subset(values, int(n))] if values.size >= 3 else []
+
+
+def train_folds(data, params: dict, *, epochs: int, seed: int | None = None,
+                progress: Progress | None = None) -> dict[float, object]:
+    """{held-out X2: the configuration `params` trained without that field, Y in the user's units}."""
+    from mat_interp_core import simulate, training
+
+    out: dict[float, object] = {}
+    fields = fold_fields(data.x2_values)
+    for k, x2 in enumerate(fields):
+        started = time.perf_counter()
+        net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=seed,
+                                                  holdout_x2=x2)
+        out[x2] = simulate.TrainedModel(-1 - k, float("nan"), network.with_target_scaling(net, mean, std))
+        if progress is not None:
+            progress(k + 1, len(fields), f"field {x2:g} held out ({time.perf_counter() - started:.0f} s)")
+    return out
+
+
+@dataclass
+class Calibration:
+    """Held-out evidence of one project: per-gap |ΔS_M| errors on a temperature axis (or why there is none)."""
+
+    fields_t: np.ndarray  # measured fields, tesla, ascending
+    fields_x2: np.ndarray  # the same in the data's X2 unit
+    t_axis: np.ndarray  # K
+    gap_error: np.ndarray  # (n_fields - 1, n_T): ε_j(T), J/(kg·K), uncalibrated
+    u: np.ndarray  # the fields in the transform's coordinate
+    transform: tuple[str, float]  # (kind, scale) of the coordinate
+    reason: str = ""  # non-empty: not calibrated, and why
+    folds: dict = field(default_factory=dict)  # held-out X2 -> D_i(T)
+
+    @property
+    def calibrated(self) -> bool:
+        return not self.reason
+
+
+def _uncalibrated(reason: str, x2_values, h_unit: str) -> Calibration:
+    x2 = np.unique(np.asarray(x2_values, dtype=float))
+    return Calibration(entropy.to_tesla(x2, h_unit), x2, np.zeros(0), np.zeros((max(0, x2.size - 1), 0)),
+                       x2, ("linear", 1.0), reason)
+
+
+def _to_u(kind: str, scale: float, x2: np.ndarray) -> np.ndarray:
+    """The X2 transform's coordinate (as :class:`network` applies it) in numpy."""
+    v = np.asarray(x2, dtype=float) / scale
+    if kind == "asinh":
+        return np.arcsinh(v)
+    if kind == "cbrt":
+        return np.cbrt(v)
+    return v
+
+
+def _from_u(kind: str, scale: float, u: float) -> float:
+    if kind == "asinh":
+        return float(np.sinh(u) * scale)
+    if kind == "cbrt":
+        return float(u**3 * scale)
+    return float(u * scale)
+
+
+def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndarray, units: entropy.MagnetUnits,
+              *, t_axis: np.ndarray, transform: str = network.DEFAULT_X2_TRANSFORM,
+              h_step_t: float = entropy.DEFAULT_H_STEP_T) -> Calibration:
+    """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring)."""
+    x2_values = np.unique(np.asarray(x2, dtype=float))
+    if x2_values.size < 3:
+        return _uncalibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
+                             "measures how wrong |ΔS_M| is between fields", x2_values, units.h_unit)
+    if not folds:
+        return _uncalibrated("no held-out fold models yet (mat-interp calibrate NAME trains them)", x2_values,
+                             units.h_unit)
+    factor = float(entropy.to_tesla(1.0, units.h_unit))
+    fields_t = x2_values * factor
+    kind = transform
+    scale = network.x2_transform_scale(kind, x2_values)
+    u = _to_u(kind, scale, x2_values)
+    t_axis = np.asarray(t_axis, dtype=float)
+    kw = dict(t_col="T", h_col="H", m_col="M", **units.kwargs())
+    held: dict[int, np.ndarray] = {}
+    for x2_i, model in folds.items():
+        i = int(np.argmin(np.abs(x2_values - x2_i)))
+        if not 0 < i < x2_values.size - 1:
+            continue
+        lo, hi = fields_t[i - 1], fields_t[i + 1]
+        n = max(8, int(math.ceil((hi - lo) / h_step_t)))
+        h = np.linspace(lo, hi, n + 1) / factor
+        tt, hh = np.meshgrid(t_axis, h)
+        table = pd.DataFrame({"T": tt.ravel(), "H": hh.ravel()})
+        ds = []
+        for m in (model, reference):
+            c = entropy.delta_s(table.assign(M=np.asarray(m.predict(tt, hh), float).ravel()), dh_tesla=hi - lo, **kw)
+            ds.append(c.sort_values("T_K")["dS_J_per_kgK"].to_numpy())
+        held[i] = ds[0] - ds[1]
+    if not held:
+        return _uncalibrated("none of the held-out fields is an interior field of this data", x2_values, units.h_unit)
+    gaps = np.zeros((x2_values.size - 1, t_axis.size))
+    for j in range(x2_values.size - 1):
+        w = u[j + 1] - u[j]
+        near = [i for i in (j, j + 1) if i in held] or [min(held, key=lambda i: abs(i - j - 0.5))]
+        gaps[j] = np.max([np.abs(held[i]) * (w / (u[i + 1] - u[i - 1])) ** P_ORDER for i in near], axis=0)
+    return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, scale),
+                       folds={float(x2_values[i]): d for i, d in held.items()})
+
+
+def _fractions(cal: Calibration, dh: float) -> np.ndarray:
+    """φ_j: the part of each gap inside [H0, H0 + ΔH]."""
+    top = cal.fields_t[0] + float(dh)
+    lo, hi = cal.fields_t[:-1], cal.fields_t[1:]
+    return np.clip((top - lo) / (hi - lo), 0.0, 1.0)
+
+
+def band(cal: Calibration, dh_tesla: Sequence[float], t: np.ndarray | None = None,
+         factor: float = CALIBRATION) -> pd.DataFrame:
+    """Half-width of the nominal 90 % band: columns T_K, dH_T, dS_band (NaN when not calibrated)."""
+    t_out = cal.t_axis if t is None else np.asarray(t, dtype=float)
+    rows = []
+    for dh in np.atleast_1d(np.asarray(dh_tesla, dtype=float)):
+        if cal.calibrated:
+            half = factor * (_fractions(cal, dh)[:, None] * cal.gap_error).sum(axis=0)
+            half = np.interp(t_out, cal.t_axis, half)
+        else:
+            half = np.full(t_out.size, np.nan)
+        rows.append(pd.DataFrame({"T_K": t_out, "dH_T": float(dh), "dS_band": half}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[float] | None = None,
+                factor: float = CALIBRATION) -> pd.DataFrame:
+    """The X2 values (one per gap, its middle in the transform's coordinate) whose measurement would shrink the
+    band at the |ΔS_M| peak the most, best first.
+
+    Columns: x2 (the data's unit), gap_from, gap_to, reduction (J/(kg·K), the mean over the ΔH values of the
+    band's expected decrease at the peak), reduction_pct (of the mean band there). `t_peak`: the peak
+    temperature per ΔH (default: where the band is widest)."""
+    cols = ["x2", "gap_from", "gap_to", "reduction", "reduction_pct"]
+    if not cal.calibrated:
+        return pd.DataFrame(columns=cols)
+    dhs = np.atleast_1d(np.asarray(dh_tesla, dtype=float))
+    gain = 1.0 - 2.0 ** (1.0 - P_ORDER)
+    red = np.zeros(cal.gap_error.shape[0])
+    total = 0.0
+    for k, dh in enumerate(dhs):
+        phi = _fractions(cal, dh)
+        per_t = phi[:, None] * cal.gap_error
+        if t_peak is None:
+            it = int(np.argmax(per_t.sum(axis=0)))
+        else:
+            it = int(np.argmin(np.abs(cal.t_axis - float(t_peak[k]))))
+        red += factor * gain * per_t[:, it] / dhs.size
+        total += factor * per_t[:, it].sum() / dhs.size
+    kind, scale = cal.transform
+    rows = []
+    for j in np.argsort(-red):
+        if red[j] <= 0:
+            continue
+        mid = _from_u(kind, scale, 0.5 * (cal.u[j] + cal.u[j + 1]))
+        rows.append({"x2": mid, "gap_from": float(cal.fields_x2[j]), "gap_to": float(cal.fields_x2[j + 1]),
+                     "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / total) if total > 0 else 0.0})
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- a project's folds, stored
+
+
+def _fold_plan(url: str, name: str):
+    """(project, data, reference trial, its params, epochs, settings that identify the folds)."""
+    from mat_interp_core import projects, refine, simulate
+    from mat_interp_core.validation import _trial_params
+
+    project = projects.get_project(url, name)
+    data = projects.load_data(url, project)
+    values = simulate.model_values(url, name)
+    ranked = simulate.ranked_trials(url, name, values)
+    if not ranked:
+        raise projects.ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+    study = projects.load_study(url, name)
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == ranked[0])
+    params = _trial_params(trial, project.space)
+    if "refined" in trial.user_attrs:  # the reference was trained the refinement's way: so are its folds
+        solver = trial.user_attrs["refined"].get("solver", refine.DEFAULT_SOLVER)
+        if solver != "trial":
+            params["solver"] = solver
+    _, _, epochs = refine.plan(project.space)
+    settings = {"reference": int(trial.number), "value": float(values[trial.number]), "epochs": int(epochs),
+                "folds": fold_fields(data.x2_values), "params": params}
+    return project, data, study, trial, params, epochs, settings
+
+
+def calibrate_project(url: str, name: str, *, progress: Progress | None = None, force: bool = False) -> bool:
+    """Train and store the held-out fold models of the project's best model (see the module's docstring).
+
+    Returns False when nothing was to do: fewer than 3 fields (no interior field), or folds stored for the
+    current best model already. The fold models are stored as models with trial numbers -1, -2, ...
+    (never part of the ensemble) and the plan as the study's user attribute ``calibration``."""
+    from mat_interp_core import storage, training
+
+    project, data, study, trial, params, epochs, settings = _fold_plan(url, name)
+    if not settings["folds"]:
+        return False
+    if not force and study.user_attrs.get("calibration") == settings:
+        return False
+    seed = None if project.space.seed is None else int(project.space.seed) + trial.number
+    folds = train_folds(data, params, epochs=epochs, seed=seed, progress=progress)
+    m = storage.models
+    with storage.get_engine(url).begin() as conn:
+        conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number < 0))
+    for x2, fold in folds.items():
+        training.store_model(url, project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
+    study.set_user_attr("calibration", settings)
+    return True
+
+
+def calibration_status(url: str, name: str) -> str:
+    """Empty when the stored folds belong to the current best model; else a sentence saying what is missing."""
+    try:
+        _, data, study, _, _, _, settings = _fold_plan(url, name)
+    except Exception as err:  # noqa: BLE001 - no models yet: the caller says so already
+        return str(err)
+    if not settings["folds"]:
+        return (f"the data has {len(data.x2_values)} fields: with no interior field to hold out, nothing measures "
+                "how wrong |ΔS_M| is between fields")
+    stored = study.user_attrs.get("calibration")
+    if stored is None:
+        return f"no held-out folds yet: `mat-interp calibrate {name}` trains them ({len(settings['folds'])} trainings)"
+    if stored != settings:
+        return f"the held-out folds belong to an earlier best model: `mat-interp calibrate {name}` renews them"
+    return ""
+
+
+def project_calibration(url: str, name: str, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
+    """The project's :class:`Calibration` on `t_axis` (not calibrated, with the reason, when it cannot be)."""
+    from mat_interp_core import projects, simulate
+
+    reason = calibration_status(url, name)
+    data = projects.load_data(url, projects.get_project(url, name))
+    if reason:
+        return _uncalibrated(reason, data.x2_values, units.h_unit)
+    settings = projects.load_study(url, name).user_attrs["calibration"]
+    numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))]
+    loaded = {m.trial_number: m for m in simulate.load_trial_models(url, name, numbers)}
+    if settings["reference"] not in loaded:
+        return _uncalibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
+    folds = {x2: loaded[-1 - k] for k, x2 in enumerate(settings["folds"]) if -1 - k in loaded}
+    x, _ = data.arrays()
+    return calibrate(loaded[settings["reference"]], folds, x[:, 0], x[:, 1], units, t_axis=t_axis,
+                     transform=settings["params"].get("x2_transform", "linear"))

@@ -1,0 +1,119 @@
+"""The calibrated |ΔS_M| band and `mat-interp suggest` on a small synthetic magnet with a wide field gap.
+
+Real parts: a project on SQLite searched by an in-process worker, the steps after the search
+(refinement, then the held-out folds of the band) as the finishing worker runs them, the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import tiny_space
+from mat_interp_core import cli, dataset, projects, simulate, synthetic, uncertainty, workers
+from mat_interp_core.entropy import MagnetUnits
+
+MAGNET = synthetic.MeanFieldMagnet(J=3.5, Tc=35.0, Ms=150.0)
+FIELDS_T = (0.5, 1.0, 1.5, 4.0, 4.5, 5.0)  # the widest gap: 1.5 -> 4 T, in every coordinate
+UNITS = {"x1": "K", "x2": "Oe", "y": "emu", "m_unit": "emu", "h_unit": "Oe", "mass_mg": synthetic.DEMO_MASS_MG}
+UNIT_ARGS = ["--m-unit", "emu", "--h-unit", "Oe", "--mass-mg", str(synthetic.DEMO_MASS_MG)]
+
+
+def _data(fields) -> dataset.TrainingData:
+    frame = synthetic.demo_frame(MAGNET, fields_T=fields, temperatures=np.arange(20.0, 55.01, 1.0), noise=1e-3,
+                                 seed=1)
+    return dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def gap_project(tmp_path_factory) -> tuple[str, str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('suggest')}/mi.db"
+    space = tiny_space(layers=(3, 3), nodes=(48, 64), epochs=150, patience=150, min_resource=1000, keep_models=2,
+                       refine_epochs=0, seed=0)  # no refinement: the folds train 2 x 150 epochs
+    projects.create_project(url, "gap", _data(FIELDS_T), space=space, n_trials=2, units=UNITS)
+    assert workers.run_worker(url, "gap", exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
+    assert workers.finish_project(url, "gap")  # the band's held-out folds
+    return url, "gap"
+
+
+def test_band_covers_the_exact_peak_and_suggest_fills_the_widest_gap(gap_project, capsys, tmp_path) -> None:
+    url, name = gap_project
+    assert uncertainty.calibration_status(url, name) == ""
+    out_csv = tmp_path / "entropy.csv"
+    code, out, err = run(capsys, "entropy", name, "--dh", "1,2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
+                         "--database", url, "--out", str(out_csv))
+    assert code == 0, err
+    assert "ensemble of 2 models" in out and "nominal 90 % interval calibrated on held-out fields" in out
+    curves = pd.read_csv(out_csv, comment="#")
+    assert curves.dS_band.notna().all() and (curves.dS_band > 0).any()
+    result = simulate.project_entropy(url, name, MagnetUnits("emu", "Oe", synthetic.DEMO_MASS_MG),
+                                      dh_tesla=[1.0, 2.0, 3.0, 4.0], t_step=0.25, h_step_t=0.05)
+    t_fine = np.arange(25.0, 50.0, 0.01)
+    for _, row in result.figures.iterrows():
+        exact = MAGNET.exact_delta_s(t_fine, row.dH_T, 0.5).max()
+        assert abs(row.peak_J_per_kgK - exact) <= row.peak_band, (row.dH_T, row.peak_J_per_kgK, exact, row.peak_band)
+        assert row.peak_band < 0.5 * exact  # a band, not "anything goes"
+    code, out, err = run(capsys, "suggest", name, "--dh", "1,2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
+                         "--database", url)
+    assert code == 0, err
+    first = next(line for line in out.splitlines()[2:] if line.strip())
+    x2 = float(first.split()[0])
+    assert 15000 < x2 < 40000, out
+    # the suggestion is ranked by an expected reduction that the band itself would show
+    table = uncertainty.suggestions(result.calibration, [1.0, 2.0, 3.0, 4.0], list(result.figures.T_peak_K))
+    assert table.reduction.is_monotonic_decreasing and table.x2.iloc[0] == pytest.approx(x2, rel=1e-3)
+    assert 0 < table.reduction_pct.iloc[0] <= 100
+
+
+def test_two_fields_give_a_band_marked_not_calibrated(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path}/mi.db"
+    space = tiny_space(epochs=20, patience=20, min_resource=1000, keep_models=1, refine_epochs=0, seed=0)
+    projects.create_project(url, "two", _data((0.5, 5.0)), space=space, n_trials=1, units=UNITS)
+    assert workers.run_worker(url, "two", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
+    out_csv = tmp_path / "entropy.csv"
+    code, out, err = run(capsys, "entropy", "two", "--dh", "4.5", "--database", url, "--out", str(out_csv))
+    assert code == 0, err
+    assert "band not calibrated: the data has 2 fields: with no interior field to hold out" in out
+    assert "± (not calibrated)" in out
+    assert pd.read_csv(out_csv, comment="#").dS_band.isna().all()
+    code, out, err = run(capsys, "suggest", "two", "--database", url, *UNIT_ARGS)
+    assert code == 2 and "nothing to rank: the |ΔS_M| band is not calibrated (the data has 2 fields" in err
+
+
+def test_band_and_suggestions_from_known_fold_errors() -> None:
+    """The arithmetic on hand-made evidence: fold errors scale to each gap and sum over the ΔH range."""
+    x2 = np.array([1.0, 2.0, 3.0, 5.0])  # tesla; gaps 1, 1, 2
+    t = np.linspace(10, 20, 11)
+
+    class Flat:  # M = c·T at every field: |ΔS_M| = c·ΔH exactly
+        def __init__(self, c):
+            self.c = c
+
+        def predict(self, x1, x2_):
+            return self.c * np.asarray(x1, float) + 0 * np.asarray(x2_, float)
+
+    units = MagnetUnits("A m2/kg", "T")
+    cal = uncertainty.calibrate(Flat(1.0), {2.0: Flat(1.1), 3.0: Flat(1.0)}, t, x2, units, t_axis=t,
+                                transform="linear")
+    assert cal.calibrated
+    # fold at 2 T: over [1, 3] T its |ΔS_M| is off by 0.1·2 = 0.2; fold at 3 T: no error
+    assert cal.folds[2.0] == pytest.approx(np.full(t.size, 0.2))
+    # gap [1,2] and [2,3] (width 1 of the fold's 2): 0.2·(1/2)^2; gap [3,5] only sees the fold at 3 T: 0
+    assert cal.gap_error[:, 0] == pytest.approx([0.05, 0.05, 0.0])
+    half = uncertainty.band(cal, [1.0, 1.5], factor=1.0)
+    assert half[half.dH_T == 1.0].dS_band.to_numpy() == pytest.approx(np.full(t.size, 0.05))
+    assert half[half.dH_T == 1.5].dS_band.to_numpy() == pytest.approx(np.full(t.size, 0.075))
+    sug = uncertainty.suggestions(cal, [2.0], factor=1.0)
+    assert list(sug.x2) == pytest.approx([1.5, 2.5])  # the two gaps with evidence of error, middles
+    assert sug.reduction.iloc[0] == pytest.approx(0.05 * (1 - 2 ** (1 - uncertainty.P_ORDER)))
+    not_cal = uncertainty.calibrate(Flat(1.0), {}, t, np.array([1.0, 5.0]), units, t_axis=t)
+    assert not not_cal.calibrated and "2 fields" in not_cal.reason
+    assert uncertainty.band(not_cal, [1.0]).dS_band.isna().all()
+    assert uncertainty.suggestions(not_cal, [1.0]).empty
