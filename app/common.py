@@ -22,7 +22,7 @@ import streamlit as st
 from plotly.colors import sample_colorscale
 from sqlalchemy.exc import SQLAlchemyError
 
-from mat_interp_core import entropy, projects, simulate, storage
+from mat_interp_core import entropy, projects, readers, simulate, storage
 from mat_interp_core.config import ConfigError, Settings, check_database_url, get_settings, mask_url
 from mat_interp_core.dataset import DataError, TrainingData
 from mat_interp_core.network import ModelError
@@ -282,13 +282,9 @@ def model_label(model) -> str:
 # ------------------------------------------------------------------ units
 
 
-_UNIT_IN_NAME = re.compile(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$")
-
-
 def unit_from_name(column: str) -> str:
-    """'T (K)' -> 'K', 'moment [emu]' -> 'emu', else ''."""
-    match = _UNIT_IN_NAME.search(str(column))
-    return match.group(1) if match else ""
+    """'T (K)' -> 'K', 'moment [emu]' -> 'emu', 'M (A m2/kg)' -> 'A m2/kg', else '' (readers.unit_in_name)."""
+    return readers.unit_in_name(column)
 
 
 def unit_label(name: str, unit: str | None) -> str:

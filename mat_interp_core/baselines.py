@@ -17,6 +17,8 @@ from typing import Callable, Protocol
 import numpy as np
 from scipy.interpolate import PchipInterpolator, RBFInterpolator
 
+from . import setpoints
+
 __all__ = [
     "Interpolator",
     "LinearAlongX2",
@@ -27,7 +29,7 @@ __all__ = [
     "mean_leave_one_x2_out_rmse",
 ]
 
-_X2_RTOL = 1e-9  # X2 values closer than this fraction of the X2 span are one curve
+_X2_RTOL = 1e-9  # a requested held-out X2 value matches a set point within this fraction of the X2 span
 _CHUNK = 1_000_000  # points evaluated at once by the curve baselines
 _MAX_TABLE = 20_000_000  # largest (curves × X1 nodes) table before the X1 grid is made uniform
 
@@ -63,16 +65,11 @@ def _check_xy(x1: np.ndarray, x2: np.ndarray, y: np.ndarray | None = None) -> tu
 
 
 def _x2_labels(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct X2 values (ascending) and each point's curve index; near-equal values merge."""
-    order = np.argsort(x2, kind="stable")
-    xs = x2[order]
-    span = float(xs[-1] - xs[0]) if xs.size else 0.0
-    tol = _X2_RTOL * span if span > 0 else 0.0
-    new = np.concatenate([[True], np.diff(xs) > tol])
-    labels = np.empty(x2.size, dtype=int)
-    labels[order] = np.cumsum(new) - 1
-    values = np.bincount(labels, weights=x2) / np.bincount(labels)
-    return values, labels
+    """X2 set points (ascending) and each point's curve index (`setpoints.group`: read-backs merge)."""
+    if x2.size == 0:
+        return np.empty(0), np.empty(0, dtype=int)
+    groups = setpoints.group(x2)
+    return groups.values, groups.labels
 
 
 # --------------------------------------------------------------------------- curve baselines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import signal
 import sys
@@ -34,17 +33,29 @@ def _url(args) -> str:
     return check_database_url(get_settings().database_url, "MAT_INTERP_DATABASE_URL")
 
 
-def _write_csv(frame, out: str) -> None:
+def _write_csv(frame, out: str, header: list[str] | None = None) -> None:
+    """Write `frame`; `header` lines (provenance) go first as '# ' comments (pandas: read_csv(comment='#'))."""
     path = Path(out)
     if path.parent and not path.parent.exists():
         raise _DataError(f"cannot write {out}: folder {path.parent} does not exist")
     with open_private(path, "w", newline="") as fh:
+        for line in header or []:
+            fh.write(f"# {line}\n")
         frame.to_csv(fh, index=False)
     print(f"wrote {len(frame)} rows to {path}")
 
 
 class _DataError(Exception):
     pass
+
+
+def _provenance(url: str, name: str) -> list[str]:
+    """Header lines of an export: the project and the exact source files (name, size, SHA-256) behind it."""
+    from mat_interp_core import projects, readers
+
+    units = projects.get_project(url, name).units or {}
+    files = readers.describe_sources(units)
+    return [f"mat-interp project {name}", *(f"source file: {line}" for line in files)] if files else []
 
 
 # ---------------------------------------------------------------- commands
@@ -88,25 +99,15 @@ def cmd_train(args) -> int:
     if args.workers < 1:  # every setting is checked before anything is stored
         raise dataset.DataError(f"--workers must be >= 1; got {args.workers}")
     if args.more is None:
-        if not (args.csv and args.x1 and args.x2 and args.y):
-            raise dataset.DataError("a new project needs --csv FILE --x1 COL --x2 COL --y COL (or --more N to continue one)")
+        if not args.csv:
+            raise dataset.DataError("a new project needs --csv FILE [FILE ...] --x1 COL --x2 COL --y COL "
+                                    "(or --more N to continue one)")
         space = _space_from_args(args)
-        frame = dataset.read_table(args.csv, max_mb=get_settings().max_upload_mb, name=args.csv)
-        x2_values = dataset.parse_values(args.x2_values, what="--x2-values") if args.x2_values else None
-        data = dataset.validate(frame, args.x1, args.x2, args.y, x2_values=x2_values, drop_invalid=args.drop_invalid)
-        if data.n_dropped:
-            print(f"dropped {data.n_dropped} rows with missing, infinite or huge values")
+        data, units = _training_data_from_args(args)
         if args.trials < 1:
             raise dataset.DataError(f"--trials must be >= 1; got {args.trials}")
-        units = {"x1": args.x1_unit, "x2": args.x2_unit, "y": args.y_unit}
-        for key in ("mass_mg", "molar_mass_g"):
-            value = getattr(args, key)
-            if value is not None:
-                if not (math.isfinite(value) and value > 0):
-                    raise dataset.DataError(f"--{key.replace('_', '-')} must be a positive number; got {value:g}")
-                units[key] = value
         project = projects.create_project(url, name, data, space=space, n_trials=args.trials, units=units)
-        print(f"project {name}: {len(data.frame)} points, {len(data.x2_values)} {data.x2_name} values; "
+        print(f"project {name}: {len(data.frame)} points, {len(data.x2_values)} {data.x2_name} set points; "
               f"study stored in {mask_url(url)}")
     else:
         project = projects.add_trials(url, name, args.more)
@@ -130,6 +131,43 @@ def cmd_train(args) -> int:
         _validate_after_search(url, name)
         _calibrate(url, name)
     return 0 if ok else 1
+
+
+def _training_data_from_args(args):
+    """Read --csv (CSV/TSV or Quantum Design .dat, one or more files), choose columns, roles and sweep branch;
+    print what the files said (set points, units, mass, dropped rows). Returns (TrainingData, units to store)."""
+    from mat_interp_core import dataset, readers
+
+    loaded = readers.load(args.csv, max_mb=get_settings().max_upload_mb)
+    roles = readers.guess_roles(loaded)
+    roles = readers.Roles(args.temperature or roles.temperature, args.field or roles.field)
+    x1, x2, y = args.x1, args.x2, args.y or loaded.moment
+    if not (x1 and x2) and roles.temperature and roles.field:
+        x2 = x2 or readers.stepped_axis(loaded.frame, roles.temperature, roles.field, args.set_point_tol)
+        x1 = x1 or (roles.field if x2 == roles.temperature else roles.temperature)
+    if not (x1 and x2 and y):
+        raise dataset.DataError("a new project needs --x1 COL --x2 COL --y COL (they are guessed only for a file "
+                                "whose headers name a temperature, a field and a moment with units)")
+    for note in loaded.notes:
+        print(note)
+    x2_values = dataset.parse_values(args.x2_values, what="--x2-values") if args.x2_values else None
+    data, facts = readers.prepare(loaded, x1, x2, y, tolerance=args.set_point_tol, sweep=args.sweep,
+                                  drop_invalid=args.drop_invalid, x2_values=x2_values, roles=roles)
+    units = readers.project_units(loaded, data, facts, x1_unit=args.x1_unit, x2_unit=args.x2_unit,
+                                  y_unit=args.y_unit, mass_mg=args.mass_mg, molar_mass_g=args.molar_mass_g)
+    if data.n_dropped:
+        print(f"dropped {data.n_dropped} rows with missing, infinite or huge values")
+    for note in facts.get("notes", []):
+        print(note)
+    shown = ", ".join(f"{v:.5g}" for v in data.x2_values[:12]) + (", ..." if len(data.x2_values) > 12 else "")
+    kind = "read-backs grouped" if data.set_points.jittered else "exact values"
+    print(f"{data.x2_name}: {len(data.x2_values)} set points ({shown}); {kind} with set-point tolerance "
+          f"{data.set_point_tol:g} (--set-point-tol)")
+    said = [f"{k} in {units[k]}" for k in ("x1", "x2", "y") if units.get(k)]
+    mass = f", sample mass {units['mass_mg']:g} mg from the {units['mass_from']}" if "mass_mg" in units else ""
+    protocol = f"; protocol {units['protocol']}" if units.get("protocol") else ""
+    print(f"units: {', '.join(said) or 'none named'}{mass}{protocol}; sweep {units.get('sweep')}")
+    return data, units
 
 
 def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
@@ -225,7 +263,23 @@ def cmd_status(args) -> int:
     print(f"\n{p['finished']} of {p['target']} finished ({p['complete']} complete, {p['pruned']} pruned), "
           f"{p['failed']} failed, {p['running']} running")
     _print_best(url, args.name)
+    _print_data_facts(url, args.name)
     return 0
+
+
+def _print_data_facts(url: str, name: str) -> None:
+    """What the project's data came from: source files (name, size, SHA-256), set points, units, mass, branch."""
+    from mat_interp_core import projects, readers
+
+    units = projects.get_project(url, name).units or {}
+    for line in readers.describe_sources(units):
+        print(f"source file: {line}")
+    if units.get("set_points"):
+        points = ", ".join(f"{v:.5g}" for v in units["set_points"][:12]) + (", ..." if len(units["set_points"]) > 12 else "")
+        print(f"set points: {points} (tolerance {units.get('set_point_tol', 0.1):g}); sweep {units.get('sweep')}"
+              + (f"; protocol {units['protocol']}" if units.get("protocol") else ""))
+    if units.get("mass_mg"):
+        print(f"sample mass: {units['mass_mg']:g} mg (from the {units.get('mass_from', 'option')})")
 
 
 def cmd_projects(args) -> int:
@@ -251,7 +305,7 @@ def cmd_simulate(args) -> int:
     x2 = dataset.parse_axis(args.x2, what="--x2")
     model, models = simulate.model_set(_url(args), args.name, args.ensemble)
     frame = simulate.simulate(_url(args), args.name, x1, x2, max_points=get_settings().max_grid_points, model=model)
-    _write_csv(frame, args.out)
+    _write_csv(frame, args.out, _provenance(_url(args), args.name))
     print(f"models: {models}")
     return 0
 
@@ -260,7 +314,7 @@ def cmd_fitted(args) -> int:
     from mat_interp_core import simulate
 
     model, models = simulate.model_set(_url(args), args.name, args.ensemble)
-    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out)
+    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out, _provenance(_url(args), args.name))
     print(f"models: {models}")
     return 0
 
@@ -344,7 +398,7 @@ def cmd_entropy(args) -> int:
         figures = figures.drop(columns=["peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
     _print_table(figures)
     if args.out:
-        _write_csv(result.curves, args.out)
+        _write_csv(result.curves, args.out, _provenance(url, args.name))
     return 0
 
 
@@ -380,7 +434,7 @@ def cmd_compare(args) -> int:
         shown = shown.drop(columns=["peak_std"])
     _print_table(shown)
     if args.out:
-        _write_csv(table, args.out)
+        _write_csv(table, args.out, _provenance(url, args.name))
     return 0
 
 
@@ -535,6 +589,8 @@ def _add_unit_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mat_interp_core.setpoints import DEFAULT_TOLERANCE
+
     parser = argparse.ArgumentParser(prog="mat-interp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -551,7 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
 
     p = add("train", cmd_train, "validate a CSV, store the project and run its hyper-parameter search")
-    p.add_argument("--csv")
+    p.add_argument("--csv", nargs="+", metavar="FILE",
+                   help="CSV/TSV or Quantum Design .dat file(s); several files (one per field or temperature) merge")
+    p.add_argument("--set-point-tol", type=float, default=DEFAULT_TOLERANCE, dest="set_point_tol",
+                   help="X2 readings group into set points when a group's spread is at most this fraction of the gap "
+                        "to the next set point (default 0.1)")
+    p.add_argument("--sweep", help="sweep branch to train on: warming, cooling (up, down for field sweeps) or all "
+                                   "(default: the branch with more rows)")
+    p.add_argument("--temperature", help="the temperature column (role; default: the header with unit K)")
+    p.add_argument("--field", help="the field column (role; default: the header with unit Oe, kOe or T)")
     p.add_argument("--x1", help="column of the first scan axis (e.g. temperature)")
     p.add_argument("--x2", help="column of the second scan axis (e.g. field)")
     p.add_argument("--y", help="column of the measured quantity")

@@ -19,11 +19,14 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+
+from . import setpoints
 
 __all__ = [
     "DataError",
@@ -75,6 +78,10 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
     label = _source_label(source, name)
     data = _read_bytes(source, max_mb=max_mb, label=label)
     text, data = _decode(data, label)
+    if text.lstrip()[:8].lower() == "[header]":  # a Quantum Design .dat: its own reader
+        from .readers import read_quantum_design
+
+        return read_quantum_design(text, label)[0]
     delimiter, header, header_line, decimal = _sniff(text, label)
     names = _check_header(header, header_line, label, decimal)
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
@@ -355,19 +362,28 @@ def _field_counts_csv(text: str, delimiter: str, label: str) -> tuple[np.ndarray
 
 
 def _numeric_share(col: pd.Series) -> tuple[float, int]:
-    """Fraction of non-empty cells that are numbers, and the number of distinct numeric values."""
+    """Fraction of non-empty cells that are numbers, and the number of set points of the numeric values.
+
+    Set points (`setpoints.group`) rather than distinct values: a stepped axis read back with noise still has few.
+    """
     if pd.api.types.is_bool_dtype(col):
         return 0.0, 0
     values = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_numeric_dtype(col) else col
     present = int(col.notna().sum())
     numeric = int(values.notna().sum())
-    return (numeric / present if present else 0.0), int(values.nunique())
+    finite = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = finite[np.isfinite(finite)]
+    try:
+        count = len(setpoints.group(finite).values) if finite.size else 0
+    except setpoints.SetPointError:
+        count = int(np.unique(finite).size)
+    return (numeric / present if present else 0.0), count
 
 
 def guess_columns(df: pd.DataFrame) -> tuple[str, str, str]:
     """A sensible (x1, x2, y) default for the GUI's column pickers.
 
-    Among numeric columns: X2 is the scan axis with the fewest distinct values (>= 2),
+    Among numeric columns: X2 is the scan axis with the fewest set points (>= 2),
     Y the last numeric column left, X1 the remaining one with most distinct values.
     Falls back to the first three columns when no such choice exists.
     """
@@ -393,13 +409,19 @@ def guess_columns(df: pd.DataFrame) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Validated training data: three float64 columns sorted by (x2, x1), no invalid or repeated points."""
+    """Validated training data: three float64 columns sorted by (X2 set point, x1), no invalid or repeated points.
+
+    `extra_names` are columns carried along untouched (source file, the moment's standard error, sweep branch);
+    `set_point_tol` is the tolerance that groups the X2 readings into set points (see `setpoints`).
+    """
 
     x1_name: str
     x2_name: str
     y_name: str
     frame: pd.DataFrame
     n_dropped: int = 0
+    set_point_tol: float = setpoints.DEFAULT_TOLERANCE
+    extra_names: tuple[str, ...] = ()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrainingData):
@@ -413,10 +435,21 @@ class TrainingData:
     def __hash__(self) -> int:
         return hash((self.x1_name, self.x2_name, self.y_name, self.n_dropped, len(self.frame)))
 
+    @cached_property
+    def set_points(self) -> setpoints.SetPoints:
+        """The X2 readings grouped into set points (the measured curves)."""
+        return setpoints.group(self.frame[self.x2_name].to_numpy(dtype=np.float64), self.set_point_tol,
+                               column=self.x2_name)
+
     @property
     def x2_values(self) -> np.ndarray:
-        """Sorted distinct X2 values (the measured fields, angles, ...)."""
-        return np.unique(self.frame[self.x2_name].to_numpy(dtype=np.float64))
+        """Sorted X2 set points (the measured fields, angles, ...; the median of each set point's readings)."""
+        return self.set_points.values
+
+    @property
+    def x2_set_point(self) -> np.ndarray:
+        """Each row's set point (its X2 reading snapped to the curve it belongs to), for curve-by-curve work."""
+        return self.set_points.values[self.set_points.labels]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """X of shape (n, 2) as [x1, x2] and y of shape (n,), both float64 copies."""
@@ -429,10 +462,14 @@ class TrainingData:
         return self.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
     @classmethod
-    def from_csv_bytes(cls, data: bytes, x1_name: str, x2_name: str, y_name: str) -> TrainingData:
+    def from_csv_bytes(
+        cls, data: bytes, x1_name: str, x2_name: str, y_name: str, *,
+        set_point_tol: float = setpoints.DEFAULT_TOLERANCE,
+    ) -> TrainingData:
         """Read `to_csv_bytes` output back (e.g. from the database), re-checking it."""
         df = read_table(data, max_mb=max(200.0, len(data) / _MB + 1), name="stored training data")
-        return validate(df, x1_name, x2_name, y_name, min_rows=1)
+        extra = [str(c) for c in df.columns if c not in (x1_name, x2_name, y_name)]
+        return validate(df, x1_name, x2_name, y_name, min_rows=1, set_point_tol=set_point_tol, extra=extra)
 
 
 def _fmt(value: float) -> str:
@@ -494,6 +531,8 @@ def validate(
     x2_values: Sequence[float] | None = None,
     drop_invalid: bool = False,
     min_rows: int = 20,
+    set_point_tol: float = setpoints.DEFAULT_TOLERANCE,
+    extra: Sequence[str] = (),
 ) -> TrainingData:
     """Check the chosen columns of a raw table and return clean `TrainingData`.
 
@@ -501,7 +540,8 @@ def validate(
     cells, empty/NaN/infinite/huge (> 1e30) cells (dropped instead with
     ``drop_invalid``), requested ``x2_values`` absent from the file (only those rows
     are kept otherwise), fewer than 2 distinct X2 values or `min_rows` rows, a
-    constant Y, and repeated (X1, X2) points.
+    constant Y, and repeated (X1, X2) points. X2 readings are grouped into set points
+    with `set_point_tol` (requested ``x2_values`` match set points); `extra` columns ride along.
     """
     roles = {"X1": x1, "X2": x2, "Y": y}
     available = ", ".join(repr(str(c)) for c in df.columns)
@@ -525,7 +565,7 @@ def validate(
     values = {role: _to_float(df, column, role, lines) for role, column in roles.items()}
     positions = np.arange(len(df))
     if x2_values is not None:  # first, so that cells in rows nobody asked for do not matter
-        values, positions = _keep_x2(values, positions, x2_values, x2)
+        values, positions = _keep_x2(values, positions, x2_values, x2, set_point_tol)
 
     problems: list[str] = []
     invalid = np.zeros(len(positions), dtype=bool)
@@ -567,7 +607,11 @@ def validate(
         dropped = f"dropping {n_dropped} invalid row{'s' if n_dropped != 1 else ''}"
         after = f" after {dropped}" if not after else f"{after} and {dropped}"
 
-    distinct_x2 = np.unique(values["X2"])
+    try:
+        groups = setpoints.group(values["X2"], set_point_tol, column=x2) if len(values["X2"]) else None
+    except setpoints.SetPointError as err:
+        raise DataError(str(err)) from None
+    distinct_x2 = groups.values if groups is not None else np.array([])
     if len(distinct_x2) < 2:
         only = f"only one distinct value, {_fmt(distinct_x2[0])}" if len(distinct_x2) else "no values"
         raise DataError(
@@ -583,25 +627,49 @@ def validate(
     _check_duplicates(values, positions, lines, x1, x2)
 
     frame = pd.DataFrame({x1: values["X1"], x2: values["X2"], y: values["Y"]})
-    frame = frame.sort_values([x2, x1], kind="mergesort").reset_index(drop=True)
-    return TrainingData(str(x1), str(x2), str(y), frame, n_dropped)
+    extra = [str(c) for c in extra if c not in roles.values()]
+    for column in extra:
+        frame[column] = df[column].to_numpy()[positions]
+    order = np.lexsort((values["X1"], groups.labels))
+    frame = frame.iloc[order].reset_index(drop=True)
+    data = TrainingData(str(x1), str(x2), str(y), frame, n_dropped, float(set_point_tol), tuple(extra))
+    data.__dict__["set_points"] = setpoints.SetPoints(groups.values, groups.labels[order], groups.tolerance,
+                                                      groups.spread)  # the cached_property, found once
+    return data
 
 
 def _keep_x2(
-    values: dict[str, np.ndarray], positions: np.ndarray, requested: Sequence[float], x2: str
+    values: dict[str, np.ndarray], positions: np.ndarray, requested: Sequence[float], x2: str, tolerance: float
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Only rows whose X2 matches a requested value (relative tolerance 1e-9); reject requested values not present."""
+    """Only rows of the requested X2 set points; reject requested values that are no set point.
+
+    A requested value matches a set point within relative tolerance 1e-9, or, for jittering read-backs,
+    within the readings' range or the set-point tolerance times the gap to the neighbouring set points.
+    """
     wanted = np.asarray(list(requested), dtype=np.float64)
     if wanted.size == 0:
         raise DataError("no X2 values were requested; give at least two, e.g. 100,1000.")
-    present = np.unique(values["X2"][np.isfinite(values["X2"])])
+    finite = np.isfinite(values["X2"])
+    try:
+        groups = setpoints.group(values["X2"][finite], tolerance, column=x2)
+    except setpoints.SetPointError as err:
+        raise DataError(str(err)) from None
+    present = groups.values
+    labels = np.full(len(values["X2"]), -1)
+    labels[finite] = groups.labels
+    gaps = np.diff(present)
+    reach = tolerance * np.minimum(np.append(gaps, np.inf), np.concatenate([[np.inf], gaps]))
     keep = np.zeros(len(values["X2"]), dtype=bool)
     missing = []
     for w in wanted:
-        match = np.isclose(values["X2"], w, rtol=_X2_RTOL, atol=0.0)
-        if not match.any():
+        k = int(np.argmin(np.abs(present - w)))
+        lo, hi = values["X2"][finite][groups.labels == k].min(), values["X2"][finite][groups.labels == k].max()
+        jittered = groups.spread[k] > 0  # exact set points match exactly; read-backs within the tolerance
+        near = lo <= w <= hi or abs(present[k] - w) <= reach[k]
+        if np.isclose(present[k], w, rtol=_X2_RTOL, atol=0.0) or (jittered and near):
+            keep |= labels == k
+        else:
             missing.append(w)
-        keep |= match
     if missing:
         listed = ", ".join(_fmt(v) for v in present[:20]) + (", ..." if len(present) > 20 else "")
         raise DataError(

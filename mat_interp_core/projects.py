@@ -168,7 +168,9 @@ def load_data(url: str, project: Project) -> TrainingData:
         blob = conn.execute(
             sa.select(storage.datasets.c.csv).where(storage.datasets.c.project_id == project.id)
         ).scalar_one()
-    return TrainingData.from_csv_bytes(blob, project.x1_name, project.x2_name, project.y_name)
+    tol = (project.units or {}).get("set_point_tol")
+    kwargs = {} if tol is None else {"set_point_tol": float(tol)}
+    return TrainingData.from_csv_bytes(blob, project.x1_name, project.x2_name, project.y_name, **kwargs)
 
 
 @storage.reports_unavailable

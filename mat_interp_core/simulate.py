@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mat_interp_core import network, projects, storage
+from mat_interp_core import isotherms, network, projects, storage
 from mat_interp_core.dataset import make_grid
 from mat_interp_core.projects import Project, ProjectError
 
@@ -228,6 +228,12 @@ def project_entropy(
     project = projects.get_project(url, name)
     data = projects.load_data(url, project)
     x, _ = data.arrays()
+    x[:, 1] = data.x2_set_point  # curve by curve: the set points, not the jittering read-backs
+    if isotherms.is_isotherm(project.units):  # M(H) at fixed temperatures: the roles swap before the Maxwell code
+        if source == "simulated" and model is None:
+            model = model_set(url, name, k)[0]
+        return isotherms.isotherm_entropy(data, units, model if source == "simulated" else None, dh_tesla=dh_tesla,
+                                          t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
     if dh_tesla is None:
         dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)
     if source == "training":
@@ -236,7 +242,7 @@ def project_entropy(
             t_axis, _ = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=units.h_unit, t_step=t_step, h_step_t=1e9,
                                           max_points=max_points)
             t_grid = t_axis
-        curves = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
+        curves = entropy.delta_s(data.frame.assign(**{data.x2_name: x[:, 1]}), t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
                                  dh_tesla=dh_tesla, method=method, t_grid=t_grid, **units.kwargs())
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)

@@ -29,6 +29,7 @@ __all__ = [
     "demo_frame",
     "demo_csv_bytes",
     "truth_frame",
+    "quantum_design_dat",
 ]
 
 K_B = 1.380649e-23  # J/K (exact, SI 2019)
@@ -326,3 +327,128 @@ def demo_csv_bytes(magnet: _BrillouinMagnet | None = None, **kwargs) -> bytes:
     buf = io.StringIO()
     demo_frame(magnet, **kwargs).to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------- instrument files
+
+# The [Data] columns of an MPMS3 VSM file, in its order; the ones this module fills are named in _QD_FILLED.
+_QD_COLUMNS = (
+    "Comment", "Time Stamp (sec)", "Temperature (K)", "Magnetic Field (Oe)", "Moment (emu)", "M. Std. Err. (emu)",
+    "Transport Action", "Averaging Time (sec)", "Frequency (Hz)", "Peak Amplitude (mm)", "Center Position (mm)",
+    "Lockin Signal' (V)", "Lockin Signal' (V)_2", "Range", "M. Quad. Signal (Vmm)", "M. Raw' (V)", "M. Raw'' (V)",
+    "Min. Temperature (K)", "Max. Temperature (K)", "Min. Field (Oe)", "Max. Field (Oe)", "Mass (grams)",
+    "Motor Lag (deg)", "Pressure (Torr)", "Measure Count", "Measurement Number", "SQUID Status (code)",
+    "Motor Status (code)", "Measure Status (code)", "Motor Current (amps)", "Motor Temp. (C)",
+    "Temp. Status (code)", "Field Status (code)", "Chamber Status (code)", "Chamber Temp (K)", "Redirection State",
+    "Average Temp (K)", "Rotation Angle (deg)", "Rotator state", "DC Moment Fixed Ctr (emu)",
+    "DC Moment Err Fixed Ctr (emu)", "DC Moment Free Ctr (emu)", "DC Moment Err Free Ctr (emu)", "DC Fixed Fit",
+    "DC Free Fit", "DC Calculated Center (mm)", "DC Calculated Center Err (mm)", "DC Scan Length (mm)",
+    "DC Scan Time (s)", "DC Number of Points", "DC Squid Drift", "DC Min V (V)", "DC Max V (V)",
+    "DC Scans per Measure", "Map 01", "Map 02", "Map 03", "Map 04", "Map 05", "Map 06",
+)
+
+
+def quantum_design_dat(
+    magnet: _BrillouinMagnet | None = None,
+    *,
+    fields_Oe: Sequence[float] = (100, 1000, 5000, 10000, 20000, 35000, 50000),
+    temperatures: Sequence[float] | None = None,
+    isotherms: bool = False,
+    mass_mg: float | None = DEMO_MASS_MG,
+    field_jitter_Oe: float = 1.0,
+    remanence_Oe: float = 4.0,
+    temperature_jitter_K: float = 0.05,
+    noise: float = 1e-3,
+    branches: str = "warming",
+    empty_moments: int = 3,
+    n_points: int = 100,
+    seed: int = 0,
+) -> bytes:
+    """A synthetic magnet measured as an MPMS3 writes it: a ``.dat`` file (CRLF, [Header], [Data], 60 columns).
+
+    M(T) sweeps at `fields_Oe` (or, with `isotherms`, M(H) sweeps at `temperatures`) whose set points are read
+    back with uniform jitter (±`field_jitter_Oe`, ±`temperature_jitter_K`) and a remanent offset on the lowest
+    field; `branches` is 'warming', 'cooling' or 'both' (a cooling sweep follows each warming one);
+    `empty_moments` rows have an empty moment (a failed fit); a comment row opens each sweep. `mass_mg=None`
+    writes no SAMPLE_MASS line. For tests and benchmarks of the readers: the project never ships real files.
+    """
+    magnet = MeanFieldMagnet() if magnet is None else magnet
+    rng = np.random.default_rng(seed)
+    if temperatures is None:
+        temperatures = (np.linspace(5.0, 2.5 * magnet.Tc, n_points) if not isotherms
+                        else np.linspace(0.6 * magnet.Tc, 1.6 * magnet.Tc, 11))
+    temperatures = np.asarray(temperatures, dtype=float)
+    fields = np.asarray(fields_Oe, dtype=float)
+    sweeps = []  # (comment, T, H)
+    if isotherms:
+        h_nom = np.linspace(fields.min(), fields.max(), n_points)
+        for t in temperatures:
+            h = h_nom + rng.uniform(-field_jitter_Oe, field_jitter_Oe, h_nom.size)
+            sweeps.append((f"isotherm at {t:g} K", t + rng.uniform(-temperature_jitter_K, temperature_jitter_K, h.size), h))
+    else:
+        for i, f in enumerate(fields):
+            t = temperatures + rng.uniform(-temperature_jitter_K, temperature_jitter_K, temperatures.size)
+            h = f + (remanence_Oe if i == 0 else 0.0) + rng.uniform(-field_jitter_Oe, field_jitter_Oe, t.size)
+            sweeps.append((f"M(T) at {f:g} Oe", t, h))
+    if branches in ("cooling", "both"):
+        # a cooling sweep back over the same set points, read back afresh
+        cooled = [(c + " (cooling)", t[::-1] + rng.uniform(-temperature_jitter_K, temperature_jitter_K, t.size),
+                   h[::-1] + rng.uniform(-field_jitter_Oe, field_jitter_Oe, h.size)) for c, t, h in sweeps]
+        sweeps = cooled if branches == "cooling" else [s for pair in zip(sweeps, cooled) for s in pair]
+    mass_g = (mass_mg if mass_mg is not None else DEMO_MASS_MG) * 1e-3
+    rows, clock = [], 3.8e9
+    n_cols = len(_QD_COLUMNS)
+    col = {name: i for i, name in enumerate(_QD_COLUMNS)}
+    for comment, t, h in sweeps:
+        row = [""] * n_cols
+        row[col["Comment"]] = comment
+        rows.append(",".join(row))
+        m = magnet.magnetisation(np.clip(t, 1e-3, None), h * 1e-4) * mass_g
+        m = m * (1 + noise * rng.standard_normal(m.size))
+        err = np.abs(m) * noise + 1e-8
+        for k in range(t.size):
+            clock += 2.5
+            row = [""] * n_cols
+            row[col["Time Stamp (sec)"]] = f"{clock:.1f}"
+            row[col["Temperature (K)"]] = f"{t[k]:.5f}"
+            row[col["Magnetic Field (Oe)"]] = f"{h[k]:.4f}"
+            row[col["Moment (emu)"]] = f"{m[k]:.8E}"
+            row[col["M. Std. Err. (emu)"]] = f"{err[k]:.4E}"
+            row[col["Transport Action"]] = "1"
+            row[col["Averaging Time (sec)"]] = "2"
+            row[col["Frequency (Hz)"]] = "40"
+            row[col["Peak Amplitude (mm)"]] = "2"
+            row[col["Min. Temperature (K)"]] = f"{t[k] - 0.01:.5f}"
+            row[col["Max. Temperature (K)"]] = f"{t[k] + 0.01:.5f}"
+            row[col["Min. Field (Oe)"]] = f"{h[k] - 0.3:.4f}"
+            row[col["Max. Field (Oe)"]] = f"{h[k] + 0.3:.4f}"
+            row[col["Pressure (Torr)"]] = "4.31"
+            row[col["Measure Count"]] = "1"
+            row[col["Measurement Number"]] = str(len(rows))
+            rows.append(",".join(row))
+    data_rows = [i for i, r in enumerate(rows) if not r.startswith(("M(T)", "isotherm"))]
+    for i in rng.choice(data_rows, size=min(empty_moments, len(data_rows)), replace=False):
+        cells = rows[i].split(",")
+        cells[col["Moment (emu)"]] = cells[col["M. Std. Err. (emu)"]] = ""
+        rows[i] = ",".join(cells)
+    header = [
+        "[Header]",
+        "; Synthetic MPMS3 VSM data file written by mat_interp_core.synthetic",
+        "TITLE,mat-interp synthetic magnet",
+        "BYAPP,MPMS3,1.0 Build 0",
+        "FILEOPENTIME,3800000000.000000,01/01/2026,1:00 PM",
+        "INFO,synthetic,SAMPLE_MATERIAL",
+        "INFO,,SAMPLE_COMMENT",
+        *([f"INFO,{mass_g:.6g},SAMPLE_MASS"] if mass_mg is not None else []),
+        "INFO,0,SAMPLE_VOLUME",
+        "INFO,0,SAMPLE_MOLECULAR_WEIGHT",
+        "INFO,1,SAMPLE_SIZE",
+        "DATATYPE,COMMENT,1",
+        "DATATYPE,TIME,2",
+        "FIELDGROUP,VSM,1,2,3,4,5,6",
+        "STARTUPAXIS,X,3",
+        "STARTUPAXIS,Y1,5",
+        "[Data]",
+        ",".join(_QD_COLUMNS),
+    ]
+    return ("\r\n".join(header + rows) + "\r\n").encode("utf-8")

@@ -84,11 +84,11 @@ def train_config(
 ):
     """Train one configuration; returns (model in standardised units, FitResult, y_mean, y_std).
 
-    ``holdout_x2`` leaves that X2 curve out of the training data (validation).
+    ``holdout_x2`` leaves the rows of that X2 set point out of the training data (validation).
     """
     x, y = data.arrays()
     if holdout_x2 is not None:
-        keep = ~np.isclose(x[:, 1], holdout_x2, rtol=1e-9, atol=0.0)
+        keep = ~data.set_points.mask(holdout_x2)
         x, y = x[keep], y[keep]
     y_std, mean, std = standardise(y)
     model = network.build_model(params["layers"], params["nodes"], x, params.get("x2_transform", "linear"))

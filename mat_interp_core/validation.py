@@ -79,7 +79,7 @@ def holdout_scores(
         model, result, mean, std = training.train_config(
             data, params, epochs=epochs, patience=patience, seed=seed, holdout_x2=x2
         )
-        test = np.isclose(x[:, 1], x2, rtol=1e-9, atol=0.0)
+        test = data.set_points.mask(x2)
         pred = network.predict_std(model, x[test]) * std + mean
         rmse = float(np.sqrt(np.mean((pred - y[test]) ** 2)))
         out[float(x2)] = rmse if math.isfinite(rmse) else math.inf
@@ -263,7 +263,7 @@ def compare_methods(
     project = projects.get_project(url, name)
     data = projects.load_data(url, project)
     x, y = data.arrays()
-    x1, x2 = x[:, 0], x[:, 1]
+    x1, x2 = x[:, 0], data.x2_set_point  # curve-by-curve methods work on the set points, not the read-backs
     dhs = list(np.atleast_1d(np.asarray(dh_tesla, dtype=float)))
 
     # networks first (so a project without models fails before the slow baselines)
@@ -305,7 +305,7 @@ def compare_methods(
 
     # direct: the paper's calculation on the measured grid
     direct = entropy.delta_s(
-        data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name, dh_tesla=dhs, method=method,
+        data.frame.assign(**{data.x2_name: x2}), t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name, dh_tesla=dhs, method=method,
         **units.kwargs(),
     )
     add("direct", entropy.figures_of_merit(direct), None, "trapezoid on the measured fields (no interpolation)")

@@ -60,7 +60,7 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     out = tmp_path / "grid.csv"
     res = cli("simulate", "demo", "--x1", "10:80:0.5", "--x2", "100:50000:2000", "--out", str(out), "--database", url)
     assert res.returncode == 0, res.stderr
-    grid = pd.read_csv(out)
+    grid = pd.read_csv(out, comment="#")
     assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)"] and len(grid) == 141 * 25
     data = demo_data().frame
     assert 0 < grid["moment (emu)"].abs().max() < 3 * data["moment (emu)"].abs().max()
@@ -189,14 +189,14 @@ def test_section31_short_study_simulates_in_emu(section31_csv, sqlite_url, tmp_p
     res = cli("simulate", "erco2", "--x1", "10:60:0.5", "--x2", "2000:50000:2000", "--out", str(grid_csv),
               "--database", sqlite_url)
     assert res.returncode == 0, res.stderr
-    grid = pd.read_csv(grid_csv)
+    grid = pd.read_csv(grid_csv, comment="#")
     data = pd.read_csv(section31_csv)
     assert grid.shape == (101 * 25, 3)
     top = data["Y_demo1"].max()
     assert grid["Y_demo1"].between(-0.02 * top, 1.2 * top).all()  # emu, like the data
     fit_csv = tmp_path / "fitted.csv"
     assert cli("fitted", "erco2", "--out", str(fit_csv), "--database", sqlite_url).returncode == 0
-    fitted = pd.read_csv(fit_csv)
+    fitted = pd.read_csv(fit_csv, comment="#")
     worst = (fitted["residual"].abs() / fitted["Y_demo1 measured"].abs().max()).max()
     assert worst < 0.02, f"largest residual is {worst:.2%} of the largest moment"
 

@@ -1,4 +1,5 @@
-"""Data: load a CSV (or the demo), choose X1 / X2 / Y, check it, set the units, look at it."""
+"""Data: load CSV or Quantum Design .dat files (or the demo), choose X1 / X2 / Y, set points, sweep branch,
+check it, set the units and mass (read from the files, overridable), look at it."""
 
 from __future__ import annotations
 
@@ -7,24 +8,26 @@ import pandas as pd
 import streamlit as st
 
 import common
-from mat_interp_core import dataset, entropy, synthetic
+from mat_interp_core import dataset, entropy, readers, setpoints, synthetic
 from mat_interp_core.dataset import DataError
 
 
-_UNIT_KEYS = ("w_unit_x1", "w_unit_x2", "w_unit_y", "w_mag", "w_mass", "w_m_unit", "w_h_unit", "w_molar")
+_UNIT_KEYS = ("w_unit_x1", "w_unit_x2", "w_unit_y", "w_mag", "w_mass", "w_m_unit", "w_h_unit", "w_molar", "w_t_role")
 
 
-def _load(source_id: str, name: str, content, *, demo: bool = False) -> None:
-    """Read a new source into the session and forget the column choices of the previous one."""
+def _load(source_id: str, name: str, files: list, *, demo: bool = False) -> None:
+    """Read new source files (merged) into the session and forget the column choices of the previous ones."""
     settings = common.settings()
     try:
         with st.spinner(f"Reading {name}…"):
-            frame = dataset.read_table(content, max_mb=settings.max_upload_mb, name=name)
-        st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": frame, "error": None, "demo": demo}
+            loaded = readers.load(files, max_mb=settings.max_upload_mb)
+        st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": loaded.frame, "loaded": loaded,
+                                           "error": None, "demo": demo}
     except DataError as err:
         st.session_state[common.SOURCE] = {"id": source_id, "name": name, "frame": None, "error": str(err),
                                            "demo": demo}
-    for key in ("w_x1", "w_x2", "w_y", "w_x2_values", "w_drop", *_UNIT_KEYS, "_x2_for", "_units_for"):
+    for key in ("w_x1", "w_x2", "w_y", "w_x2_values", "w_drop", "w_sp_tol", "w_sweep", *_UNIT_KEYS, "_x2_for",
+                "_units_for"):
         st.session_state.pop(key, None)
     st.session_state.pop(common.DATA, None)
 
@@ -33,10 +36,13 @@ def _source_section() -> dict | None:
     left, right = st.columns([3, 1], vertical_alignment="center")
     with left:
         uploaded = st.file_uploader(
-            "Drop a CSV file here (one row per measured point, a header line naming the columns)",
+            "Drop CSV or Quantum Design .dat files here (one row per measured point, a header line naming the "
+            "columns; several files of one sample, e.g. one per field, are merged)",
             type=["csv", "tsv", "txt", "dat"],
             key="upload",
-            help="Comma, semicolon or tab separated, UTF-8. Example columns: T (K), H (Oe), moment (emu).",
+            accept_multiple_files=True,
+            help="Comma, semicolon or tab separated, UTF-8, or MPMS3 / MPMS-XL / PPMS .dat files. "
+                 "Example columns: T (K), H (Oe), moment (emu).",
         )
     with right:
         demo = st.button(
@@ -48,11 +54,13 @@ def _source_section() -> dict | None:
             "Download the demo CSV", synthetic.demo_csv_bytes(), file_name="mat-interp-demo.csv", mime="text/csv",
             key="demo_csv", icon=":material/download:",
         )
-    if uploaded is not None and uploaded.file_id != st.session_state.get("_seen_upload"):
-        st.session_state["_seen_upload"] = uploaded.file_id
-        _load(f"upload:{uploaded.file_id}", uploaded.name, uploaded)
+    uploaded = [f for f in (uploaded or []) if f is not None]
+    seen = tuple(f.file_id for f in uploaded)
+    if uploaded and seen != st.session_state.get("_seen_upload"):
+        st.session_state["_seen_upload"] = seen
+        _load(f"upload:{':'.join(seen)}", ", ".join(f.name for f in uploaded), [(f.name, f.getvalue()) for f in uploaded])
     if demo:
-        _load("demo", "demo.csv", synthetic.demo_csv_bytes(), demo=True)
+        _load("demo", "demo.csv", [("demo.csv", synthetic.demo_csv_bytes())], demo=True)
     return st.session_state.get(common.SOURCE)
 
 
@@ -67,8 +75,13 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         st.dataframe(preview, height=230)
         if len(frame) > 1000:
             st.caption(f"first 1,000 of {len(frame):,} rows")
+    loaded: readers.Loaded = src["loaded"]
+    for note in loaded.notes:
+        st.info(common.md(f"{note[:1].upper()}{note[1:]}."))
+    common.init("w_sp_tol", setpoints.DEFAULT_TOLERANCE)
+    tol = float(st.session_state["w_sp_tol"])
     try:
-        g_x1, g_x2, g_y = dataset.guess_columns(frame)
+        g_x1, g_x2, g_y = readers.guess_columns(loaded, tol)
     except DataError as err:
         st.error(common.md(err))
         return None
@@ -83,8 +96,24 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     x2 = c2.selectbox("X2: the few fixed values (e.g. field)", columns, key="w_x2", **common.KEEP)
     y = c3.selectbox("Y: the measured quantity", columns, key="w_y", **common.KEEP)
 
+    roles = readers.guess_roles(loaded)
+    if roles.temperature or roles.field:
+        st.caption(common.md(
+            f"Roles from the headers: temperature '{roles.temperature or '—'}', field '{roles.field or '—'}'"
+            + (f"; protocol {roles.protocol(x2)}" if roles.protocol(x2) else "") + "."))
+    tol = st.number_input(
+        "Set-point tolerance (fraction of the spacing)", min_value=0.001, max_value=0.9, step=0.05, format="%.3f",
+        key="w_sp_tol", **common.KEEP,
+        help="Instruments read their set points back with noise: X2 readings form one set point when their spread "
+             "is at most this fraction of the gap to the next set point. The networks train on the readings; "
+             "curves, held-out choices, baselines and legends use the set points.",
+    )
     x2_values = None
-    raw_x2 = np.unique(pd.to_numeric(frame[x2], errors="coerce").dropna().to_numpy(dtype=float)) if x2 in frame else []
+    try:
+        raw = pd.to_numeric(frame[x2], errors="coerce").dropna().to_numpy(dtype=float) if x2 in frame else []
+        raw_x2 = setpoints.group(raw, tol, column=x2).values if len(raw) else []
+    except setpoints.SetPointError:
+        raw_x2 = []  # validation below says why in one sentence
     if 2 <= len(raw_x2) <= 200:
         options = [float(v) for v in raw_x2]
         if st.session_state.get("_x2_for") != (src["id"], x2):
@@ -99,23 +128,42 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         if len(chosen) != len(options):
             x2_values = chosen
     elif len(raw_x2) > 200:
-        st.caption(f"{common.md(x2)} has {len(raw_x2)} distinct values: all are used.")
+        st.caption(f"{common.md(x2)} has {len(raw_x2)} set points: all are used.")
     common.init("w_drop", False)
     drop = st.checkbox("Drop invalid rows (empty, NaN, infinite or huge values) instead of refusing the file",
                        key="w_drop", **common.KEEP)
 
     try:
-        data = dataset.validate(frame, x1, x2, y, x2_values=x2_values, drop_invalid=drop)
+        data, facts = readers.prepare(loaded, x1, x2, y, tolerance=tol, sweep=st.session_state.get("w_sweep"),
+                                      drop_invalid=drop, x2_values=x2_values, roles=roles)
     except DataError as err:
         st.error(common.md(err))
         st.session_state.pop(common.DATA, None)
         return None
+    branches = [b for b, n in facts["branches"].items() if n]
+    if len(facts.get("notes", [])) or st.session_state.get("w_sweep"):
+        for note in facts.get("notes", []):
+            st.warning(common.md(f"{note[:1].upper()}{note[1:]}: a first-order material's hysteresis makes a mix "
+                                 "meaningless, choose one branch."))
+        st.selectbox("Sweep branch to train on", [*branches, "all"], key="w_sweep",
+                     index=[*branches, "all"].index(facts["sweep"]) if facts["sweep"] in [*branches, "all"] else 0,
+                     help="Found from the order of the rows: where X1 rises along a curve, and where it falls.")
     st.session_state[common.DATA] = data
+    st.session_state["_facts"] = facts
     dropped = f"; {data.n_dropped} invalid rows dropped" if data.n_dropped else ""
+    grouped = (f"; set points of jittering read-backs, grouped with tolerance {data.set_point_tol:g}"
+               if data.set_points.jittered else "")
+    branch = f"; {facts['sweep']} branch" if facts.get("notes") else ""
     st.success(
         f"Ready: {len(data.frame):,} points on {len(data.x2_values)} values of {common.md(x2)} "
-        f"({', '.join(f'{v:g}' for v in data.x2_values[:12])}{', …' if len(data.x2_values) > 12 else ''}){dropped}."
+        f"({', '.join(f'{v:.5g}' for v in data.x2_values[:12])}{', …' if len(data.x2_values) > 12 else ''})"
+        f"{grouped}{branch}{dropped}."
     )
+    if loaded.stderr and loaded.stderr in data.extra_names:
+        err = data.frame[loaded.stderr].to_numpy(dtype=float)
+        rel = np.nanmedian(np.abs(err / data.frame[data.y_name].to_numpy(dtype=float)))
+        st.caption(common.md(f"Standard error of the moment kept from column '{loaded.stderr}' "
+                             f"(median {rel:.2%} of the moment) and stored with the project."))
     return data
 
 
@@ -139,16 +187,29 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
         "This is magnetisation M(T, H): enables the magnetic entropy change |ΔS_M| (Entropy page)",
         key="w_mag", **common.KEEP,
     )
+    loaded: readers.Loaded = src["loaded"]
+    facts = dict(st.session_state.get("_facts") or {})
     units = {"x1": unit_x1, "x2": unit_x2, "y": unit_y, "magnetisation": magnetisation}
     if magnetisation:
-        common.init("w_mass", float(synthetic.DEMO_MASS_MG) if src.get("demo") else None)
+        file_mass = loaded.mass_mg if loaded.mass_mg is not None else (
+            float(synthetic.DEMO_MASS_MG) if src.get("demo") else None)
+        common.init("w_mass", file_mass)
+        t_default = "X2" if facts.get("temperature") == data.x2_name else "X1"
+        common.init("w_t_role", t_default)
+        t_role = st.radio("The temperature is", ["X1", "X2"], key="w_t_role", horizontal=True, **common.KEEP,
+                          help="X1 for M(T) sweeps at fixed fields, X2 for isotherms M(H) at fixed temperatures; "
+                               "the field is the other axis. |ΔS_M| works from either protocol.")
+        field_unit = unit_x1 if t_role == "X2" else unit_x2
         common.init("w_m_unit", unit_y if unit_y in entropy.M_UNITS else entropy.M_UNITS[0])
-        common.init("w_h_unit", unit_x2 if unit_x2 in entropy.H_UNITS else entropy.H_UNITS[0])
+        common.init("w_h_unit", field_unit if field_unit in entropy.H_UNITS else entropy.H_UNITS[0])
         m1, m2, m3, m4 = st.columns(4)
         m_unit = m1.selectbox("M unit", entropy.M_UNITS, key="w_m_unit", **common.KEEP)
         h_unit = m2.selectbox("H unit", entropy.H_UNITS, key="w_h_unit", **common.KEEP)
         mass = m3.number_input("Sample mass (mg)", min_value=0.0, step=0.01, format="%.4f", key="w_mass", **common.KEEP,
-                               help="Needed when M is in emu: M [A·m²/kg] = moment [emu] / mass [g].")
+                               help="Needed when M is in emu: M [A·m²/kg] = moment [emu] / mass [g]. "
+                                    "Read from the file's SAMPLE_MASS when it has one; overridable.")
+        if loaded.mass_mg is not None:
+            m3.caption(f"File: SAMPLE_MASS {loaded.mass_mg / 1e3:g} g = {loaded.mass_mg:g} mg")
         molar = None
         if m_unit == "muB/f.u.":
             common.init("w_molar", None)
@@ -156,11 +217,21 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
                                     key="w_molar", **common.KEEP)
         st.caption(
             "|ΔS_M| is reported in J/(kg·K): M is converted to A·m²/kg (emu ÷ mass in g; emu/g = A·m²/kg) and the "
-            "field to μ0H in tesla (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷). X1 must be the temperature in kelvin."
+            "field to μ0H in tesla (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷). The temperature is in kelvin."
         )
         if m_unit == "emu" and not mass:
             st.warning("M is in emu: enter the sample mass to get |ΔS_M| per kilogram.")
+        t_col, h_col = (data.x2_name, data.x1_name) if t_role == "X2" else (data.x1_name, data.x2_name)
+        facts.update({"temperature": t_col, "field": h_col, "protocol": "M(H)" if t_role == "X2" else "M(T)"})
         units.update({"mass_mg": mass or None, "m_unit": m_unit, "h_unit": h_unit, "molar_mass_g": molar or None})
+    try:
+        stored = readers.project_units(loaded, data, facts, x1_unit=unit_x1, x2_unit=unit_x2, y_unit=unit_y,
+                                       mass_mg=units.get("mass_mg"), molar_mass_g=units.get("molar_mass_g"))
+    except DataError as err:
+        st.error(common.md(err))
+        st.session_state.pop(common.DATA, None)
+        return units
+    units = {**stored, **units}  # what the page shows wins over what the files said
     st.session_state[common.UNITS] = units
     return units
 

@@ -1,0 +1,99 @@
+"""|ΔS_M| from isotherms, M(H) at fixed temperatures: a role mapping in front of the Maxwell code.
+
+A project records which of X1/X2 is the temperature and which the field
+(``units['temperature']``, ``units['field']``: 'x1' or 'x2'). For M(T) sweeps at
+fixed fields nothing changes. For isotherms (the temperature is X2, the set
+points) the predictor is called with its arguments swapped so that
+:func:`entropy.simulated_delta_s` sees a (T, H) predictor, and the grid spans
+the isotherms' temperatures and the field range every isotherm covers; the
+coarse-data result puts every isotherm on one field grid first, so the same
+trapezoid integrates between the measured temperatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import entropy
+from .dataset import TrainingData
+
+__all__ = ["is_isotherm", "default_dh_tesla", "isotherm_entropy"]
+
+
+def is_isotherm(stored: Mapping[str, Any] | None) -> bool:
+    """Whether a project's stored roles say the temperature is X2 (M(H) curves at fixed temperatures)."""
+    return (stored or {}).get("temperature") == "x2"
+
+
+class _Swapped:
+    """A (field, temperature) predictor seen as (temperature, field)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        members = getattr(model, "members", None)
+        self.members = [_Swapped(m) for m in members] if members else None
+
+    def predict(self, t, h):
+        return self.model.predict(h, t)
+
+
+def _field_range(data: TrainingData) -> tuple[float, float]:
+    """The field range every isotherm covers (no extrapolation in H)."""
+    h = data.frame[data.x1_name].to_numpy(dtype=float)
+    labels = data.set_points.labels
+    lows = [h[labels == k].min() for k in range(len(data.x2_values))]
+    highs = [h[labels == k].max() for k in range(len(data.x2_values))]
+    lo, hi = max(lows), min(highs)
+    if not hi > lo:
+        raise ValueError(f"the isotherms' field ranges do not overlap (common range [{lo:g}, {hi:g}])")
+    return float(lo), float(hi)
+
+
+def default_dh_tesla(data: TrainingData, h_unit: str) -> list[float]:
+    """Field changes an isotherm measurement offers: every whole tesla up to the common span, and the span."""
+    lo, hi = (float(entropy.to_tesla(v, h_unit)) for v in _field_range(data))
+    span = round(hi - lo, 9)
+    whole = [float(v) for v in np.arange(1.0, np.floor(span + 1e-9) + 1.0)]
+    return whole + ([span] if not whole or span - whole[-1] > 1e-6 else [])
+
+
+def isotherm_entropy(
+    data: TrainingData,
+    units: entropy.MagnetUnits,
+    model=None,
+    *,
+    dh_tesla: float | Sequence[float] | None = None,
+    t_step: float | None = None,
+    h_step_t: float | None = None,
+    method: str = "maxwell",
+    max_points: int = 5_000_000,
+) -> entropy.SimulatedEntropy:
+    """|ΔS_M| of isotherm data: from `model` (predicts Y(H, T)) on a fine grid, or from the data when model is None."""
+    temps = data.x2_values
+    if temps.size < 2:
+        raise ValueError(f"ΔS_M needs isotherms at two temperatures at least; the data has {temps.size}")
+    lo, hi = _field_range(data)
+    dh = default_dh_tesla(data, units.h_unit) if dh_tesla is None else dh_tesla
+    if model is None:
+        per_isotherm = int(np.median(np.bincount(data.set_points.labels)))
+        h_grid = np.linspace(lo, hi, max(2, per_isotherm))
+        h = data.frame[data.x1_name].to_numpy(dtype=float)
+        m = data.frame[data.y_name].to_numpy(dtype=float)
+        rows = []
+        for k, t in enumerate(temps):
+            sel = data.set_points.labels == k
+            order = np.argsort(h[sel], kind="stable")
+            rows.append(pd.DataFrame({"T": t, "H": h_grid, "M": np.interp(h_grid, h[sel][order], m[sel][order])}))
+        curves = entropy.delta_s(pd.concat(rows, ignore_index=True), t_col="T", h_col="H", m_col="M",
+                                 dh_tesla=dh, method=method, **units.kwargs())
+        return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves),
+                                        np.unique(curves["T_K"].to_numpy()), h_grid)
+    # fine_axes reads the T range and spacing from "curves": the isotherm temperatures at the two ends of the field range
+    t_fake = np.tile(temps, 2)
+    h_fake = np.repeat([lo, hi], temps.size)
+    return entropy.simulated_delta_s(_Swapped(model), t_fake, h_fake, units, dh_tesla=dh, t_step=t_step,
+                                     h_step_t=h_step_t, method=method, max_points=max_points)

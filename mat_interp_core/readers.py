@@ -1,0 +1,485 @@
+"""Instrument files in: Quantum Design ``.dat`` beside CSV/TSV, several files per project, units and mass.
+
+:func:`load` reads one or more files (one per field or per temperature, say)
+into one raw table, each row keeping its source file, and returns what the
+files themselves say: the unit in each column header, the sample mass
+(``INFO,<grams>,SAMPLE_MASS`` in a ``.dat`` header), the moment column an
+instrument file means, and each file's name, size and SHA-256 (provenance).
+:func:`prepare` turns a loaded table and the user's choices (columns, roles,
+set-point tolerance, sweep branch) into validated `TrainingData`. Everything
+rejected raises `DataError` with one sentence naming the file, column or row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import dataset, setpoints
+from .dataset import DataError, TrainingData
+
+__all__ = [
+    "SOURCE_COLUMN",
+    "SWEEP_COLUMN",
+    "Loaded",
+    "Roles",
+    "is_quantum_design",
+    "guess_columns",
+    "guess_roles",
+    "load",
+    "prepare",
+    "project_units",
+    "describe_sources",
+    "read_quantum_design",
+    "sweep_directions",
+    "unit_in_name",
+]
+
+SOURCE_COLUMN = "source file"
+SWEEP_COLUMN = "sweep"
+_UNIT = re.compile(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$")
+_CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit name used by mat_interp_core.entropy
+    "k": "K",
+    "oe": "Oe",
+    "koe": "kOe",
+    "t": "T",
+    "tesla": "T",
+    "a/m": "A/m",
+    "emu": "emu",
+    "emu/g": "emu/g",
+    "a m2/kg": "A m2/kg",
+    "am2/kg": "A m2/kg",
+    "a m^2/kg": "A m2/kg",
+    "a·m²/kg": "A m2/kg",
+    "mub/f.u.": "muB/f.u.",
+}
+TEMPERATURE_UNITS = ("K",)
+FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
+MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
+# Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
+_MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
+
+
+def unit_in_name(column: str) -> str:
+    """The unit a header names, e.g. 'Temperature (K)' -> 'K', 'M [A m2/kg]' -> 'A m2/kg'; else ''.
+
+    Known magnetometer spellings map to the names the entropy code uses; others come back as written.
+    """
+    match = _UNIT.search(str(column))
+    if not match:
+        return ""
+    raw = match.group(1)
+    return _CANONICAL.get(" ".join(raw.lower().split()), raw)
+
+
+def _base_name(column: str) -> str:
+    return _UNIT.sub("", str(column)).strip().lower()
+
+
+# --------------------------------------------------------------------------- Quantum Design .dat
+
+
+def is_quantum_design(text: str) -> bool:
+    """Whether text (BOM and line ends already normalised) is a Quantum Design file: it opens with [Header]."""
+    return text.lstrip()[:8].lower() == "[header]"
+
+
+_DATA_LINE = re.compile(r"^[ \t]*\[data\][ \t]*$", re.IGNORECASE | re.MULTILINE)
+_COMMENT_LINE = re.compile(r"^[ \t]*;.*\n?", re.MULTILINE)
+
+
+def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The [Data] table of a Quantum Design file and what its [Header] says.
+
+    `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass_g' (or None) and
+    'comment_rows' (rows of the data that only carry a comment). Lines starting with ';' are comments;
+    empty cells (a failed fit) are NaN.
+    """
+    found = _DATA_LINE.search(text)
+    if found is None:
+        raise DataError(f"{label} has a [Header] block but no [Data] line; it holds no measurement table.")
+    lines = text[: found.start()].split("\n")
+    data_at = len(lines) - 1
+    mass_g = None
+    for number, line in enumerate(lines[:data_at], start=1):
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) >= 3 and cells[0].upper() == "INFO" and cells[2].upper() == "SAMPLE_MASS" and cells[1]:
+            try:
+                mass_g = float(cells[1])
+            except ValueError:
+                raise DataError(
+                    f"{label} line {number}: SAMPLE_MASS '{cells[1]}' is not a number; fix it or give the mass yourself."
+                ) from None
+            if not (np.isfinite(mass_g) and mass_g > 0):
+                mass_g = None  # MultiVu writes 0 when the mass was not entered
+    body = text[found.end() :]
+    if ";" in body:
+        body = _COMMENT_LINE.sub("", body)
+    if body.strip().count("\n") < 1:
+        raise DataError(f"{label}: the [Data] section (line {data_at + 1}) has no header row and data rows.")
+    try:
+        frame = pd.read_csv(io.StringIO(body), sep=",", header=0, index_col=False, engine="c",
+                            skip_blank_lines=True, low_memory=False)
+    except (pd.errors.ParserError, ValueError) as err:
+        raise DataError(f"{label}: the [Data] table could not be read as comma-separated values: {err}.") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.loc[:, [not c.startswith("Unnamed:") or frame[c].notna().any() for c in frame.columns]]
+    comment_rows = 0
+    if "Comment" in frame.columns:
+        numeric = frame.drop(columns="Comment").select_dtypes("number")
+        only_comment = frame["Comment"].notna() & numeric.isna().all(axis=1)
+        comment_rows = int(only_comment.sum())
+        frame = frame.loc[~only_comment]
+        if frame["Comment"].isna().all():
+            frame = frame.drop(columns="Comment")
+    frame = frame.reset_index(drop=True)
+    return frame, {"sample_mass_g": mass_g, "comment_rows": comment_rows}
+
+
+# --------------------------------------------------------------------------- several files
+
+
+@dataclass
+class Loaded:
+    """Raw rows of one or more files with what the files say about themselves."""
+
+    frame: pd.DataFrame
+    sources: list[dict[str, Any]]  # name, size (bytes), sha256, rows
+    units: dict[str, str]  # column -> unit read from its header
+    mass_mg: float | None = None  # from SAMPLE_MASS
+    moment: str | None = None  # the moment column an instrument file means
+    stderr: str | None = None  # its standard-error column
+    empty_moments: int = 0  # rows dropped because the moment cell was empty (a failed fit)
+    comment_rows: int = 0
+    instrument: bool = False  # a Quantum Design file
+    notes: list[str] = field(default_factory=list)
+
+    def column_of(self, units: Sequence[str], word: str = "") -> str | None:
+        """The first numeric column whose header unit is one of `units` (preferring names containing `word`)."""
+        hits = [c for c, u in self.units.items() if u in units and pd.api.types.is_numeric_dtype(self.frame[c])]
+        preferred = [c for c in hits if word and word in c.lower()]
+        return (preferred or hits or [None])[0]
+
+
+def _file_bytes(source: Any, max_mb: float) -> tuple[str, bytes]:
+    """(name, bytes) of a path, an uploaded file or a (name, bytes) pair, refusing files over `max_mb`."""
+    name = Path(getattr(source, "name", None) or str(source)).name if not isinstance(source, tuple) else source[0]
+    content = source[1] if isinstance(source, tuple) else source
+    return name, dataset._read_bytes(content, max_mb=max_mb, label=f"file '{name}'")
+
+
+def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The moment column (most filled, then the most trusted fit) and its standard-error column."""
+    cands = [c for c, u in units.items() if u in MOMENT_UNITS and "err" not in c.lower()
+             and pd.api.types.is_numeric_dtype(frame[c])]
+    if not cands:
+        return None, None
+
+    def rank(c: str) -> tuple[int, int]:
+        base = _base_name(c)
+        pref = next((i for i, p in enumerate(_MOMENT_PREFERENCE) if base == p or base.startswith(p)), len(_MOMENT_PREFERENCE))
+        return int(frame[c].notna().sum()), -pref
+
+    moment = max(cands, key=rank)
+    base = _base_name(moment)
+    errs = [c for c, u in units.items() if u == units[moment] and "err" in c.lower()]
+    # MultiVu's pairs: "Moment" / "M. Std. Err.", "DC Moment Free Ctr" / "DC Moment Err Free Ctr"
+    named = {"m. std. err."} if base == "moment" else {base.replace("moment", "moment err", 1)}
+    exact = [c for c in errs if _base_name(c) in named]
+    words = set(base.split()) - {"moment"}
+    stderr = exact[0] if exact else max(errs, key=lambda c: (len(words & set(_base_name(c).split())), -errs.index(c)),
+                                        default=None)
+    return moment, stderr
+
+
+def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
+    """Read and merge `sources` (paths, uploaded files or (name, bytes) pairs): CSV/TSV or Quantum Design .dat.
+
+    Several files become one table with a 'source file' column. Rejects, in one
+    sentence: files of one project whose headers give different units for the same
+    quantity, or different sample masses. In instrument files, rows whose moment is
+    empty (the fit failed) are dropped and counted.
+    """
+    if not sources:
+        raise DataError("no file was given; give one or more CSV or Quantum Design .dat files.")
+    frames, infos, masses, units = [], [], {}, {}
+    loaded = Loaded(frame=pd.DataFrame(), sources=[], units={})
+    for source in sources:
+        name, data = _file_bytes(source, max_mb)
+        label = f"file '{name}'"
+        sha = hashlib.sha256(data).hexdigest()
+        text, _ = dataset._decode(data, label)
+        if is_quantum_design(text):
+            frame, header = read_quantum_design(text, label)
+            loaded.instrument = True
+            loaded.comment_rows += header["comment_rows"]
+            if header["sample_mass_g"] is not None:
+                masses[name] = header["sample_mass_g"] * 1e3
+        else:
+            frame = dataset.read_table(data, max_mb=max_mb, name=name)
+        for column in frame.columns:
+            unit = unit_in_name(column)
+            base = _base_name(column)
+            if unit and base in units and units[base][0] != unit:
+                raise DataError(
+                    f"files of one project give '{base}' in different units: '{units[base][1]}' in file "
+                    f"'{units[base][2]}' but '{column}' in file '{name}'; convert them to one unit first."
+                )
+            if unit:
+                units.setdefault(base, (unit, column, name))
+        infos.append({"name": name, "size": len(data), "sha256": sha, "rows": len(frame)})
+        frames.append(frame.assign(**{SOURCE_COLUMN: name}) if len(sources) > 1 else frame)
+    if len(set(np.round(list(masses.values()), 9))) > 1:
+        listed = ", ".join(f"{m:g} mg in '{n}'" for n, m in masses.items())
+        raise DataError(f"the files give different sample masses ({listed}); load one sample's files together.")
+    frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    if len(frames) == 1 and dataset._LINES_ATTR in frames[0].attrs:
+        frame.attrs[dataset._LINES_ATTR] = frames[0].attrs[dataset._LINES_ATTR]
+    loaded.frame, loaded.sources = frame, infos
+    loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
+    loaded.mass_mg = next(iter(masses.values()), None)
+    loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)
+    if loaded.instrument and loaded.moment:
+        empty = frame[loaded.moment].isna()
+        loaded.empty_moments = int(empty.sum())
+        if loaded.empty_moments:
+            loaded.frame = frame.loc[~empty].reset_index(drop=True)
+            loaded.notes.append(f"dropped {loaded.empty_moments} rows with an empty '{loaded.moment}' (the fit failed)")
+    if loaded.comment_rows:
+        loaded.notes.append(f"skipped {loaded.comment_rows} comment rows")
+    if loaded.instrument and loaded.moment and len(loaded.frame) == 0:
+        raise DataError(f"every row of the data has an empty '{loaded.moment}'; the file holds no measured moment.")
+    return loaded
+
+
+# --------------------------------------------------------------------------- roles, sweeps, training data
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which column is the temperature and which the field, independently of X1/X2 (None: not magnetic)."""
+
+    temperature: str | None = None
+    field: str | None = None
+
+    def protocol(self, x2: str) -> str:
+        """'M(T)' (fixed fields, temperature swept), 'M(H)' (isotherms) or '' when the roles are not set."""
+        if self.field and x2 == self.field:
+            return "M(T)"
+        if self.temperature and x2 == self.temperature:
+            return "M(H)"
+        return ""
+
+
+def guess_roles(loaded: Loaded) -> Roles:
+    """Temperature and field columns from the units in their headers."""
+    return Roles(loaded.column_of(TEMPERATURE_UNITS, "temp"), loaded.column_of(FIELD_UNITS, "field"))
+
+
+def _tolerance(value: float) -> float:
+    try:
+        return setpoints.check_tolerance(value)
+    except setpoints.SetPointError as err:
+        raise DataError(str(err)) from None
+
+
+def guess_columns(loaded: Loaded, tolerance: float = setpoints.DEFAULT_TOLERANCE) -> tuple[str, str, str]:
+    """Default (X1, X2, Y): for a magnetometer table, the temperature and field with the stepped one as X2
+    and the moment as Y; otherwise :func:`dataset.guess_columns` (X2: the column with the fewest set points)."""
+    roles = guess_roles(loaded)
+    y = loaded.moment
+    if roles.temperature and roles.field and y:
+        try:
+            x2 = stepped_axis(loaded.frame, roles.temperature, roles.field, tolerance)
+        except DataError:
+            x2 = roles.field
+        return (roles.field if x2 == roles.temperature else roles.temperature), x2, y
+    return dataset.guess_columns(loaded.frame)
+
+
+def stepped_axis(frame: pd.DataFrame, a: str, b: str, tolerance: float = setpoints.DEFAULT_TOLERANCE,
+                 *, label: str = "the data") -> str:
+    """Of two columns, the stepped one (held at set points while the other sweeps): X2.
+
+    From the order of the rows: between consecutive rows the swept axis moves further, relative to its range,
+    than the stepped one. Each source file is looked at on its own, so that a file mixing fixed-field sweeps and
+    isotherms (more than a tenth of its steps sweeping the other axis) is named, and so are files that disagree.
+    """
+    _tolerance(tolerance)
+    parts = frame.groupby(SOURCE_COLUMN, sort=False) if SOURCE_COLUMN in frame.columns else [(None, frame)]
+    chosen: dict[str, str] = {}
+    for source, part in parts:
+        where = f"file '{source}'" if source is not None else label
+        va, vb = (pd.to_numeric(part[c], errors="coerce").to_numpy(dtype=float) for c in (a, b))
+        ok = np.isfinite(va) & np.isfinite(vb)
+        va, vb = va[ok], vb[ok]
+        if va.size < 3:
+            continue
+        span_a, span_b = (np.ptp(v) or 1.0 for v in (va, vb))
+        da, db = np.abs(np.diff(va)) / span_a, np.abs(np.diff(vb)) / span_b
+        moving = (da > 0) | (db > 0)
+        sweeps_a = int(np.count_nonzero((da > db) & moving))
+        sweeps_b = int(np.count_nonzero((db > da) & moving))
+        if min(sweeps_a, sweeps_b) > max(3, 0.1 * (sweeps_a + sweeps_b)):
+            raise DataError(
+                f"{where} mixes both protocols: {sweeps_a} steps sweep '{a}' and {sweeps_b} sweep '{b}'; "
+                "split fixed-field sweeps and isotherms into separate files and projects."
+            )
+        chosen[where] = b if sweeps_a >= sweeps_b else a
+    if len(set(chosen.values())) > 1:
+        raise DataError(
+            f"the files mix both protocols: some step '{a}' and others step '{b}'; "
+            "load fixed-field sweeps and isotherms as separate projects."
+        )
+    if not chosen:
+        raise DataError(f"{label} has fewer than 3 rows with both '{a}' and '{b}'; nothing to tell the stepped axis by.")
+    return next(iter(chosen.values()))
+
+
+def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: str = "warming",
+                     down: str = "cooling") -> np.ndarray:
+    """Each row's branch from the order of the rows: `up` where X1 rises along its curve, `down` where it falls.
+
+    A curve is the rows of one set point in one source file, in file order; a row takes the direction of the
+    step that reaches it (the first row that of the step leaving it).
+    """
+    x = pd.to_numeric(frame[x1], errors="coerce").to_numpy(dtype=float)
+    keys = pd.Series(labels.astype(str))
+    if SOURCE_COLUMN in frame.columns:
+        keys = keys + "\0" + frame[SOURCE_COLUMN].astype(str).to_numpy()
+    out = np.empty(len(frame), dtype=object)
+    for _, idx in keys.groupby(keys.to_numpy(), sort=False).indices.items():
+        step = np.diff(x[idx])
+        sign = np.concatenate([step[:1], step]) if step.size else np.zeros(1)
+        out[idx] = np.where(sign < 0, down, up)
+    return out
+
+
+def prepare(
+    loaded: Loaded,
+    x1: str,
+    x2: str,
+    y: str,
+    *,
+    tolerance: float = setpoints.DEFAULT_TOLERANCE,
+    sweep: str | None = None,
+    drop_invalid: bool = False,
+    x2_values: Sequence[float] | None = None,
+    roles: Roles | None = None,
+) -> tuple[TrainingData, dict[str, Any]]:
+    """Validated training data from a loaded table, and the facts to store and show with it.
+
+    `sweep`: the branch to keep ('warming'/'cooling' for temperature sweeps, 'up'/'down' for field sweeps,
+    'all' to keep both explicitly); None takes the branch with more rows. The facts: sweep branches and their
+    row counts, the chosen branch, set points, tolerance, roles, sources, units, mass.
+    """
+    frame = loaded.frame
+    for role, column in (("X1", x1), ("X2", x2), ("Y", y)):
+        if column not in frame.columns:
+            raise DataError(f"the {role} column '{column}' is not in the file; available columns: "
+                            + ", ".join(repr(str(c)) for c in frame.columns) + ".")
+    tolerance = _tolerance(tolerance)
+    roles = roles or guess_roles(loaded)
+    x2_raw = pd.to_numeric(frame[x2], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(x2_raw)
+    try:
+        sp = setpoints.group(x2_raw[finite], tolerance, column=x2)
+    except setpoints.SetPointError as err:
+        raise DataError(str(err)) from None
+    labels = np.full(len(frame), -1)
+    labels[finite] = sp.labels
+    up, down = ("warming", "cooling") if x1 == roles.temperature else ("up", "down")
+    directions = sweep_directions(frame, x1, labels, up=up, down=down)
+    counts = {b: int((directions == b).sum()) for b in (up, down)}
+    facts: dict[str, Any] = {"branches": counts, "set_point_tol": float(tolerance)}
+    minor = min(counts.values())
+    both = minor >= max(3, 0.05 * len(frame))
+    if sweep not in (None, "all", up, down):
+        raise DataError(f"--sweep '{sweep}' is not a branch of this data; choose {up}, {down} or all.")
+    if sweep is None:
+        sweep = max(counts, key=counts.get) if both else "all"
+    keep = np.ones(len(frame), dtype=bool) if sweep == "all" else directions == sweep
+    facts["sweep"] = sweep if both or sweep != "all" else max(counts, key=counts.get)
+    if both:
+        facts["notes"] = [f"the file has both branches ({counts[up]} {up}, {counts[down]} {down} rows); "
+                          f"training on {sweep}" + ("" if sweep == "all" else f" ({int(keep.sum())} rows)")]
+    extra = [c for c in (loaded.stderr, SOURCE_COLUMN) if c and c in frame.columns and c not in (x1, x2, y)]
+    sub = frame.loc[keep, list(dict.fromkeys([x1, x2, y, *extra]))].reset_index(drop=True)  # validate names repeats
+    if dataset._LINES_ATTR in frame.attrs and keep.all():
+        sub.attrs[dataset._LINES_ATTR] = frame.attrs[dataset._LINES_ATTR]
+    if sweep != "all" and both:
+        sub[SWEEP_COLUMN] = sweep
+        extra.append(SWEEP_COLUMN)
+    data = dataset.validate(sub, x1, x2, y, x2_values=x2_values, drop_invalid=drop_invalid,
+                            set_point_tol=tolerance, extra=extra)
+    facts.update({
+        "temperature": roles.temperature, "field": roles.field, "protocol": roles.protocol(x2),
+        "sources": loaded.sources, "mass_mg": loaded.mass_mg, "stderr": loaded.stderr,
+        "set_points": [float(v) for v in data.x2_values],
+    })
+    return data, facts
+
+
+def project_units(
+    loaded: Loaded,
+    data: TrainingData,
+    facts: Mapping[str, Any],
+    *,
+    x1_unit: str = "",
+    x2_unit: str = "",
+    y_unit: str = "",
+    mass_mg: float | None = None,
+    molar_mass_g: float | None = None,
+) -> dict[str, Any]:
+    """The units, mass, roles, set-point tolerance, sweep branch and provenance stored with a project.
+
+    Explicit arguments win over the headers and the file's SAMPLE_MASS. An instrument file whose moment is in
+    emu with no mass from the file or the user is rejected here, before anything is stored.
+    """
+    for name, value in (("--mass-mg", mass_mg), ("--molar-mass-g", molar_mass_g)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise DataError(f"{name} must be a positive number; got {value:g}")
+    units: dict[str, Any] = {
+        "x1": x1_unit or unit_in_name(data.x1_name),
+        "x2": x2_unit or unit_in_name(data.x2_name),
+        "y": y_unit or unit_in_name(data.y_name),
+    }
+    field_col, temp_col = facts.get("field"), facts.get("temperature")
+    by_column = {data.x1_name: units["x1"], data.x2_name: units["x2"]}
+    if field_col in by_column and by_column[field_col] in FIELD_UNITS:
+        units["h_unit"] = by_column[field_col]
+    if units["y"] in MOMENT_UNITS:
+        units["m_unit"] = units["y"]
+    mass = mass_mg if mass_mg is not None else loaded.mass_mg
+    if mass is not None:
+        units["mass_mg"] = float(mass)
+        from_file = mass_mg is None or (loaded.mass_mg is not None and np.isclose(mass_mg, loaded.mass_mg))
+        units["mass_from"] = "file's SAMPLE_MASS" if from_file else "user"
+    if molar_mass_g is not None:
+        units["molar_mass_g"] = float(molar_mass_g)
+    if loaded.instrument and units.get("m_unit") == "emu" and mass is None:
+        raise DataError(
+            f"the moment '{data.y_name}' is in emu but neither the file (INFO,<grams>,SAMPLE_MASS) nor the "
+            "options give the sample mass; give it with --mass-mg (Data page: 'Sample mass')."
+        )
+    if temp_col in (data.x1_name, data.x2_name) and field_col in (data.x1_name, data.x2_name):
+        units.update({"temperature": "x1" if temp_col == data.x1_name else "x2",
+                      "field": "x1" if field_col == data.x1_name else "x2", "protocol": facts.get("protocol", "")})
+    units.update({"set_point_tol": float(data.set_point_tol), "set_points": [float(v) for v in data.x2_values],
+                  "sweep": facts.get("sweep"), "sources": list(loaded.sources)})
+    if loaded.stderr and loaded.stderr in data.extra_names:
+        units["stderr"] = loaded.stderr
+    return units
+
+
+def describe_sources(units: Mapping[str, Any]) -> list[str]:
+    """One line per source file: name, size and SHA-256 (for status, the Projects page and export headers)."""
+    return [f"{s['name']} ({s['size']:,} bytes, sha256 {s['sha256']})" for s in units.get("sources") or []]

@@ -1,0 +1,324 @@
+"""Real instrument data in: Quantum Design .dat files, set points from read-backs, units and mass from the
+file, several files per project, sweep branches, isotherms, provenance, and one clear sentence per bad input.
+
+Every instrument file here is written by mat_interp_core.synthetic from its exact magnets in the MPMS3 layout
+(CRLF, [Header], 60 columns, comment rows, empty moments); none is copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import tiny_space
+from mat_interp_core import baselines, cli, dataset, isotherms, projects, readers, setpoints, simulate, synthetic
+from mat_interp_core import workers
+from mat_interp_core.dataset import DataError
+from mat_interp_core.entropy import MagnetUnits
+
+T, H, M = "Temperature (K)", "Magnetic Field (Oe)", "Moment (emu)"
+FIELDS = (100, 1000, 5000, 10000, 20000, 35000, 50000)
+
+
+def dat(**kwargs) -> bytes:
+    return synthetic.quantum_design_dat(**kwargs)
+
+
+def jittered(set_points, n=60, jitter=1.0, remanence=0.0, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([s + rng.uniform(-jitter, jitter, n) + (remanence if i == 0 else 0.0)
+                           for i, s in enumerate(set_points)])
+
+
+# --------------------------------------------------------------------------- set points
+
+
+@pytest.mark.parametrize(
+    "set_points, jitter, remanence",
+    [
+        (FIELDS, 1.0, 4.0),  # the done-when case: 7 fields, ±1 Oe, a few Oe of remanence at the lowest
+        ((100, 200, 50000), 1.0, 0.0),  # close low fields far from the top one
+        ((10, 100, 1000, 10000, 50000), 1.0, 3.0),  # decade spacing
+        ((0, 100, 14000), 1.0, 2.0),  # a zero field
+        ((2, 5, 10, 20, 50, 100, 150, 200, 250, 300), 0.05, 0.0),  # isotherm temperatures in K
+    ],
+)
+def test_read_backs_group_into_their_set_points(set_points, jitter, remanence) -> None:
+    x = jittered(set_points, jitter=jitter, remanence=remanence)
+    sp = setpoints.group(x)
+    assert len(sp.values) == len(set_points)
+    offset = np.zeros(len(set_points))
+    offset[0] = remanence
+    np.testing.assert_allclose(sp.values, np.asarray(set_points) + offset, atol=jitter)
+    assert sp.jittered
+    assert np.array_equal(np.bincount(sp.labels), np.full(len(set_points), 60))
+
+
+def test_exact_values_are_their_own_set_points() -> None:
+    x = np.repeat([100.0, 1000.0, 5000.0], 40)
+    sp = setpoints.group(x)
+    assert list(sp.values) == [100.0, 1000.0, 5000.0] and not sp.jittered
+    assert sp.mask(1000.0).sum() == 40
+
+
+def test_set_points_closer_than_the_tolerance_are_refused() -> None:
+    x = jittered((100, 103), jitter=1.0)  # 2 Oe of spread each, 1 Oe apart: no grouping separates them
+    with pytest.raises(setpoints.SetPointError, match=r"column 'H \(Oe\)'.*set-point tolerance 0.1.*--set-point-tol"):
+        setpoints.group(x, column="H (Oe)")
+    with pytest.raises(setpoints.SetPointError, match="between 0 and 1"):
+        setpoints.group(x, 1.5)
+
+
+def test_tolerance_changes_the_grouping() -> None:
+    """A set point whose readings wander over 30 % of the gap separates only with a tolerance above 0.3."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(0, 30, 50), 100 + rng.uniform(-0.5, 0.5, 50), 200 + rng.uniform(-0.5, 0.5, 50)])
+    with pytest.raises(setpoints.SetPointError):
+        setpoints.group(x, 0.1)
+    assert len(setpoints.group(x, 0.5).values) == 3
+
+
+def test_validate_and_every_curve_by_curve_caller_use_set_points() -> None:
+    """Section 3.1-style noise on the field: 7 set points, not hundreds of one-point curves."""
+    rng = np.random.default_rng(0)
+    t = np.tile(np.linspace(5, 80, 40), len(FIELDS))
+    h = np.repeat(FIELDS, 40) + rng.uniform(-0.8, 0.8, t.size)
+    m = np.tanh(h / 2e4) / (1 + np.exp((t - 35) / 5))
+    frame = pd.DataFrame({"T (K)": t, "H (Oe)": h, "moment (emu)": m})
+    data = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+    assert len(data.x2_values) == 7
+    assert np.all(np.diff(data.frame["T (K)"].to_numpy()[:40]) > 0)  # each curve sorted along X1
+    np.testing.assert_allclose(data.x2_set_point[:40], data.x2_values[0])
+    # the networks train on the readings themselves
+    assert np.array_equal(np.sort(data.arrays()[0][:, 1]), np.sort(h))
+    # baselines along X2 and their held-out curves
+    fold = baselines.leave_one_x2_out_rmse(baselines.LinearAlongX2, t, h, m)
+    assert len(fold) == 5
+    assert baselines.LinearAlongX2().fit(t, h, m).x2_values.size == 7
+    # a requested set point keeps its jittering readings
+    kept = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)", x2_values=[100, 5000, 50000])
+    assert len(kept.frame) == 120 and len(kept.x2_values) == 3
+    # the Data page's axis guess: the stepped axis has few set points
+    assert dataset.guess_columns(frame) == ("T (K)", "H (Oe)", "moment (emu)")
+    # stored and read back with the same tolerance
+    back = dataset.TrainingData.from_csv_bytes(data.to_csv_bytes(), "T (K)", "H (Oe)", "moment (emu)")
+    assert len(back.x2_values) == 7
+
+
+# --------------------------------------------------------------------------- the .dat reader
+
+
+def test_quantum_design_file_is_read_with_mass_units_moment_and_stderr() -> None:
+    raw = dat()
+    assert b"\r\n" in raw and raw.startswith(b"[Header]")
+    loaded = readers.load([("mt.dat", raw)])
+    assert loaded.instrument and loaded.frame.shape[1] >= 40
+    assert loaded.mass_mg == pytest.approx(synthetic.DEMO_MASS_MG)
+    assert loaded.moment == M and loaded.stderr == "M. Std. Err. (emu)"
+    assert loaded.empty_moments == 3 and loaded.comment_rows == 7
+    assert len(loaded.frame) == 7 * 100 - 3
+    assert loaded.units[T] == "K" and loaded.units[H] == "Oe" and loaded.units[M] == "emu"
+    assert readers.guess_columns(loaded) == (T, H, M)
+    assert any("dropped 3 rows with an empty 'Moment (emu)'" in n for n in loaded.notes)
+    info = loaded.sources[0]
+    assert info == {"name": "mt.dat", "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "rows": 700}
+
+    data, facts = readers.prepare(loaded, T, H, M)
+    assert len(data.x2_values) == 7 and data.set_points.jittered
+    assert data.x2_values[0] == pytest.approx(104, abs=1.0)  # the remanent offset stays in the reading
+    assert facts["protocol"] == "M(T)" and facts["sweep"] == "warming"
+    assert "M. Std. Err. (emu)" in data.extra_names and data.frame["M. Std. Err. (emu)"].notna().all()
+    units = readers.project_units(loaded, data, facts)
+    assert (units["m_unit"], units["h_unit"], units["mass_mg"]) == ("emu", "Oe", pytest.approx(1.5))
+    assert units["sources"][0]["sha256"] == info["sha256"] and units["set_point_tol"] == 0.1
+
+
+def test_read_table_accepts_a_dat_file_too() -> None:
+    frame = dataset.read_table(dat(), name="mt.dat")
+    assert M in frame.columns and "Comment" not in frame.columns
+
+
+@pytest.mark.parametrize(
+    "moment_columns, expected",
+    [
+        (("DC Moment Fixed Ctr (emu)", "DC Moment Free Ctr (emu)"), "DC Moment Free Ctr (emu)"),
+        (("Moment (emu)", "DC Moment Free Ctr (emu)"), "Moment (emu)"),
+    ],
+)
+def test_moment_column_chosen_sensibly(moment_columns, expected) -> None:
+    lines = ["[Header]", "INFO,0.001,SAMPLE_MASS", "[Data]",
+             ",".join(["Comment", T, H, *moment_columns, "DC Moment Err Free Ctr (emu)", "M. Std. Err. (emu)"])]
+    for i in range(30):
+        lines.append(f",{5 + i},1000,{1e-3 * (30 - i)},{1.1e-3 * (30 - i)},1e-6,2e-6")
+    loaded = readers.load([("x.dat", "\r\n".join(lines).encode())])
+    assert loaded.moment == expected
+    assert loaded.stderr == ("DC Moment Err Free Ctr (emu)" if "Free" in expected else "M. Std. Err. (emu)")
+
+
+def test_hundred_thousand_row_dat_reads_under_two_seconds() -> None:
+    """CPU time (the wall clock of a machine shared by many processes measures them, not the reader);
+    bench/readers.py prints both."""
+    raw = dat(n_points=100_000 // len(FIELDS) + 1)
+    started, cpu = time.perf_counter(), time.process_time()
+    loaded = readers.load([("big.dat", raw)])
+    data, _ = readers.prepare(loaded, T, H, M)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+    print(f"\nread + set points of a {len(loaded.frame):,}-row, {len(raw) / 2**20:.1f} MB .dat: "
+          f"{cpu:.2f} s CPU, {wall:.2f} s wall")
+    assert len(loaded.frame) >= 100_000 - 10 and len(data.x2_values) == 7
+    assert cpu < 2.0
+
+
+# --------------------------------------------------------------------------- several files, branches, isotherms
+
+
+def test_several_files_merge_and_keep_their_source() -> None:
+    low = dat(fields_Oe=(100, 1000, 5000), seed=1)
+    high = dat(fields_Oe=(10000, 20000, 50000), seed=2, remanence_Oe=0.0)
+    loaded = readers.load([("low.dat", low), ("high.dat", high)])
+    assert list(pd.unique(loaded.frame[readers.SOURCE_COLUMN])) == ["low.dat", "high.dat"]
+    data, facts = readers.prepare(loaded, T, H, M)
+    assert len(data.x2_values) == 6 and readers.SOURCE_COLUMN in data.extra_names
+    assert [s["name"] for s in facts["sources"]] == ["low.dat", "high.dat"]
+
+
+def test_warming_and_cooling_branches_are_found_and_chosen() -> None:
+    loaded = readers.load([("both.dat", dat(branches="both", fields_Oe=(1000, 10000, 50000)))])
+    data, facts = readers.prepare(loaded, T, H, M)
+    counts = facts["branches"]
+    assert sum(counts.values()) == 600 - 3 and min(counts.values()) >= 290
+    chosen = max(counts, key=counts.get)  # the branch with more rows by default
+    assert facts["sweep"] == chosen and "both branches" in facts["notes"][0]
+    assert len(data.frame) == counts[chosen] and (data.frame[readers.SWEEP_COLUMN] == chosen).all()
+    assert len(data.x2_values) == 3
+    warm, facts = readers.prepare(loaded, T, H, M, sweep="warming")
+    assert len(warm.frame) == counts["warming"]
+    both, facts = readers.prepare(loaded, T, H, M, sweep="all")
+    assert len(both.frame) == 597
+    with pytest.raises(DataError, match="--sweep 'up' is not a branch of this data; choose warming, cooling or all"):
+        readers.prepare(loaded, T, H, M, sweep="up")
+
+
+def test_isotherms_take_the_temperature_as_x2() -> None:
+    loaded = readers.load([("iso.dat", dat(isotherms=True, fields_Oe=(0, 50000)))])
+    roles = readers.guess_roles(loaded)
+    assert (roles.temperature, roles.field) == (T, H)
+    assert readers.guess_columns(loaded) == (H, T, M)
+    data, facts = readers.prepare(loaded, H, T, M)
+    assert facts["protocol"] == "M(H)" and len(data.x2_values) == 11
+    assert facts["sweep"] == "up"
+    units = readers.project_units(loaded, data, facts)
+    assert units["temperature"] == "x2" and units["h_unit"] == "Oe" and isotherms.is_isotherm(units)
+
+
+def test_isotherm_entropy_matches_the_m_of_t_result_from_the_same_magnet() -> None:
+    """|ΔS_M| of the exact magnet through both protocols (a perfect predictor), against the model's own truth."""
+    magnet = synthetic.MeanFieldMagnet()
+
+    class Exact:
+        def predict(self, h, t):  # the isotherm project's (X1 = H in Oe, X2 = T) order
+            return magnet.magnetisation(np.asarray(t, float), np.asarray(h, float) * 1e-4) * 1.5e-3
+
+    loaded = readers.load([("iso.dat", dat(isotherms=True, fields_Oe=(0, 20000), noise=0.0))])
+    data, _ = readers.prepare(loaded, H, T, M)
+    units = MagnetUnits("emu", "Oe", 1.5)
+    sim = isotherms.isotherm_entropy(data, units, Exact(), dh_tesla=[1.5], t_step=0.1)
+    peak = sim.figures.iloc[0]
+    assert 30 < peak["T_peak_K"] < 45  # near Tc = 35 K, inside the isotherms' 21..56 K
+    exact = np.abs(magnet.exact_delta_s(sim.t_axis, 1.5, 0.0))
+    assert peak["peak_J_per_kgK"] == pytest.approx(exact.max(), rel=0.03)
+    coarse = isotherms.isotherm_entropy(data, units, None, dh_tesla=[1.5])
+    assert coarse.figures.iloc[0]["peak_J_per_kgK"] == pytest.approx(peak["peak_J_per_kgK"], rel=0.25)
+
+
+# --------------------------------------------------------------------------- one sentence per bad input
+
+
+def _sentence(err: Exception) -> str:
+    text = str(err)
+    assert text.count(". ") == 0 and text.endswith("."), text
+    return text
+
+
+def test_dat_without_data_section_is_refused() -> None:
+    with pytest.raises(DataError) as err:
+        readers.load([("broken.dat", b"[Header]\r\nINFO,0.001,SAMPLE_MASS\r\nTITLE,x\r\n")])
+    assert _sentence(err.value) == "file 'broken.dat' has a [Header] block but no [Data] line; it holds no measurement table."
+
+
+def test_emu_moment_without_any_mass_is_refused() -> None:
+    loaded = readers.load([("nomass.dat", dat(mass_mg=None))])
+    data, facts = readers.prepare(loaded, T, H, M)
+    with pytest.raises(DataError) as err:
+        readers.project_units(loaded, data, facts)
+    assert "is in emu but neither the file (INFO,<grams>,SAMPLE_MASS) nor the options give the sample mass" in _sentence(err.value)
+    assert readers.project_units(loaded, data, facts, mass_mg=2.0)["mass_mg"] == 2.0
+
+
+def test_file_mixing_both_protocols_is_refused() -> None:
+    mixed = dat(fields_Oe=(1000, 20000), seed=3)
+    iso = dat(isotherms=True, fields_Oe=(0, 20000), seed=4).split(b"[Data]\r\n", 1)[1].split(b"\r\n", 1)[1]
+    loaded = readers.load([("mixed.dat", mixed + iso)])
+    with pytest.raises(DataError) as err:
+        readers.stepped_axis(loaded.frame, T, H)
+    assert "mixes both protocols" in _sentence(err.value)
+    two = readers.load([("mt.dat", dat(fields_Oe=(1000, 20000))), ("iso.dat", dat(isotherms=True, fields_Oe=(0, 20000)))])
+    with pytest.raises(DataError, match="the files mix both protocols"):
+        readers.stepped_axis(two.frame, T, H)
+
+
+def test_files_with_different_units_are_refused() -> None:
+    tesla = dat(fields_Oe=(10000, 20000)).replace(b"Magnetic Field (Oe)", b"Magnetic Field (T)")
+    with pytest.raises(DataError) as err:
+        readers.load([("a.dat", dat(fields_Oe=(100, 1000))), ("b.dat", tesla)])
+    assert "give 'magnetic field' in different units" in _sentence(err.value)
+
+
+def test_different_sample_masses_are_refused() -> None:
+    with pytest.raises(DataError, match="different sample masses"):
+        readers.load([("a.dat", dat(mass_mg=1.5)), ("b.dat", dat(mass_mg=2.0))])
+
+
+def test_bad_inputs_store_nothing(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path}/bad.db"
+    (tmp_path / "nomass.dat").write_bytes(dat(mass_mg=None))
+    (tmp_path / "broken.dat").write_bytes(b"[Header]\r\nTITLE,x\r\n")
+    for path in ("nomass.dat", "broken.dat"):
+        code = cli.main(["train", "p", "--csv", str(tmp_path / path), "--trials", "1", "--database", url])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert projects.list_projects(url) == []
+
+
+# --------------------------------------------------------------------------- the CLI: train, then entropy with no flags
+
+
+def test_train_then_entropy_with_no_unit_or_mass_flag(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path}/mi.db"
+    path = tmp_path / "mt.dat"
+    path.write_bytes(dat(n_points=40))
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "mt", "--csv", str(path), "--database", url])
+    data, units = cli._training_data_from_args(args)
+    out = capsys.readouterr().out
+    assert re.search(r"7 set points \(10\d\.\d+, (999|1000)", out) and "sample mass 1.5 mg from the file's SAMPLE_MASS" in out
+    assert len(data.x2_values) == 7
+    projects.create_project(url, "mt", data, space=tiny_space(epochs=40, patience=40, min_resource=1000),
+                            n_trials=1, units=units)
+    assert workers.run_worker(url, "mt", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
+    resolved = simulate.project_units(url, "mt")
+    assert (resolved.m_unit, resolved.h_unit, resolved.mass_mg) == ("emu", "Oe", pytest.approx(1.5))
+    code = cli.main(["entropy", "mt", "--from", "training", "--database", url, "--out", str(tmp_path / "e.csv")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "M in emu, H in Oe, sample mass 1.5 mg" in out.out
+    header = (tmp_path / "e.csv").read_text().splitlines()[:2]
+    assert header[1] == f"# source file: mt.dat ({path.stat().st_size:,} bytes, sha256 {hashlib.sha256(path.read_bytes()).hexdigest()})"
+    code = cli.main(["status", "mt", "--database", url])
+    out = capsys.readouterr().out
+    assert "source file: mt.dat" in out and re.search(r"set points: 10\d\.\d+, (999|1000)", out)
