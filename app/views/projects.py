@@ -41,6 +41,29 @@ def _table(url: str, items: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _data_facts(project) -> None:
+    """Where the project's data came from (each source file's name, size and SHA-256) and what the files said."""
+    units = project.units or {}
+    sources = units.get("sources") or []
+    if sources:
+        st.dataframe(pd.DataFrame([{"source file": s["name"], "bytes": s["size"], "rows": s.get("rows"),
+                                    "SHA-256": s["sha256"]} for s in sources]), hide_index=True)
+    facts = []
+    if units.get("set_points"):
+        facts.append(f"{len(units['set_points'])} set points of {project.x2_name} "
+                     f"(tolerance {units.get('set_point_tol', 0.1):g})")
+    if units.get("protocol"):
+        facts.append(f"protocol {units['protocol']}")
+    if units.get("sweep"):
+        facts.append(f"sweep {units['sweep']}")
+    if units.get("mass_mg"):
+        facts.append(f"sample mass {units['mass_mg']:g} mg (from the {units.get('mass_from', 'user')})")
+    if units.get("stderr"):
+        facts.append(f"standard error kept from '{units['stderr']}'")
+    if facts:
+        st.caption(common.md("; ".join(facts) + "."))
+
+
 def main() -> None:
     st.title("Projects")
     st.caption("Every project in the database, whoever started it and wherever its workers run.")
@@ -64,6 +87,7 @@ def main() -> None:
     common.choose("w_projects_pick", names, current if current in names else names[-1])
     name = st.selectbox("Project", names, key="w_projects_pick", **common.KEEP)
     shown = common.md(name)
+    _data_facts(next(p for p in items if p.name == name))
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Open")
