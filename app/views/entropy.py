@@ -61,6 +61,7 @@ def _grid_widgets(project, data, kw: dict) -> dict | None:
     """T step, field step and ensemble size of the page's own grid (defaults: what the integral needs)."""
     x, _ = data.arrays()
     if st.session_state.get("_entropy_grid_for") != (project.id, kw["h_unit"]):
+    x[:, 1] = data.x2_set_point  # the grid spans the set points, not the jittering read-backs
         st.session_state["_entropy_grid_for"] = (project.id, kw["h_unit"])
         try:
             t_axis, h_axis = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=kw["h_unit"])
@@ -117,6 +118,7 @@ def _baseline(which: str, project, data, units, kw: dict, grid: dict):
     """The baseline fitted on the training data, on the same grid as the network."""
     x, y = data.arrays()
     key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
+    x[:, 1] = data.x2_set_point  # baselines along X2 work on the set points
     return _cached(key, lambda: entropy.simulated_delta_s(
         baselines.BASELINES[which]().fit(x[:, 0], x[:, 1], y), x[:, 0], x[:, 1], units, dh_tesla=kw["dh_tesla"],
         t_step=grid["t_step"], h_step_t=grid["h_step_t"], max_points=common.settings().max_grid_points))
@@ -213,7 +215,7 @@ def main() -> None:
                         help="Fitted on the training data, evaluated on the same grid."):
             chosen.append(which)
 
-    parts = [net.curves.assign(source=_NETWORK), _curves(_COARSE, data.frame, kw)]
+    parts = [net.curves.assign(source=_NETWORK), _curves(_COARSE, data.frame.assign(**{data.x2_name: data.x2_set_point}), kw)]
     for which in chosen:
         try:
             with st.spinner(f"Fitting the {_SOURCES[which]} baseline…"):
