@@ -68,9 +68,10 @@ DB_ERRORS = _db_errors()
 # ------------------------------------------------------------------ settings and sidebar
 
 
-# What starts Markdown that Streamlit renders in one line: links and images ([ ]), HTML and autolinks (< >),
-# emphasis, code, math ($), headings and colour directives (:red[...]) -- escaped with a backslash.
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>#$~])")
+# What starts Markdown that Streamlit renders in one line: links and images ([ ]), HTML and autolinks (<),
+# emphasis (* ~; '_' only between words, where it is text), code, math ($), colour directives (:red[...]),
+# and at the start only, headings, quotes and lists -- escaped with a backslash.
+_MARKDOWN = re.compile(r"[\\`*\[\]<$~]|^[#>+-]|(?<=^\d)[.)]|(?<=^\d\d)[.)]|(?<=^\d\d\d)[.)]")
 # Bare URLs and e-mail addresses, which Streamlit's frontend links whatever the escapes: a zero-width space
 # after '://' and 'www', and before '@', keeps them text.
 _AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
@@ -80,7 +81,8 @@ def md(text: Any) -> str:
     """``text`` on one line with its Markdown escaped, for user text (column, project, unit names, error
     messages quoting them) inside st.markdown/caption/info/... and widget labels: a column named
     ``[x](http://…)`` shows as typed for every viewer of a shared database, never as a link or image."""
-    return _AUTOLINK.sub("\u200b", _MARKDOWN.sub(r"\\\1", " ".join(str(text).split())))
+    escaped = _MARKDOWN.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+    return _AUTOLINK.sub("\u200b", escaped)
 
 
 def code(text: Any) -> str:
