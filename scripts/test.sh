@@ -3,6 +3,7 @@
 # Idempotent: installs what the tests need only when it is missing
 #   - the project and its test extras (pip install -e ".[test]")
 #   - Debian's mariadb-server and chromium (apt-get, sudo only when not root)
+#   - as root, what the image job needs (scripts/image-test.sh --install: podman and friends)
 # then runs pytest from the repository root. Extra arguments go to pytest.
 set -euo pipefail
 
@@ -40,6 +41,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${SUDO[@]}" apt-get update
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The image job (tests/test_image.py): Debian's podman, buildah, podman-compose, debootstrap ... (root only;
+# elsewhere that test skips and says why).
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/image-test.sh --install
 fi
 
 export TF_CPP_MIN_LOG_LEVEL=3
