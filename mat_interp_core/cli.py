@@ -116,21 +116,86 @@ def cmd_train(args) -> int:
     interrupted = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # a KeyboardInterrupt can be lost in a GC callback
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-    procs = workers.launch_local(url, name, args.workers)
+    procs = workers.launch_local(url, name, args.workers, finish=True)  # they also run the steps after the search
     ok = _follow(url, name, procs, interrupted)
+    if not interrupted.is_set():
+        _print_best(url, name)
+        if ok:
+            started = time.perf_counter()
+            ok = _follow_after_search(url, name, procs, interrupted)
     if interrupted.is_set():
-        print("\nstopping the workers (the running trials end as FAIL)...", file=sys.stderr)
+        print("\nstopping the workers (a running trial ends as FAIL; what is finished stays)...", file=sys.stderr)
         workers.stop_local(procs)
         p = projects.progress(url, name)
         print(f"stopped: {p['finished']} of {p['target']} trials finished; "
               f"continue with: mat-interp train {name} --more 0", file=sys.stderr)
         return 130
-    _print_best(url, name)
     if ok:
-        _refine_after_search(url, name)
-        _validate_after_search(url, name)
-        _calibrate(url, name)
+        _print_after_search(url, name, time.perf_counter() - started)
     return 0 if ok else 1
+
+
+def _follow_after_search(url: str, name: str, procs, interrupted: threading.Event) -> bool:
+    """Progress bars (with ETA) of the steps the workers run after the search, until they have all exited."""
+    from tqdm import tqdm
+
+    from mat_interp_core import projects, refine, validation
+
+    space = projects.get_project(url, name).space
+    if space.refinement_epochs:
+        top, candidates, epochs = refine.plan(space)
+        print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seeds "
+              f"each, {refine.DEFAULT_SOLVER}; off with --refine-epochs 0) on {len(procs)} worker(s) and keeping the "
+              f"best {top}...", flush=True)
+    bar, step = None, None
+    try:
+        while True:
+            r = refine.refine_progress(url, name)
+            if r["total"] and r["done"] < r["total"]:
+                label, total, n = "refinement", r["total"], r["fraction"] * r["total"]
+                eta = r["eta_s"]
+            elif space.objective == "holdout" and (v := validation.validation_status(url, name))[0] < v[1]:
+                label, total, n, eta = "held-out validation", v[1], v[0], None
+            else:
+                label, total, n, eta = "|ΔS_M| band folds", 1, 0, None
+            if label != step:
+                if bar is not None:
+                    bar.n = bar.total
+                    bar.close()
+                bar, step = tqdm(total=total, desc=label, unit="model", dynamic_ncols=True, file=sys.stdout,
+                                 disable=None, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]"), label
+            bar.n = min(n, total)
+            if eta is not None:
+                bar.set_postfix_str(f"ETA {eta:.0f} s, {r['running']} running")
+            bar.refresh()
+            if not any(pr.poll() is None for pr in procs) or interrupted.wait(1.0):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if interrupted.is_set():
+        return False
+    done, total = refine.refine_status(url, name)
+    if done < total or any(pr.returncode for pr in procs):
+        from mat_interp_core.workers import log_dir
+
+        print(f"the workers stopped before the steps after the search were done (refined {done} of {total}); "
+              f"continue with: mat-interp train {name} --more 0; logs in {log_dir()}", file=sys.stderr)
+        return False
+    return True
+
+
+def _print_after_search(url: str, name: str, seconds: float) -> None:
+    """What the steps after the search produced: the refined models, the held-out scores, the band's folds."""
+    from mat_interp_core import projects, uncertainty, validation
+
+    project = projects.get_project(url, name)
+    if project.space.refinement_epochs:
+        _print_refined(url, name, seconds)
+    if project.space.objective == "holdout":
+        _print_validation(validation.validation_frame(url, name), project.space.objective)
+    reason = uncertainty.calibration_status(url, name)
+    print(f"|ΔS_M| band not calibrated: {reason}" if reason else "the |ΔS_M| band's held-out folds are trained")
 
 
 def _training_data_from_args(args):
@@ -171,7 +236,7 @@ def _training_data_from_args(args):
 
 
 def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
-    """Progress bar until the study has its trials or every local worker has exited."""
+    """Progress bar until the study has its trials or every local worker has exited; False when they exited first."""
     from tqdm import tqdm
 
     from mat_interp_core import projects
@@ -188,7 +253,7 @@ def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
             bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best R² {best}")
             bar.refresh()
             alive = [pr for pr in procs if pr.poll() is None]
-            if not alive or interrupted.wait(1.0):
+            if p["done"] or not alive or interrupted.wait(1.0):  # done: the workers go on with the steps after it
                 break
     finally:
         bar.close()
@@ -238,15 +303,23 @@ def cmd_worker(args) -> int:
                 if stop.is_set():
                     raise KeyboardInterrupt("stopped by a signal")
 
+            from mat_interp_core.training import StopRequested
+
             try:
-                if workers.finish_project(url, args.name, progress=progress, max_rss_mb=budget):
+                if workers.finish_project(url, args.name, progress=progress, max_rss_mb=budget, stop=stop,
+                                          slot=args.slot):
                     print(f"worker {os.getpid()}: project {args.name} finished", flush=True)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, StopRequested):
                 print(f"worker {os.getpid()}: stopped while finishing {args.name} (what was done is kept)", flush=True)
     except workers.WorkerRecycle as recycle:
         # what was finished is stored; the new process image skips it (finished trials, refined models)
         print(f"worker {os.getpid()} ran {recycle.args[0]}; restarting to release memory", flush=True)
         workers.restart_process(["-m", "mat_interp_core", *sys.argv[1:]])
+    if stop.is_set():  # a stop signal: all is stored; skip TensorFlow's interpreter teardown (seconds on a busy CPU)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
@@ -498,22 +571,6 @@ def _print_refined(url: str, name: str, seconds: float) -> None:
         print(f"  trial {number}: {what}")
 
 
-def _refine_after_search(url: str, name: str) -> None:
-    """Refine the best trials (mat_interp_core.refine) with the project's refine_epochs; 0 turns it off."""
-    from mat_interp_core import network, projects, refine
-
-    space = projects.get_project(url, name).space
-    if not space.refinement_epochs:
-        return
-    top, candidates, epochs = refine.plan(space)
-    print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seeds each, "
-          f"{refine.DEFAULT_SOLVER}; off with --refine-epochs 0) and keeping the best {top}...", flush=True)
-    network.configure_threads(os.cpu_count() or 1)
-    started = time.perf_counter()
-    refine.refine_project(url, name, progress=_progress)
-    _print_refined(url, name, time.perf_counter() - started)
-
-
 def _calibrate(url: str, name: str, force: bool = False) -> None:
     """Train the held-out folds of the |ΔS_M| band (mat_interp_core.uncertainty), when there is an interior field."""
     from mat_interp_core import network, uncertainty
@@ -558,20 +615,6 @@ def cmd_suggest(args) -> int:
         "x2": f"X2 to measure ({units.h_unit})", "gap_from": "between", "gap_to": "and",
         "reduction": "band shrinks by J/(kg·K)", "reduction_pct": "% of the band"}))
     return 0
-
-
-def _validate_after_search(url: str, name: str) -> None:
-    """With the 'holdout' objective, score the best trials on held-out curves once the search is done."""
-    from mat_interp_core import network, projects, validation
-
-    project = projects.get_project(url, name)
-    if project.space.objective != "holdout":
-        return
-    print(f"objective 'holdout': retraining the best {validation.DEFAULT_TOP} trials with held-out curves...",
-          flush=True)
-    network.configure_threads(os.cpu_count() or 1)
-    frame = validation.validate_project(url, name, progress=_progress)
-    _print_validation(frame, project.space.objective)
 
 
 def _add_unit_args(p) -> None:
@@ -669,6 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     p = add("export-model", cmd_export, "write the best model as a .keras file (predicts Y in the data's units)")
+    p.add_argument("--slot", type=int, default=0,
+                   help="with --finish: this worker's index among those sharing the refinement (slot 0 runs the "
+                        "steps after it)")
     p.add_argument("--out", required=True)
     p = add("entropy", cmd_entropy, "magnetic entropy change |ΔS_M|(T, ΔH) in J/(kg·K) and its figures of merit "
             "(X1 must be the temperature in K)")

@@ -16,10 +16,12 @@ This step beyond the paper keeps the search untouched and afterwards:
 2. retrains each configuration (its layers, nodes, learning rate and batch
    size; with `solver`, Adam by default — see below; its seed, the project's
    seed + the trial number, and `seeds` - 1 more, averaged into one model) on
-   all the data for `epochs` epochs without early stopping, so the decay runs
-   to its end (the weights of the lowest training loss are restored as usual);
+   all the data for `epochs` epochs — at most epochs x MAX_STEPS_PER_EPOCH
+   optimizer steps, so large data sets cost steps, not 37x the epochs of a
+   small one — without early stopping, so the decay runs to its end (the weights of the lowest training loss are restored as usual);
 3. stores the refined model in place of the trial's model, with the refined
-   training R² as the model's value, and keeps the best `top` (default
+   training R² as the model's value (unless it fits worse than the search's
+   model: then the search's stays, ``refined_kept`` False), and keeps the best `top` (default
    keep_models, i.e. all of them; never fewer than keep_models) by that value;
    with `tolerance`, also drops any whose misfit 1 - R² exceeds `tolerance` x
    the best one's (off by default: with Adam the refined fits mostly agree
@@ -48,7 +50,11 @@ only the new candidates.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import socket
+import threading
 import time
 from typing import Callable
 
@@ -57,14 +63,18 @@ import sqlalchemy as sa
 from mat_interp_core import projects, simulate, storage
 from mat_interp_core.projects import ProjectError
 
-__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "plan", "refine_settings", "refine_project",
-           "refine_status", "refined_trials"]
+__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "plan", "refine_epochs",
+           "refine_settings", "refine_project", "refine_progress", "refine_status", "refined_trials"]
 
 DEFAULT_SEEDS = 3  # seeds averaged per configuration
 DEFAULT_TOLERANCE = None  # a number: also drop refined models with 1 - R² > this x the best model's
 DEFAULT_SOLVER = "adam"  # "trial": each trial's own solver
 
+MAX_STEPS_PER_EPOCH = 16  # the refinement's budget: at most epochs x this many optimizer steps
 _SEED_STRIDE = 100_003  # seed j of a trial: the search's seed + j x this (no clash with other trials)
+_CLAIM = "refining"  # the trial attribute a refining process holds (see _claim)
+CLAIM_STALE_SECONDS = 60.0  # a claim not refreshed for this long belongs to a dead process
+_CLAIM_REFRESH_SECONDS = 5.0  # how often a refining process refreshes its claim and reads the stop request
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
 
@@ -107,14 +117,20 @@ def refine_project(
     solver: str = DEFAULT_SOLVER,
     force: bool = False,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    slot: int = 0,
 ) -> list[int]:
-    """Refine the best `candidates` trials, keep the best `top` refined models; returns the trials refined now.
+    """Refine the best `candidates` trials, keep the best `top` refined models; returns the trials refined here.
 
     See the module's docstring. Defaults: `top` = the project's keep_models,
     `candidates` = top, `epochs` = the project's refinement_epochs
     (twice the search's epochs by default, and when the project has it off). `progress(done, total, message)` is
     called after each configuration (it may raise to abort; models refined
-    until then stay).
+    until then stay). Several processes may run this at once (every local
+    worker does): each claims a configuration before training it and skips
+    the ones claimed by others; `slot` (the worker's index) makes them start
+    on different ones. `stop` set, or the project's stop request, ends the
+    configuration in training within an epoch (:class:`training.StopRequested`).
     """
     from mat_interp_core import network, training
     from mat_interp_core.validation import _set_finished_trial_attrs, _trial_params
@@ -135,39 +151,131 @@ def refine_project(
         raise ProjectError(f"project {name!r} has no finished trial yet; train it first")
     settings = refine_settings(epochs, seeds, solver)
     todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
+    if todo:
+        shift = slot % len(todo)
+        todo = todo[shift:] + todo[:shift]
     data = projects.load_data(url, project)
     x, y = data.arrays()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     done: list[int] = []
     for trial in todo:
-        started = time.perf_counter()
-        base = None if space.seed is None else int(space.seed) + trial.number
-        params = _trial_params(trial, space)
-        if solver != "trial":
-            params["solver"] = solver
-        nets = []
-        for j in range(seeds):
-            seed = None if base is None else base + _SEED_STRIDE * j
-            net, result, mean, std = training.train_config(
-                data, params, epochs=epochs, patience=epochs, seed=seed
+        if not force and _attrs(url, trial._trial_id).get("refined") == settings:
+            continue  # another process refined it meanwhile
+        if not _claim(url, trial._trial_id, worker, settings, 0, 0):
+            continue
+        try:
+            started = time.perf_counter()
+            params = _trial_params(trial, space)
+            if solver != "trial":
+                params["solver"] = solver
+            run_epochs = refine_epochs(epochs, len(x), params["batch"])
+            checked, seed_index = [time.monotonic()], [0]
+
+            def on_epoch(epoch: int, _loss: float) -> None:
+                if stop is not None and stop.is_set():
+                    raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
+                now = time.monotonic()
+                if now - checked[0] >= _CLAIM_REFRESH_SECONDS:
+                    checked[0] = now
+                    if projects.stop_requested(url, project.id):
+                        raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
+                    _claim(url, trial._trial_id, worker, settings, seed_index[0] * run_epochs + epoch + 1,
+                           seeds * run_epochs, started=started)
+
+            base = None if space.seed is None else int(space.seed) + trial.number
+            nets = []
+            for j in range(seeds):
+                seed_index[0] = j
+                seed = None if base is None else base + _SEED_STRIDE * j
+                net, result, mean, std = training.train_config(
+                    data, params, epochs=run_epochs, patience=run_epochs, seed=seed, on_epoch=on_epoch
+                )
+                nets.append(net)
+            model = network.average_models(nets)
+            r2 = training.fit_r2(model, x, y, mean, std)
+            if not math.isfinite(r2):
+                raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
+            kept = run_epochs == epochs or r2 >= trial.value  # a capped budget must not replace a better model
+            if kept:
+                training.store_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std),
+                                     mean, std)
+            seconds = round(time.perf_counter() - started, 3)
+            _set_finished_trial_attrs(
+                url, trial._trial_id, {"refined": settings, "refined_r2": r2, "refined_s": seconds,
+                                       "refined_epochs": run_epochs, "refined_kept": kept},
             )
-            nets.append(net)
-        model = network.average_models(nets)
-        r2 = training.fit_r2(model, x, y, mean, std)
-        if not math.isfinite(r2):
-            raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
-        training.store_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
-        seconds = round(time.perf_counter() - started, 3)
-        _set_finished_trial_attrs(
-            url, trial._trial_id, {"refined": settings, "refined_r2": r2, "refined_s": seconds},
-        )
+        finally:
+            _release(url, trial._trial_id, worker)
         done.append(trial.number)
         if progress is not None:
             progress(len(done), len(todo),
-                     f"trial {trial.number}: {epochs} epochs, R² {trial.value:.6f} -> {r2:.6f} ({seconds:.0f} s)")
+                     f"trial {trial.number}: {run_epochs} epochs, R² {trial.value:.6f} -> {r2:.6f}"
+                     f"{'' if kept else ' (search model kept)'} ({seconds:.0f} s)")
     training.keep_best_models(url, project, keep=max(top, space.keep_models))
     if tolerance is not None:
         _drop_misfits(url, project.id, tolerance)
     return done
+
+
+def refine_epochs(epochs: int, n_points: int, batch: int) -> int:
+    """Epochs of one refined model: `epochs`, or fewer when an epoch has more than MAX_STEPS_PER_EPOCH steps.
+
+    The budget counts optimizer steps (at most `epochs` x MAX_STEPS_PER_EPOCH), so 30 000 points do not cost 37x
+    808: the paper's small sets (<= 13 steps an epoch) keep every epoch.
+    """
+    steps = math.ceil(n_points / max(1, min(int(batch), n_points)))
+    return max(1, min(int(epochs), math.ceil(epochs * MAX_STEPS_PER_EPOCH / steps)))
+
+
+def _attrs(url: str, trial_id: int) -> dict:
+    """The trial's user attributes, read now (a study's cached trials may be stale)."""
+    table = _attr_table()
+    with storage.get_engine(url).connect() as conn:
+        rows = conn.execute(sa.select(table.c.key, table.c.value_json).where(table.c.trial_id == trial_id)).all()
+    return {k: json.loads(v) for k, v in rows}
+
+
+def _attr_table():
+    from optuna.storages._rdb import models as optuna_models
+
+    return optuna_models.TrialUserAttributeModel.__table__
+
+
+def _claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total: int,
+           started: float | None = None) -> bool:
+    """Claim (or refresh the claim on) a trial's refinement; False when another live process holds it.
+
+    The claim is the trial's ``refining`` attribute, inserted under Optuna's unique (trial, key) constraint, so
+    two processes cannot both win; a claim not refreshed for CLAIM_STALE_SECONDS (its process died) is taken over.
+    It also carries the progress (epochs done of total) that :func:`refine_progress` reports.
+    """
+    table = _attr_table()
+    now = time.time()
+    value = json.dumps({"worker": worker, "settings": settings, "at": now, "done": done, "total": total,
+                        "elapsed": 0.0 if started is None else time.perf_counter() - started})
+    where = (table.c.trial_id == trial_id) & (table.c.key == _CLAIM)
+    try:
+        with storage.get_engine(url).begin() as conn:
+            old = conn.execute(sa.select(table.c.value_json).where(where)).scalar()
+            if old is not None:
+                held = json.loads(old)
+                if held.get("worker") != worker and now - float(held.get("at", 0)) < CLAIM_STALE_SECONDS:
+                    return False
+                conn.execute(table.delete().where(where, table.c.value_json == old))
+            conn.execute(table.insert().values(trial_id=trial_id, key=_CLAIM, value_json=value))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def _release(url: str, trial_id: int, worker: str) -> None:
+    """Drop this process's claim on the trial (done, or stopped: another process may take it)."""
+    table = _attr_table()
+    where = (table.c.trial_id == trial_id) & (table.c.key == _CLAIM)
+    with storage.get_engine(url).begin() as conn:
+        old = conn.execute(sa.select(table.c.value_json).where(where)).scalar()
+        if old is not None and json.loads(old).get("worker") == worker:
+            conn.execute(table.delete().where(where, table.c.value_json == old))
 
 
 def refine_status(url: str, name: str) -> tuple[int, int]:
@@ -175,13 +283,38 @@ def refine_status(url: str, name: str) -> tuple[int, int]:
 
     (0, 0) when the project has refinement off or no finished trial yet.
     """
+    p = refine_progress(url, name)
+    return p["done"], p["total"]
+
+
+def refine_progress(url: str, name: str) -> dict:
+    """The refinement with the project's defaults: done, total, running (claimed now), fraction and eta_s.
+
+    `fraction` counts the epochs of configurations in training; `eta_s` (None until one is measured) divides the
+    remaining work by the processes refining now. All zero when the project has refinement off.
+    """
     space = projects.get_project(url, name).space
+    out = {"done": 0, "total": 0, "running": 0, "fraction": 1.0, "eta_s": None}
     if not space.refinement_epochs:
-        return 0, 0
+        return out
     _, candidates, epochs = plan(space)
     settings = refine_settings(epochs)
     chosen = _candidates(url, name, candidates)
-    return sum(t.user_attrs.get("refined") == settings for t in chosen), len(chosen)
+    now = time.time()
+    done = [t for t in chosen if t.user_attrs.get("refined") == settings]
+    claims = [c for t in chosen if t.user_attrs.get("refined") != settings
+              for c in [t.user_attrs.get(_CLAIM)]
+              if c and c.get("settings") == settings and now - float(c.get("at", 0)) < CLAIM_STALE_SECONDS]
+    partial = sum(c["done"] / c["total"] for c in claims if c.get("total"))
+    total = len(chosen)
+    out.update(done=len(done), total=total, running=len(claims),
+               fraction=(len(done) + partial) / total if total else 1.0)
+    per_model = [float(t.user_attrs["refined_s"]) for t in done if "refined_s" in t.user_attrs]
+    per_model += [c["elapsed"] / (c["done"] / c["total"]) for c in claims if c.get("done") and c.get("total")]
+    if per_model and total:
+        remaining = total - len(done) - partial
+        out["eta_s"] = max(0.0, remaining * sum(per_model) / len(per_model) / max(1, len(claims)))
+    return out
 
 
 def _drop_misfits(url: str, project_id: int, tolerance: float) -> None:
@@ -203,5 +336,5 @@ def refined_trials(url: str, name: str) -> dict[int, dict]:
     return {
         t.number: {k: v for k, v in t.user_attrs.items() if k.startswith("refined")}
         for t in study.get_trials(deepcopy=False)
-        if t.number in stored and "refined" in t.user_attrs
+        if t.number in stored and "refined" in t.user_attrs and t.user_attrs.get("refined_kept", True)
     }

@@ -127,7 +127,8 @@ def run_worker(
     return ran
 
 
-def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None = None) -> bool:
+def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None = None,
+                   stop: threading.Event | None = None, slot: int = 0) -> bool:
     """The steps after a finished search; False (nothing done) while the search still runs.
 
     Unless the project turned it off (refine_epochs 0): the refinement of the
@@ -140,6 +141,12 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
     crash, repeats nothing. With `max_rss_mb`, raises :class:`WorkerRecycle`
     after a refined model is stored when the process has grown past it (the
     caller restarts and goes on where it stopped).
+
+    Every local worker runs this (`slot`: its index): they share the
+    refinement (each claims a configuration; see refine.refine_project), and
+    only slot 0 goes on to the steps after it, once every configuration is
+    refined (taking over any whose process died). `stop` set ends the step
+    under way within an epoch (training.StopRequested); what is stored stays.
     """
     from mat_interp_core import refine, uncertainty, validation
 
@@ -153,9 +160,20 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
             if max_rss_mb and done < total and over_memory_budget(max_rss_mb):
                 raise WorkerRecycle(f"{done} of {total} refinements")
 
-        refine.refine_project(url, name, progress=refined)
+        while True:
+            refine.refine_project(url, name, progress=refined, stop=stop, slot=slot)
+            if slot != 0:
+                return True
+            done, total = refine.refine_status(url, name)
+            if done >= total:
+                break
+            if (stop or threading.Event()).wait(1.0):  # others still refine: wait for them
+                return False
+    if slot != 0:
+        return True
     if space.objective == "holdout":
         validation.validate_project(url, name, progress=progress)
+    uncertainty.calibrate_project(url, name, progress=progress)  # the band's held-out folds
     return True
 
 
@@ -168,12 +186,16 @@ class WorkerRecycle(Exception):
 
 
 def memory_budget_mb() -> float:
-    """MAT_INTERP_WORKER_MAX_RSS_MB (default 660; 0 turns recycling off)."""
-    return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "660"))
+    """MAT_INTERP_WORKER_MAX_RSS_MB (default 1024; 0 turns recycling off).
+
+    A worker is ~740 MB resident after its first trial (TensorFlow, Keras, SciPy; ~400 MB of it proportional,
+    PSS) and grows ~4.5 MB per trial (traced functions TensorFlow keeps; keras.backend.clear_session does not
+    release them), so 1024 MB means a restart about every 60 trials, and PSS (<= RSS) stays under 1 GB.
+    """
+    return float(os.environ.get("MAT_INTERP_WORKER_MAX_RSS_MB", "1024"))
 
 
 def over_memory_budget(max_rss_mb: float) -> bool:
-    uncertainty.calibrate_project(url, name, progress=progress)  # the band's held-out folds
     import psutil
 
     return psutil.Process().memory_info().rss > max_rss_mb * 2**20
@@ -243,7 +265,8 @@ def log_dir() -> Path:
 def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -> list[subprocess.Popen]:
     """Start ``n_workers`` worker processes for ``name`` on this machine (own session, own log).
 
-    With `finish`, the first worker also runs :func:`finish_project` once the search is done.
+    With `finish`, every worker also runs :func:`finish_project` once the search is done (they share the
+    refinement; the first one runs the steps after it).
     """
     if n_workers < 1:
         raise ValueError(f"the number of workers must be >= 1; got {n_workers}")
@@ -252,7 +275,7 @@ def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -
     for i in range(n_workers):
         logfile = open_private(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")
         cmd = [sys.executable, "-m", "mat_interp_core", "worker", name,
-               "--exit-when-idle", "--threads", str(threads), *(["--finish"] if finish and i == 0 else [])]
+               "--exit-when-idle", "--threads", str(threads), *(["--finish", "--slot", str(i)] if finish else [])]
         # the URL (password included) in the environment: any user of the machine reads a command line in `ps`
         env = dict(os.environ, MAT_INTERP_DATABASE_URL=url, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         procs.append(

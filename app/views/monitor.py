@@ -5,15 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 import common
-from mat_interp_core import projects, refine, validation, workers
+from mat_interp_core import projects, refine, uncertainty, validation, workers
 
 
-def _progress_section(p: dict) -> None:
+def _progress_section(p: dict, after: list | None = None) -> None:
+    """The search's progress; `after`: the steps after it (see _after_search_steps), "Finished" once all are done."""
     target = max(1, int(p["target"]))
     finished = int(p["finished"])
-    if p["done"]:
+    pending = [step for step in after or [] if step[1] < step[2]]
+    if p["done"] and not pending:
         st.success(f"Finished: {finished} of {p['target']} trials ({p['complete']} complete, {p['pruned']} pruned, "
-                   f"{p['failed']} failed).", icon=":material/check_circle:")
+                   f"{p['failed']} failed) and every step after the search.", icon=":material/check_circle:")
+    elif p["done"]:
+        st.info(f"Search finished ({finished} of {p['target']} trials); the steps after it are under way (below).")
     elif p["stop_requested"]:
         st.warning(f"Stopped on request: {finished} of {p['target']} trials finished. Continue it on the Train page.")
     st.progress(min(1.0, finished / target),
@@ -23,7 +27,8 @@ def _progress_section(p: dict) -> None:
     c[0].metric("Best R²", common.fmt_value(p["best_value"]))
     c[1].metric("Best trial", "—" if p["best_trial"] is None else f"#{p['best_trial']}")
     c[2].metric("Elapsed", common.fmt_duration(p["elapsed_s"]))
-    c[3].metric("ETA", "done" if p["done"] else common.fmt_duration(p["eta_s"]))
+    eta = p["eta_s"] if not p["done"] else next((step[3] for step in pending if step[3] is not None), None)
+    c[3].metric("ETA", "done" if p["done"] and not pending else common.fmt_duration(eta))
     c[4].metric("Local workers", common.live_worker_count(st.session_state.get(common.PROJECT)),
                 help="Worker processes this app started; workers elsewhere show up as running trials.")
     if p["best_params"]:
@@ -32,29 +37,42 @@ def _progress_section(p: dict) -> None:
         st.caption(f"Best hyper-parameters: {params}")
 
 
-def _after_search_section(url: str, project) -> None:
-    """The steps a local worker runs once the search is done: refinement, then (objective 'holdout') validation."""
+def _after_search_steps(url: str, project) -> list[tuple]:
+    """(label, done, total, ETA s or None, what) of each step the workers run once the search is done."""
     name = project.name
     steps = []
-    refined, candidates = refine.refine_status(url, name)
-    if candidates:
-        steps.append(("Refinement", refined, candidates, "retrains each of the best configurations for the full "
-                      "epoch budget (its models become the ensemble)"))
+    r = refine.refine_progress(url, name)
+    if r["total"]:
+        steps.append(("Refinement", r["fraction"] * r["total"], r["total"], r["eta_s"],
+                      f"retrain the best configurations for the full epoch budget, {r['running']} at a time now "
+                      "(their models become the ensemble)"))
     if project.space.objective == "holdout":  # the cached training data: this fragment reruns every 2 s
         scored, total = validation.validation_status(url, name, data=common.training_data(url, project))
-        steps.append(("Held-out validation", scored, total, "retrains each of the best trials with interior curves "
-                      "held out"))
+        steps.append(("Held-out validation", scored, total, None, "retrains each of the best trials with interior "
+                      "curves held out"))
+    reason = uncertainty.calibration_status(url, name)
+    if not reason.startswith("the data has"):  # a band needs an interior field to hold out
+        steps.append(("|ΔS_M| band's held-out folds", 0 if reason else 1, 1, None, "trains the best configuration "
+                      "with each interior field left out"))
+    return steps
+
+
+def _after_search_section(url: str, project, steps: list[tuple]) -> None:
+    """The steps the workers run once the search is done: progress with ETA, or a button when none runs them."""
+    name = project.name
     pending = [s for s in steps if s[1] < s[2]]
-    for label, done, total, _ in steps:
+    for label, done, total, _, _ in steps:
         if done >= total:
-            st.caption(f"{label}: done ({done} of {total}).")
+            st.caption(f"{label}: done ({total:g} of {total:g}).")
     if not pending:
         return
-    if common.live_worker_count(name):
-        for label, done, total, what in pending:
-            st.progress(done / max(1, total), text=f"{label}: {done} of {total} (a worker {what})…")
+    if common.live_worker_count(name) or refine.refine_progress(url, name)["running"]:
+        for label, done, total, eta, what in pending:
+            left = "" if eta is None else f", about {common.fmt_duration(eta)} left"
+            st.progress(min(1.0, done / max(1, total)),
+                        text=f"{label}: {round(done, 1):g} of {total:g}{left} (workers {what})…")
         return
-    st.info(" ".join(f"{label}: {done} of {total} done." for label, done, total, _ in pending)
+    st.info(" ".join(f"{label}: {round(done, 1):g} of {total:g} done." for label, done, total, _, _ in pending)
             + " No local worker is running it (workers elsewhere do not): run it here.")
     if st.button("Run the steps after the search now", key="finish", icon=":material/done_all:"):
         bar = st.progress(0.0, text="Retraining the best configurations…")
@@ -116,9 +134,11 @@ def live() -> None:
         p = projects.progress(url, name)
         trials = projects.trials_frame(url, name)
         curves = projects.curves_frame(url, name)
-        _progress_section(p)
-        if p["done"] and p["best_trial"] is not None:
-            _after_search_section(url, projects.get_project(url, name))
+        project = projects.get_project(url, name)
+        after = _after_search_steps(url, project) if p["done"] and p["best_trial"] is not None else []
+        _progress_section(p, after)
+        if after:
+            _after_search_section(url, project, after)
     if not call.ok:
         return
     _curves_section(curves, p["best_trial"])

@@ -1,0 +1,93 @@
+"""The default path after the search: shared by the workers, stopped at once, resumed where it stopped (issue 12)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from helpers import REPO_ROOT, TINY_ARGS, cli, demo_data, env, tiny_space, wait_until
+from mat_interp_core import projects, refine, synthetic, workers
+
+
+def _refine_attrs(url: str, name: str) -> dict[int, dict]:
+    return {t.number: t.user_attrs for t in projects.load_study(url, name).trials}
+
+
+def test_sigterm_during_the_refinement_stops_within_seconds_keeps_what_is_done_and_resumes(mariadb_url, tmp_path):
+    url, name = mariadb_url, "stopme"
+    csv = tmp_path / "demo.csv"
+    synthetic.demo_frame().to_csv(csv, index=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mat_interp_core", "train", name, "--csv", str(csv), "--x1", "T (K)", "--x2", "H (Oe)",
+         "--y", "moment (emu)", "--trials", "3", "--workers", "2", "--database", url, *TINY_ARGS,
+         "--min-resource", "1000", "--keep-models", "3", "--refine-epochs", "2000", "--seed", "0"],  # no pruning
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env(), start_new_session=True)
+    try:
+        # one configuration refined and another in training (both workers took one: they share the refinement)
+        def one_done_one_running() -> bool:
+            try:
+                return refine.refine_status(url, name)[0] >= 1 and refine.refine_progress(url, name)["running"] >= 1
+            except projects.ProjectError:  # not created yet
+                return False
+
+        wait_until(one_done_one_running, 600, "a refined model while another refines")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert stopped_in < 10.0, f"the CLI and its workers took {stopped_in:.1f} s to stop"  # 2 s on an idle machine
+    assert f"continue with: mat-interp train {name} --more 0" in err
+    assert "oneDNN" not in out + err and "tensorflow" not in (out + err).lower()  # TF's start-up lines stay out
+    attrs = _refine_attrs(url, name)
+    assert not any("refining" in a for a in attrs.values()), "a stopped worker left its claim"
+    before = {n: a["refined_s"] for n, a in attrs.items() if "refined" in a}
+    done, total = refine.refine_status(url, name)
+    assert 1 <= len(before) == done < total == 3
+
+    res = cli("train", name, "--more", "0", "--workers", "2", "--database", url, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "kept 3 models" in res.stdout, res.stdout
+    assert refine.refine_status(url, name) == (3, 3)
+    after = _refine_attrs(url, name)
+    assert {n: after[n]["refined_s"] for n in before} == before  # what was finished was not trained again
+
+
+def test_a_claimed_refinement_is_skipped_by_others_until_its_claim_goes_stale(mariadb_url) -> None:
+    url, name = mariadb_url, "claims"
+    projects.create_project(url, name, demo_data(), n_trials=2,
+                            space=tiny_space(epochs=10, min_resource=1000, keep_models=2, seed=0))
+    assert workers.run_worker(url, name, exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
+    trials = projects.load_study(url, name).trials
+    settings = refine.refine_settings(20, 1)
+    assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 0, 0)
+    assert not refine._claim(url, trials[0]._trial_id, "b:2", settings, 0, 0)  # held by a live process
+    assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 5, 10)  # its own refresh
+    progress = refine.refine_progress(url, name)
+    assert progress["running"] == 0  # the project's default settings are not the ones claimed
+    # another process refines the rest and leaves the claimed one alone
+    assert refine.refine_project(url, name, epochs=20, seeds=1) == [trials[1].number]
+    # a claim not refreshed for CLAIM_STALE_SECONDS belongs to a dead process: taken over
+    table = refine._attr_table()
+    from mat_interp_core import storage
+
+    with storage.get_engine(url).begin() as conn:
+        stale = json.dumps({"worker": "a:1", "settings": settings, "at": time.time() - 2 * refine.CLAIM_STALE_SECONDS})
+        conn.execute(table.update().where(table.c.trial_id == trials[0]._trial_id, table.c.key == "refining")
+                     .values(value_json=stale))
+    assert refine.refine_project(url, name, epochs=20, seeds=1) == [trials[0].number]
+    assert "refining" not in _refine_attrs(url, name)[trials[0].number]  # released when done
+
+
+def test_the_refinement_budget_counts_optimizer_steps() -> None:
+    assert refine.refine_epochs(1000, 808, 64) == 1000  # Section 3.1: 13 steps an epoch, every epoch kept
+    assert refine.refine_epochs(1000, 29977, 256) == 136  # ARPES: 118 steps an epoch, 16 000 steps in all
+    assert refine.refine_epochs(1000, 29977, 1024) == 534
+    assert refine.refine_epochs(10, 100, 1000) == 10
