@@ -16,9 +16,13 @@ spread ±1 %). The evidence here is held out instead:
    widths measured in the X2 transform's coordinate (how the networks see X2).
 4. The band of |ΔS_M|(T, ΔH) is CALIBRATION × Σ_j φ_j ε_j(T), φ_j the part of
    gap j inside [H0, H0 + ΔH] (a plain sum: the errors of neighbouring gaps
-   share their sign). CALIBRATION makes the band a nominal 90 % interval: it
-   is the 90 % quantile of |peak error| / (uncalibrated band at the peak)
-   over the synthetic family of bench/method.py (see the README).
+   share their sign). CALIBRATION is meant to make it a nominal 90 % interval:
+   the ratio |peak error| / (uncalibrated half-width at the peak) was at most
+   0.18 on the cases of bench/method.py (well-trained ensembles), but 0.8 on the
+   small, briefly trained project of tests/test_suggest.py, where the error
+   comes from the fit along T rather than from the field gaps, which the folds
+   do not see. CALIBRATION = 1 covers both: conservative (wide) on well-trained
+   projects, and still a number set on few cases (see the README).
 
 With fewer than 3 fields there is no interior field to hold out: the band is
 "not calibrated" and says why (:class:`Calibration`.reason).
@@ -45,7 +49,7 @@ __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "Calibration", "fo
            "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
 
 COVERAGE = 0.9  # nominal coverage of the band
-CALIBRATION = 2.0  # see the module's docstring and bench/method.py
+CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (the cost: one training each)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import projects, refine, simulate, synthetic, validation, workers
+from mat_interp_core import projects, refine, simulate, synthetic, uncertainty, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -445,7 +445,7 @@ def test_results_page_ensemble_of_two(finished, app_env):
     at.selectbox(key="w_results_project").set_value(PROJECT_B).run()
     at.number_input(key="w_results_k").set_value(2).run()
     assert_no_exception(at)
-    assert any(re.search(r"Model: ensemble of 2 models \(trials \d+, \d+\)", str(m.value)) for m in at.markdown)
+    assert any(re.search(r"Model: ensemble of 2 (refined )?models \(trials \d+, \d+\)", str(m.value)) for m in at.markdown)
     assert any(t.get("fill") == "tonexty" for t in figure(charts(at)[0])["data"])  # the ± std band
 
 
@@ -530,15 +530,21 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     network = merits.loc["network (simulated grid)"]
     assert (network["peak_std"] > 0).all()  # the members disagree a little: a band
     assert merits.loc["coarse data (measured fields only)"]["peak_std"].isna().all()
-    # no held-out folds trained for this project: the band is marked "not calibrated", the members' spread is not
-    # drawn as if it were an error bar
+    # the band drawn is the held-out calibrated one when the finishing worker trained the folds, else it is marked
+    # "not calibrated" and the members' spread is not drawn as if it were an error bar
     fig = figure(charts(at)[0])
-    assert not any(t.get("fill") == "tonexty" for t in fig["data"])
-    assert "band not calibrated" in fig["layout"]["title"]["text"]
-    assert any("The band is not calibrated: no held-out folds yet" in w for w in texts(at.warning))
-    assert merits.loc["network (simulated grid)"]["peak_band"].isna().all()
-    assert any("No ranking without a calibrated band" in i for i in texts(at.info))
-    assert any(re.search(r"from the ensemble of 2 models \(trials \d+, \d+\)\.", str(c.value)) for c in at.caption)
+    if uncertainty.calibration_status(app_env, PROJECT_B) == "":
+        assert any(t.get("fill") == "tonexty" for t in fig["data"])
+        assert "with its calibrated 90 % band" in fig["layout"]["title"]["text"]
+        assert (merits.loc["network (simulated grid)"]["peak_band"] > 0).all()
+        assert any("a nominal 90 % interval" in str(c.value) for c in at.caption)
+    else:
+        assert not any(t.get("fill") == "tonexty" for t in fig["data"])
+        assert "band not calibrated" in fig["layout"]["title"]["text"]
+        assert any("The band is not calibrated" in w for w in texts(at.warning))
+        assert merits.loc["network (simulated grid)"]["peak_band"].isna().all()
+        assert any("No ranking without a calibrated band" in i for i in texts(at.info))
+    assert any(re.search(r"from the ensemble of 2 (refined )?models \(trials \d+, \d+\)\.", str(c.value)) for c in at.caption)
 
     at.number_input(key="w_e_h_step").set_value(0.2).run()  # coarse fields against 0.1 K
     assert_no_exception(at)
