@@ -60,8 +60,8 @@ def _unit_widgets(project, units: dict) -> dict | None:
 def _grid_widgets(project, data, kw: dict) -> dict | None:
     """T step, field step and ensemble size of the page's own grid (defaults: what the integral needs)."""
     x, _ = data.arrays()
-    if st.session_state.get("_entropy_grid_for") != (project.id, kw["h_unit"]):
     x[:, 1] = data.x2_set_point  # the grid spans the set points, not the jittering read-backs
+    if st.session_state.get("_entropy_grid_for") != (project.id, kw["h_unit"]):
         st.session_state["_entropy_grid_for"] = (project.id, kw["h_unit"])
         try:
             t_axis, h_axis = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=kw["h_unit"])
