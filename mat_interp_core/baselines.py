@@ -1,8 +1,10 @@
 """Honest interpolation baselines behind the same fit/predict interface as a network.
 
 A trained network is only worth its cost if it beats what a scientist would
-do by hand: interpolate linearly (or monotone-cubically) between the measured
-curves, or fit a radial-basis-function surface. Every baseline here has
+do by hand: interpolate linearly (monotone-cubically, or with a cubic spline)
+between the measured curves, or fit a radial-basis-function surface; the
+paper's supporting information also weighs scikit-learn's kernel ridge,
+random forest and MLP regressors, which are here too. Every baseline here has
 ``fit(x1, x2, y) -> self``, ``predict(x1, x2) -> ndarray`` (any equal shapes)
 and a ``name``, and :func:`leave_one_x2_out_rmse` scores any of them, or a
 network wrapper, the same way: hide one measured X2 curve, predict it.
@@ -15,7 +17,7 @@ import math
 from typing import Callable, Protocol
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator, RBFInterpolator
+from scipy.interpolate import CubicSpline, PchipInterpolator, RBFInterpolator
 
 from . import setpoints
 
@@ -24,6 +26,10 @@ __all__ = [
     "LinearAlongX2",
     "PchipAlongX2",
     "RBFBaseline",
+    "SplineAlongX2",
+    "KernelRidgeBaseline",
+    "ForestBaseline",
+    "MLPBaseline",
     "BASELINES",
     "leave_one_x2_out_rmse",
     "mean_leave_one_x2_out_rmse",
@@ -177,6 +183,16 @@ class PchipAlongX2(_AlongX2):
         return np.asarray(p.x), np.asarray(p.c)
 
 
+class SplineAlongX2(_AlongX2):
+    """Cubic spline (not-a-knot) across X2 curves: smooth, may overshoot between far-apart curves."""
+
+    name = "spline"
+
+    def _pieces(self, x2_values: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = CubicSpline(x2_values, table, axis=0, extrapolate=False)
+        return np.asarray(p.x), np.asarray(p.c)
+
+
 # --------------------------------------------------------------------------- RBF
 
 
@@ -308,6 +324,142 @@ class RBFBaseline:
         return self._model.predict(x1, x2)
 
 
+# --------------------------------------------------------------------------- scikit-learn regressors
+
+
+class _Standardised:
+    """A scikit-learn regressor on standardised (X1, X2) and y, fitted on at most `max_points` (thinned evenly)."""
+
+    name = "sklearn"
+    max_points = 20_000
+
+    def __init__(self) -> None:
+        self._model = None
+        self.params: dict[str, object] = {}
+
+    def _estimator(self, x: np.ndarray, y: np.ndarray, x2: np.ndarray):
+        """A fitted estimator for standardised inputs x (n, 2) and target y; x2 (raw) names the curves."""
+        raise NotImplementedError
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "_Standardised":
+        x1, x2, y = _check_xy(x1, x2, y)
+        if x1.size == 0:
+            raise ValueError("no training points")
+        x1, x2, y = _thin(x1, x2, y, _x2_labels(x2)[1], self.max_points)
+        x = np.column_stack([x1, x2])
+        self._x_mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        self._x_std = np.where(std > 0, std, 1.0)
+        self._y_mean = float(y.mean())
+        self._y_std = float(y.std()) or 1.0
+        with _one_blas_thread():
+            self._model = self._estimator((x - self._x_mean) / self._x_std, (y - self._y_mean) / self._y_std, x2)
+        return self
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+        a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
+        out = np.empty(a.size)
+        with _one_blas_thread():
+            for lo in range(0, a.size, _SKLEARN_CHUNK):
+                sl = slice(lo, lo + _SKLEARN_CHUNK)
+                x = (np.column_stack([a[sl], b[sl]]) - self._x_mean) / self._x_std
+                out[sl] = self._model.predict(x)
+        return (out * self._y_std + self._y_mean).reshape(shape)
+
+
+_SKLEARN_CHUNK = 20_000  # points predicted at once (bounds kernel ridge's kernel block to 20 000 × 1 500)
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread: the small matrices here run 7x slower (CPU time) with threads contending."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+class KernelRidgeBaseline(_Standardised):
+    """Kernel ridge regression, RBF kernel; gamma and alpha by leave-one-X2-out CV on up to 3 interior curves.
+
+    Fitted on at most 1500 points (the kernel matrix grows as n², prediction as n); the CV runs on at most 600.
+    """
+
+    name = "krr"
+    max_points = 1500
+    gammas = (3.0, 30.0)
+    alphas = (1e-5, 1e-3)
+
+    def _estimator(self, x, y, x2):
+        from sklearn.kernel_ridge import KernelRidge
+
+        def make(gamma: float, alpha: float):
+            return lambda: _Fixed(KernelRidge(kernel="rbf", gamma=gamma, alpha=alpha))
+
+        values, labels = _x2_labels(x2)
+        cv = _thin(x[:, 0], x[:, 1], y, labels, 600)
+        held = _interior_subset(np.unique(cv[1]) if values.size > 2 else np.empty(0), 3)
+        scores = {}
+        for gamma, alpha in itertools.product(self.gammas, self.alphas):
+            if held.size:
+                errors = leave_one_x2_out_rmse(make(gamma, alpha), *cv, held_out=held)
+                scores[(gamma, alpha)] = float(np.mean(list(errors.values())))
+        gamma, alpha = min(scores, key=scores.get) if scores else (10.0, 1e-4)
+        self.params = {"gamma": gamma, "alpha": alpha, "cv_rmse_standardised": scores.get((gamma, alpha), math.nan)}
+        return KernelRidge(kernel="rbf", gamma=gamma, alpha=alpha).fit(x, y)
+
+
+class _Fixed:
+    """A scikit-learn estimator behind fit(x1, x2, y) / predict(x1, x2), for the CV of an already standardised set."""
+
+    name = "fixed"
+
+    def __init__(self, estimator) -> None:
+        self.estimator = estimator
+
+    def fit(self, x1, x2, y) -> "_Fixed":
+        self.estimator.fit(np.column_stack([x1, x2]), y)
+        return self
+
+    def predict(self, x1, x2) -> np.ndarray:
+        return self.estimator.predict(np.column_stack([np.ravel(x1), np.ravel(x2)]))
+
+
+class ForestBaseline(_Standardised):
+    """Random forest (200 trees, fixed seed): piecewise constant, so its ∂M/∂T is steps, not a curve."""
+
+    name = "forest"
+
+    def _estimator(self, x, y, x2):
+        from sklearn.ensemble import RandomForestRegressor
+
+        self.params = {"n_estimators": 200}
+        return RandomForestRegressor(n_estimators=200, random_state=0, n_jobs=1).fit(x, y)
+
+
+class MLPBaseline(_Standardised):
+    """scikit-learn MLP, 2 × 32 tanh, L-BFGS (full batch, up to 400 iterations), fixed seed: a small network
+    with fixed settings, the paper's "MLP regressor" beside its searched Keras networks."""
+
+    name = "mlp"
+    max_points = 3000
+
+    def _estimator(self, x, y, x2):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPRegressor
+
+        model = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", solver="lbfgs", alpha=1e-6,
+                             max_iter=400, tol=1e-9, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x, y)
+        self.params = {"iterations": int(model.n_iter_)}
+        return model
+
+
 def _thin(
     x1: np.ndarray, x2: np.ndarray, y: np.ndarray, labels: np.ndarray, max_points: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -374,4 +526,12 @@ def mean_leave_one_x2_out_rmse(
     return float(np.mean(list(errors.values()))) if errors else math.nan
 
 
-BASELINES: dict[str, type] = {"linear": LinearAlongX2, "pchip": PchipAlongX2, "rbf": RBFBaseline}
+BASELINES: dict[str, type] = {
+    "linear": LinearAlongX2,
+    "pchip": PchipAlongX2,
+    "spline": SplineAlongX2,
+    "rbf": RBFBaseline,
+    "krr": KernelRidgeBaseline,
+    "forest": ForestBaseline,
+    "mlp": MLPBaseline,
+}

@@ -31,6 +31,7 @@ __all__ = [
     "tec",
     "tec_column",
     "parse_lifts",
+    "with_tec",
     "spikiness",
     "MagnetUnits",
     "resolve_units",
@@ -305,6 +306,27 @@ def figures_of_merit(curves: pd.DataFrame, lifts: Sequence[float] = DEFAULT_LIFT
     columns = ["dH_T", "peak_J_per_kgK", "T_peak_K", "FWHM_K", "RCP_J_per_kg", "RC_J_per_kg",
                *map(tec_column, lifts), "spikiness"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def with_tec(figures: pd.DataFrame, curves: pd.DataFrame, lifts: Sequence[float]) -> pd.DataFrame:
+    """`figures` (any figures-of-merit table with dH_T) with its TEC columns replaced by those for `lifts`."""
+    lifts = parse_lifts(lifts)
+    tecs = pd.DataFrame([{"dH_T": float(dh), **{tec_column(L): tec(*_sorted_curve(part), L) for L in lifts}}
+                         for dh, part in curves.groupby("dH_T", sort=True)])
+    kept = figures.drop(columns=[c for c in figures.columns if c.startswith("TEC_")])
+    out = kept.merge(tecs, on="dH_T", how="left")
+    at = list(kept.columns).index("spikiness") if "spikiness" in kept else len(kept.columns)
+    cols = [c for c in kept.columns[:at]] + [tec_column(L) for L in lifts] + [c for c in kept.columns[at:]]
+    return out[cols]
+
+
+def _sorted_curve(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(T, |ΔS_M|) of one curve, sorted by T, finite values only."""
+    part = part.sort_values("T_K")
+    t = part["T_K"].to_numpy(dtype=float)
+    y = part["dS_J_per_kgK"].to_numpy(dtype=float)
+    keep = np.isfinite(t) & np.isfinite(y)
+    return t[keep], y[keep]
 
 
 def tec(t: np.ndarray, y: np.ndarray, lift_k: float) -> float:

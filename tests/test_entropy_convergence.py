@@ -86,3 +86,21 @@ def test_tec_against_a_hand_computation() -> None:
     assert tec3 == pytest.approx(4.0, abs=1e-9)
     with pytest.raises(ValueError, match="ΔT_lift"):
         entropy.figures_of_merit(curves, lifts=(3, -1))
+
+
+def test_entropy_cli_lift_option(sqlite_url, capsys) -> None:
+    from helpers import demo_data, tiny_space
+
+    from mat_interp_core import cli, projects, synthetic
+
+    projects.create_project(sqlite_url, "lift", demo_data(), space=tiny_space(), n_trials=1,
+                            units={"m_unit": "emu", "h_unit": "Oe", "mass_mg": synthetic.DEMO_MASS_MG})
+    code = cli.main(["entropy", "lift", "--database", sqlite_url, "--from", "training", "--dh", "1,5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "TEC_3K_J_per_kgK" in out and "TEC_10K_J_per_kgK" in out
+    code = cli.main(["entropy", "lift", "--database", sqlite_url, "--from", "training", "--dh", "5", "--lift", "2,7.5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "TEC_2K_J_per_kgK" in out and "TEC_7.5K_J_per_kgK" in out and "TEC_3K" not in out
+    code = cli.main(["entropy", "lift", "--database", sqlite_url, "--from", "training", "--lift", "3,-1"])
+    captured = capsys.readouterr()
+    assert code == 2 and "--lift" in captured.err and "-1" in captured.err and captured.err.count("\n") == 1

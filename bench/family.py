@@ -1,0 +1,381 @@
+"""Family benchmark: |ΔS_M| of the product's defaults and of every baseline on 24 seeded synthetic magnets.
+
+    nice -n 10 python bench/family.py --only-baselines              # every baseline on all 24 cases (~10 min)
+    nice -n 10 python bench/family.py --cases 0-5 --trials 30       # + the product's defaults on 6 cases (~1 h)
+    python bench/family.py --quick --cases 0                        # smoke run: a tiny search on one case
+    python bench/family.py --report bench/out/family.csv            # reprint the tables of an earlier run
+
+The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
+span what labs measure: Bean–Rodbell magnets with η from 0 (mean field) to 0.6, J in {1/2, 1, 2, 7/2, 6},
+T_C log-uniform 10–300 K, Ms 50–200 A·m²/kg; six field layouts (decade-spaced low fields, one wide
+low-field gap, even 0.5 T steps, even 1 T steps from 0 T, decades from 0 T, a remanent first field
+of a few mT), 6–10 fields; temperature steps 0.25–2 K (coarser when a case would exceed ~3000 points),
+±0.02 K jitter; 0–0.5 % Gaussian noise; the moment in emu (with a mass), A·m²/kg or μB/f.u. (with a
+molar mass), the field in Oe, kOe or T. Each case carries its frame in file units, its units, and
+the exact |ΔS_M|(T, ΔH) from its lowest field (the model's own entropy, not a Maxwell integral).
+
+Per case, for every method, at each ΔH in 1…5 T the layout supports: the peak error (%) against the
+exact peak (found on a 0.005 K grid), the T_peak error, the curve RMSE against the exact curve and
+its ratio to linear interpolation's, and, where the method reports a band, whether the band at the
+peak covers the exact peak and its half-width in % of the peak. Methods: "direct" (trapezoid on the
+measured fields), every baseline in ``baselines.BASELINES`` on the grid the product picks, and, unless
+--only-baselines, "product": a real project search as `mat-interp train` runs it (a project in a
+throw-away SQLite file bench/out/family.db, the default search space with the case's seed, --trials
+finished trials on --workers real worker processes with the steps after the search), then the
+product's own entropy path (``simulate.project_entropy`` with its defaults), so the band it reports
+(ensemble spread today, the calibrated band once it lands) is what is scored. Aggregates: median and
+worst over cases per method and ΔH.
+
+Output: bench/out/family.csv (one row per case, method and ΔH) and bench/out/family.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mat_interp_core import dataset, entropy, synthetic  # noqa: E402
+from mat_interp_core.baselines import BASELINES  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+DHS = (1.0, 2.0, 3.0, 4.0, 5.0)
+LAYOUTS: dict[str, tuple[float, ...]] = {  # nominal fields in T
+    "decades": (0.01, 0.1, 0.5, 1, 2, 3, 4, 5),
+    "wide-gap": (0.1, 1, 1.5, 2, 3, 4, 5),
+    "even-0.5T": (0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5),
+    "even-1T-from-0": (0, 1, 2, 3, 4, 5),
+    "decades-from-0": (0, 0.01, 0.1, 0.5, 1, 2, 3, 4, 5),
+    "remanent": (None, 0.2, 0.5, 1, 2, 3, 4, 5),  # None: a remanent 2–5 mT
+}
+J_VALUES = (0.5, 1.0, 2.0, 3.5, 6.0)
+M_UNITS = ("emu", "A m2/kg", "muB/f.u.")
+H_FILE_UNITS = ("Oe", "kOe", "T")
+_H_PER_T = {"Oe": 1e4, "kOe": 10.0, "T": 1.0}
+MAX_POINTS = 3000  # a case's T step grows until its fields × temperatures stay under this
+
+
+@dataclass
+class Case:
+    """One synthetic measurement: the frame in file units, its units and the exact |ΔS_M|."""
+
+    index: int
+    name: str
+    magnet: synthetic.BeanRodbellMagnet
+    layout: str
+    fields_T: tuple[float, ...]  # as measured (the remanent one included), ascending
+    t_step: float
+    noise: float
+    frame: pd.DataFrame  # columns x1, x2, y below, in file units
+    units: entropy.MagnetUnits
+    x1: str = "T (K)"
+    x2: str = ""
+    y: str = ""
+    dhs: tuple[float, ...] = field(default=DHS)
+
+    @property
+    def h0(self) -> float:
+        return self.fields_T[0]
+
+    def data(self) -> dataset.TrainingData:
+        return dataset.validate(self.frame, self.x1, self.x2, self.y)
+
+    def exact(self, t: np.ndarray, dh: float) -> np.ndarray:
+        """Exact |ΔS_M|(T) in J/(kg·K) from the lowest field over the interval the integral covers."""
+        return self.magnet.exact_delta_s(np.asarray(t, dtype=float), min(self.h0 + dh, self.fields_T[-1]) - self.h0,
+                                         self.h0)
+
+    def describe(self) -> str:
+        m = self.magnet
+        return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K, {self.layout} ({len(self.fields_T)} fields "
+                f"from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
+
+
+def family_cases(n: int = 24, seed: int = 0) -> list[Case]:
+    """`n` seeded cases; layouts, moment units and field units cycle so that every kind appears."""
+    rng = np.random.default_rng(seed)
+    layouts = list(LAYOUTS)
+    cases = []
+    for i in range(n):
+        eta = float(rng.uniform(0.0, 0.6))
+        J = float(rng.choice(J_VALUES))
+        tc = float(np.exp(rng.uniform(np.log(10.0), np.log(300.0))))
+        ms = float(rng.uniform(50.0, 200.0))
+        magnet = synthetic.BeanRodbellMagnet(J=J, g=2.0, T0=tc, Ms=ms, eta=eta)
+        layout = layouts[i % len(layouts)]
+        fields = tuple(float(rng.uniform(0.002, 0.005)) if f is None else float(f) for f in LAYOUTS[layout])
+        lo, hi = max(2.0, 0.6 * tc), 1.5 * tc + 10.0
+        t_step = float(rng.choice((0.25, 0.5, 1.0, 2.0)))
+        t_step = max(t_step, (hi - lo) * len(fields) / MAX_POINTS)
+        t_step = min(t_step, (hi - lo) / 30)  # at least 30 temperatures per field
+        t_step = float(f"{t_step:.2g}")
+        noise = float(rng.choice((0.0, 0.001, 0.002, 0.005)))
+        m_unit = M_UNITS[i % 3]
+        h_unit = H_FILE_UNITS[(i // 3) % 3]
+        mass_mg = float(rng.uniform(0.5, 20.0)) if m_unit == "emu" else None
+        molar = float(rng.uniform(100.0, 400.0)) if m_unit == "muB/f.u." else None
+        temps = np.arange(lo, hi + 1e-9, t_step)
+        frames = []
+        for f in fields:
+            t = temps + rng.uniform(-0.02, 0.02, temps.size)
+            m = magnet.magnetisation(t, f) * (1 + noise * rng.standard_normal(t.size))  # A·m²/kg
+            frames.append(pd.DataFrame({"t": t, "h": f * _H_PER_T[h_unit], "m": m / _per_file_unit(m_unit, mass_mg, molar)}))
+        x2, y = f"H ({h_unit})", f"M ({m_unit})"
+        frame = pd.concat(frames, ignore_index=True).rename(columns={"t": "T (K)", "h": x2, "m": y})
+        units = entropy.MagnetUnits(m_unit, h_unit, mass_mg=mass_mg, molar_mass_g=molar)
+        dhs = tuple(dh for dh in DHS if dh <= fields[-1] - fields[0] + 0.05)  # up to 50 mT short of the top: as measured
+        cases.append(Case(i, f"case{i:02d}", magnet, layout, fields, t_step, noise, frame, units, x2=x2, y=y,
+                          dhs=dhs))
+    return cases
+
+
+def _per_file_unit(m_unit: str, mass_mg: float | None, molar: float | None) -> float:
+    """A·m²/kg of one file unit (the inverse of entropy.to_specific_moment's factor)."""
+    return float(entropy.to_specific_moment(1.0, m_unit, mass_mg=mass_mg, molar_mass_g=molar))
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+_EXACT_PEAKS: dict[tuple[str, float], tuple[float, float]] = {}
+
+
+def exact_peak(case: Case, dh: float) -> tuple[float, float]:
+    """Exact peak |ΔS_M| and its temperature over the case's common T range: 0.05 K steps, then 0.002 K."""
+    key = (case.name, dh)
+    if key not in _EXACT_PEAKS:
+        per_field = case.frame.groupby(case.x2)[case.x1]
+        lo, hi = float(per_field.min().max()), float(per_field.max().min())
+        t = np.arange(lo, hi, 0.05)
+        k = int(np.argmax(case.exact(t, dh)))
+        fine = np.arange(max(lo, t[k] - 0.1), min(hi, t[k] + 0.1), 0.002)
+        ex = case.exact(fine, dh)
+        _EXACT_PEAKS[key] = (float(ex.max()), float(fine[np.argmax(ex)]))
+    return _EXACT_PEAKS[key]
+
+
+def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFrame, seconds: float,
+          **extra) -> list[dict]:
+    """One row per ΔH: peak error, T_peak error, RMSE, and the band at the peak when the result has one."""
+    curves = result.curves if isinstance(result, entropy.SimulatedEntropy) else result
+    rows = []
+    for dh, part in curves.groupby("dH_T", sort=True):
+        part = part.sort_values("T_K")
+        t = part["T_K"].to_numpy(dtype=float)
+        ds = part["dS_J_per_kgK"].to_numpy(dtype=float)
+        k = int(np.argmax(ds))
+        peak, t_peak = exact_peak(case, float(dh))
+        half, kind = _band_at(part, k)
+        row = {"case": case.name, "layout": case.layout, "eta": case.magnet.eta, "J": case.magnet.J,
+               "Tc": case.magnet.T0, "h0_T": case.h0, "t_step": case.t_step, "noise": case.noise,
+               "m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "method": method, "dH_T": float(dh),
+               "seconds": round(seconds, 1), "peak": float(ds[k]), "exact_peak": peak,
+               "peak_err_pct": 100 * (ds[k] / peak - 1), "dT_peak": float(t[k] - t_peak),
+               "rmse": float(np.sqrt(np.mean((ds - case.exact(t, float(dh))) ** 2))),
+               "band_kind": kind, "band_half_pct": 100 * half / peak if np.isfinite(half) else np.nan,
+               "covered": bool(abs(ds[k] - peak) <= half) if np.isfinite(half) else np.nan, **extra}
+        rows.append(row)
+    return rows
+
+
+def _band_at(part: pd.DataFrame, k: int) -> tuple[float, str]:
+    """The half-width of the band the product reports at the curve's peak node, and what it is."""
+    for column, kind in (("dS_band", "calibrated"), ("dS_std", "members' std")):
+        if column in part and np.isfinite(part[column].to_numpy(dtype=float)[k]):
+            return float(part[column].to_numpy(dtype=float)[k]), kind
+    return float("nan"), ""
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
+    """'direct' and every baseline on the case, on the grid the product picks."""
+    data = case.data()
+    x, y = data.arrays()
+    x1, x2 = x[:, 0], x[:, 1]
+    rows = []
+    started = time.perf_counter()
+    direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
+                             dh_tesla=list(case.dhs), **case.units.kwargs())
+    rows += score(case, "direct", direct, time.perf_counter() - started)
+    for key, cls in BASELINES.items():
+        if only and key not in only:
+            continue
+        started = time.perf_counter()
+        model = cls().fit(x1, x2, y)
+        sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
+        rows += score(case, key, sim, time.perf_counter() - started)
+    return rows
+
+
+def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int, quick: bool) -> list[dict]:
+    """A real `train`-like search (workers with the steps after it), then the product's entropy path."""
+    from mat_interp_core import projects, simulate, workers
+    from mat_interp_core.space import SearchSpace
+
+    name = f"family-{case.name}"
+    try:
+        projects.delete_project(url, name)
+    except projects.ProjectError:
+        pass
+    space = SearchSpace(seed=seed, epochs=30, patience=5, min_resource=5, keep_models=2,
+                        refine_epochs=20) if quick else SearchSpace(seed=seed)
+    units = {"m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "mass_mg": case.units.mass_mg,
+             "molar_mass_g": case.units.molar_mass_g}
+    projects.create_project(url, name, case.data(), space=space, n_trials=trials, units=units)
+    started = time.perf_counter()
+    procs = workers.launch_local(url, name, workers_n, finish=True)  # as `mat-interp train` starts them
+    for proc in procs:
+        proc.wait()
+    train_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = simulate.project_entropy(url, name, case.units, dh_tesla=list(case.dhs))
+    prog = projects.progress(url, name)
+    return score(case, "product", result, time.perf_counter() - started, train_s=round(train_s),
+                 complete=prog["complete"], models=int(result.figures["members"].iloc[0])
+                 if "members" in result.figures else 1)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summary(results: pd.DataFrame) -> str:
+    """Median and worst over cases per method and ΔH, then the targets' view per method."""
+    lin = results[results.method == "linear"].set_index(["case", "dH_T"])["rmse"]
+    results = results.assign(rmse_over_linear=[r.rmse / lin.get((r.case, r.dH_T), np.nan)
+                                               for r in results.itertuples()])
+    order = list(dict.fromkeys(results["method"]))
+    lines = [f"{results['case'].nunique()} cases; |peak error| %, |ΔT_peak| K and RMSE/linear's: median (worst) "
+             "over cases", ""]
+    head = f"{'method':10s} " + " ".join(f"{f'ΔH={dh:g} T |pk err| %':>20s}" for dh in DHS) + \
+        f" {'|ΔT_pk| K':>13s} {'RMSE/linear':>13s} {'band cover':>10s} {'band ±%':>8s}"
+    lines += [head, "-" * len(head)]
+    for method in order:
+        part = results[results.method == method]
+        cells = []
+        for dh in DHS:
+            e = part[part.dH_T == dh]["peak_err_pct"].abs()
+            cells.append(f"{f'{e.median():.2f} ({e.max():.2f})' if len(e) else '-':>20s}")
+        dt = part["dT_peak"].abs()
+        ratio = part["rmse_over_linear"]
+        cover = part["covered"].dropna().astype(float)
+        half = part["band_half_pct"].dropna()
+        lines.append(f"{method:10s} " + " ".join(cells) + f" {f'{dt.median():.2f} ({dt.max():.2f})':>13s} "
+                     f"{f'{ratio.median():.2f} ({ratio.max():.2f})':>13s} "
+                     f"{f'{100 * cover.mean():.0f} %' if len(cover) else '-':>10s} "
+                     f"{f'{half.median():.1f}' if len(half) else '-':>8s}")
+    lines.append("")
+    lines.append("per layout, |peak error| % over ΔH and cases: median (worst)")
+    layouts = list(dict.fromkeys(results["layout"]))
+    head = f"{'method':10s} " + " ".join(f"{lay:>16s}" for lay in layouts)
+    lines += [head, "-" * len(head)]
+    for method in order:
+        part = results[results.method == method]
+        cells = []
+        for lay in layouts:
+            e = part[part.layout == lay]["peak_err_pct"].abs()
+            cells.append(f"{f'{e.median():.2f} ({e.max():.2f})' if len(e) else '-':>16s}")
+        lines.append(f"{method:10s} " + " ".join(cells))
+    if "product" in order:
+        part = results[results.method == "product"]
+        lines += ["", "product against issue 10's targets (median |peak err| <= 1.5 %, worst <= 4 %, |ΔT_peak| <= "
+                  "0.3 K, RMSE/linear median <= 0.5 and never > 1, band covers >= 85 %, median half-width <= 3 %):"]
+        e = part["peak_err_pct"].abs()
+        checks = [("median |peak err|", e.median() <= 1.5), ("worst |peak err|", e.max() <= 4),
+                  ("|ΔT_peak|", part["dT_peak"].abs().max() <= 0.3),
+                  ("RMSE/linear median", part["rmse_over_linear"].median() <= 0.5),
+                  ("RMSE/linear worst", part["rmse_over_linear"].max() <= 1)]
+        cover = part["covered"].dropna().astype(float)
+        checks += [("band coverage", len(cover) > 0 and cover.mean() >= 0.85),
+                   ("band half-width", len(cover) > 0 and part["band_half_pct"].median() <= 3)]
+        lines.append("  " + "; ".join(f"{n}: {'met' if ok else 'NOT met'}" for n, ok in checks))
+    return "\n".join(lines)
+
+
+def _parse_cases(text: str | None, n: int) -> list[int]:
+    if not text:
+        return list(range(n))
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    bad = [i for i in out if not 0 <= i < n]
+    if bad:
+        raise SystemExit(f"--cases: case {bad[0]} is not in 0…{n - 1}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", help="case indices, e.g. 0-5 or 0,3,7 (default: all)")
+    parser.add_argument("--n", type=int, default=24, help="cases in the family (default 24)")
+    parser.add_argument("--seed", type=int, default=0, help="the family's seed (default 0)")
+    parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny search (30 epochs, 2 kept models, 20 refinement epochs) for a smoke run")
+    parser.add_argument("--only-baselines", action="store_true", help="skip the product's search")
+    parser.add_argument("--baselines", help="only these baselines, e.g. linear,pchip (default: all)")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--report", metavar="CSV", help="only print the tables of an earlier run's CSV")
+    args = parser.parse_args(argv)
+    if args.report:
+        path = Path(args.report)
+        text = summary(pd.read_csv(path))
+        print(text)
+        path.with_suffix(".txt").write_text(text + "\n")
+        return 0
+    cases = family_cases(args.n, args.seed)
+    chosen = [cases[i] for i in _parse_cases(args.cases, args.n)]
+    only = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
+    OUT.mkdir(parents=True, exist_ok=True)
+    tag = f"-{args.tag}" if args.tag else ""
+    csv = OUT / f"family{tag}.csv"
+    url = f"sqlite:///{OUT / f'family{tag}.db'}"
+    if not args.only_baselines:
+        import warnings
+
+        import optuna
+
+        from mat_interp_core import network, storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        network.configure_threads(os.cpu_count() or 1)
+        storage.init_database(url)
+    started = time.perf_counter()
+    rows: list[dict] = []
+    for case in chosen:
+        print(case.describe(), flush=True)
+        t0 = time.perf_counter()
+        rows += run_baselines(case, only)
+        print(f"  baselines {time.perf_counter() - t0:.0f} s", flush=True)
+        if not args.only_baselines:
+            t0 = time.perf_counter()
+            rows += run_product(case, url, trials=args.trials, workers_n=args.workers, seed=args.seed + case.index,
+                                quick=args.quick)
+            print(f"  product {time.perf_counter() - t0:.0f} s", flush=True)
+        pd.DataFrame(rows).to_csv(csv, index=False)  # after every case: an interrupted run keeps its figures
+    results = pd.DataFrame(rows)
+    text = summary(results)
+    command = "python bench/family.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    footer = f"\ncommand: {command.strip()}\nruntime: {time.perf_counter() - started:.0f} s on {os.cpu_count()} cores"
+    print("\n" + text + footer)
+    csv.with_suffix(".txt").write_text(text + footer + "\n")
+    print(f"wrote {csv} and {csv.with_suffix('.txt')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The family benchmark's machinery (bench/family.py) on one small case, end to end with a tiny search."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import family  # noqa: E402
+
+from mat_interp_core import entropy  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[family.Case]:
+    return family.family_cases()
+
+
+def test_family_spans_what_labs_measure(cases) -> None:
+    assert len(cases) >= 24
+    assert [c.name for c in family.family_cases()] == [c.name for c in cases]  # seeded
+    assert set(c.layout for c in cases) == set(family.LAYOUTS)
+    assert {c.units.m_unit for c in cases} == {"emu", "A m2/kg", "muB/f.u."}
+    assert {c.units.h_unit for c in cases} == {"Oe", "kOe", "T"}
+    etas = [c.magnet.eta for c in cases]
+    tcs = [c.magnet.T0 for c in cases]
+    assert min(etas) < 0.1 and max(etas) > 0.5 and min(tcs) < 20 and max(tcs) > 150
+    assert all(0.25 <= c.t_step <= 2 for c in cases) and all(5 <= len(c.fields_T) <= 10 for c in cases)
+    assert any(c.h0 == 0 for c in cases) and any(0 < c.h0 < entropy.ZERO_FIELD_T for c in cases)
+    # the frame is in file units: back in A·m²/kg and T it is the exact magnet (noise-free case)
+    case = next(c for c in cases if c.noise == 0 and c.units.m_unit == "emu")
+    t = case.frame[case.x1].to_numpy()
+    h = entropy.to_tesla(case.frame[case.x2].to_numpy(), case.units.h_unit)
+    m = entropy.to_specific_moment(case.frame[case.y].to_numpy(), "emu", mass_mg=case.units.mass_mg)
+    np.testing.assert_allclose(m, case.magnet.magnetisation(t, h), rtol=1e-9)
+
+
+def test_one_small_case_end_to_end(cases, sqlite_url) -> None:
+    case = cases[0]  # 8 decade-spaced fields, 41 temperatures, emu and Oe
+    rows = family.run_baselines(case, only=["linear", "pchip", "spline"])
+    rows += family.run_product(case, sqlite_url, trials=2, workers_n=1, seed=0, quick=True)
+    results = pd.DataFrame(rows)
+    assert set(results["method"]) == {"direct", "linear", "pchip", "spline", "product"}
+    assert set(results["dH_T"]) == set(case.dhs)
+    for method, part in results.groupby("method"):
+        assert np.isfinite(part[["peak_err_pct", "dT_peak", "rmse"]].to_numpy()).all(), method
+    exact = results.groupby("dH_T")["exact_peak"].nunique()
+    assert (exact == 1).all()  # every method is scored against the same exact peak
+    base = results[results.method.isin(["direct", "linear", "pchip"])]
+    assert base["peak_err_pct"].abs().max() < 10 and base["dT_peak"].abs().max() < 1.0  # sane on this easy case
+    product = results[results.method == "product"]
+    assert (product["complete"] >= 2).all() and product["peak_err_pct"].abs().max() < 50
+    text = family.summary(results)
+    assert "product" in text and "RMSE/linear" in text and "NOT met" in text or "met" in text
+    path = Path(sqlite_url.removeprefix("sqlite:///")).with_name("family.csv")
+    results.to_csv(path, index=False)
+    assert family.main(["--report", str(path)]) == 0
