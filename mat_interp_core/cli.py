@@ -378,7 +378,7 @@ def cmd_simulate(args) -> int:
     x2 = dataset.parse_axis(args.x2, what="--x2")
     model, models = simulate.model_set(_url(args), args.name, args.ensemble)
     frame = simulate.simulate(_url(args), args.name, x1, x2, max_points=get_settings().max_grid_points, model=model)
-    _write_csv(frame, args.out, _provenance(_url(args), args.name))
+    _write_csv(frame, args.out, _provenance(_url(args), args.name) + [f"models: {models}"])
     print(f"models: {models}")
     return 0
 
@@ -387,7 +387,8 @@ def cmd_fitted(args) -> int:
     from mat_interp_core import simulate
 
     model, models = simulate.model_set(_url(args), args.name, args.ensemble)
-    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out, _provenance(_url(args), args.name))
+    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out,
+               _provenance(_url(args), args.name) + [f"models: {models}"])
     print(f"models: {models}")
     return 0
 
@@ -471,7 +472,8 @@ def cmd_entropy(args) -> int:
         figures = figures.drop(columns=["peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
     _print_table(figures)
     if args.out:
-        _write_csv(result.curves, args.out, _provenance(url, args.name))
+        _write_csv(result.curves, args.out, _provenance(url, args.name) + [
+            line for line in (result.models and f"models: {result.models}", result.band_note) if line])
     return 0
 
 
