@@ -213,8 +213,12 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         if only and key not in only:
             continue
         started = time.perf_counter()
-        model = cls().fit(x1, x2, y)
-        sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
+        try:
+            model = cls().fit(x1, x2, y)
+            sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
+        except (ValueError, np.linalg.LinAlgError) as err:  # a baseline that fails on a case is reported, not fatal
+            print(f"  {key} failed on {case.name}: {type(err).__name__}: {err}", flush=True)
+            continue
         rows += score(case, key, sim, time.perf_counter() - started)
     return rows
 

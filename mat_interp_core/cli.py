@@ -421,6 +421,18 @@ def _units_from_args(url: str, args):
                                   molar_mass_g=args.molar_mass_g)
 
 
+def _lifts_from_args(args):
+    """The --lift spans (K) of the TEC figures, or None for the library's default (3 and 10 K)."""
+    from mat_interp_core import dataset, entropy
+
+    if args.lift is None:
+        return None
+    try:
+        return entropy.parse_lifts(dataset.parse_values(args.lift, what="--lift"))
+    except ValueError as err:
+        raise _DataError(f"--lift: {err}") from None
+
+
 def _dh_from_args(args):
     from mat_interp_core import dataset
 
@@ -440,7 +452,7 @@ def _progress(done: int, total: int, message: str) -> None:
 
 
 def cmd_entropy(args) -> int:
-    from mat_interp_core import network, simulate
+    from mat_interp_core import entropy, network, simulate
 
     url = _url(args)
     units = _units_from_args(url, args)
@@ -448,6 +460,7 @@ def cmd_entropy(args) -> int:
         raise _DataError("--ensemble applies to the simulated grid only (drop it, or use --from simulated)")
     if args.ensemble is not None and args.ensemble < 1:
         raise _DataError(f"--ensemble must be >= 1; got {args.ensemble}")
+    lifts = _lifts_from_args(args)
     network.configure_threads(os.cpu_count() or 1)
     try:
         result = simulate.project_entropy(url, args.name, units, dh_tesla=_dh_from_args(args), source=args.source,
@@ -463,6 +476,8 @@ def cmd_entropy(args) -> int:
     if result.band_note:
         print(result.band_note)
     figures = result.figures.copy()
+    if lifts is not None:
+        figures = entropy.with_tec(figures, result.curves, lifts)
     if "peak_band" in figures:
         figures.insert(1, "peak ± band (90 %)", [f"{p:.4g} ± {b:.2g}" if b == b else f"{p:.4g} ± (not calibrated)"
                                                   for p, b in zip(figures.peak_J_per_kgK, figures.peak_band)])
@@ -697,6 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with NAME and --exit-when-idle: once the search is done, run the steps after it "
                         "(the refinement unless the project turned it off, then held-out validation when the "
                         "objective is 'holdout')")
+    p.add_argument("--slot", type=int, default=0,
+                   help="with --finish: this worker's index among those sharing the refinement (slot 0 runs the "
+                        "steps after it)")
 
     add("status", cmd_status, "print the trial table and the best trial")
     add("projects", cmd_projects, "list the projects", project=False)
@@ -714,9 +732,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     p = add("export-model", cmd_export, "write the best model as a .keras file (predicts Y in the data's units)")
-    p.add_argument("--slot", type=int, default=0,
-                   help="with --finish: this worker's index among those sharing the refinement (slot 0 runs the "
-                        "steps after it)")
     p.add_argument("--out", required=True)
     p = add("entropy", cmd_entropy, "magnetic entropy change |ΔS_M|(T, ΔH) in J/(kg·K) and its figures of merit "
             "(X1 must be the temperature in K)")
@@ -725,6 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the simulated fine grid (default) or the training data itself")
     p.add_argument("--ensemble", type=int, help="use the best K models (default: every kept model, the pages' "
                    "choice too)")
+    p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
     _add_unit_args(p)
     p.add_argument("--out", help="write the |ΔS_M|(T) curves to this CSV")
 
@@ -737,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="how many suggestions to print")
     _add_unit_args(p)
 
-    p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, RBF, the best network and the ensemble, side by side")
+    p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, cubic-spline, RBF, kernel-ridge, random-forest and MLP "
+            "baselines, the best network and the ensemble, side by side")
     p.add_argument("--dh", help="field change(s) in tesla (default 5)")
     p.add_argument("--ensemble", type=int, help="ensemble size (default: every kept model, 10 unless set)")
     p.add_argument("--curves", type=int, default=3, help="interior X2 curves held out (when validation has not chosen them)")

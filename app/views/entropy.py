@@ -10,7 +10,8 @@ import common
 from mat_interp_core import baselines, dataset, entropy, simulate, uncertainty
 
 
-_SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "rbf": "RBF surface"}
+_SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "spline": "cubic spline along H",
+            "rbf": "RBF surface", "krr": "kernel ridge", "forest": "random forest", "mlp": "MLP (scikit-learn)"}
 _NETWORK = "network (simulated grid)"
 _COARSE = "coarse data (measured fields only)"
 _DS_TITLE = "|ΔS_M| (J kg⁻¹ K⁻¹)"
@@ -117,8 +118,8 @@ def _network(url: str, project, data, units, kw: dict, grid: dict):
 def _baseline(which: str, project, data, units, kw: dict, grid: dict):
     """The baseline fitted on the training data, on the same grid as the network."""
     x, y = data.arrays()
-    key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
     x[:, 1] = data.x2_set_point  # baselines along X2 work on the set points
+    key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
     return _cached(key, lambda: entropy.simulated_delta_s(
         baselines.BASELINES[which]().fit(x[:, 0], x[:, 1], y), x[:, 0], x[:, 1], units, dh_tesla=kw["dh_tesla"],
         t_step=grid["t_step"], h_step_t=grid["h_step_t"], max_points=common.settings().max_grid_points))
@@ -254,11 +255,20 @@ def main() -> None:
         figs["entropy-compare"] = fig_cmp
 
     st.subheader("Figures of merit")
+    common.init("w_e_lifts", ", ".join(f"{v:g}" for v in entropy.DEFAULT_LIFTS_K))
+    lift_text = st.text_input("TEC temperature spans ΔT_lift (K)", key="w_e_lifts", **common.KEEP,
+                              help="TEC(ΔT_lift): the largest mean |ΔS_M| over any ΔT_lift-wide temperature window.")
+    try:
+        lifts = entropy.parse_lifts(dataset.parse_values(lift_text, what="the TEC spans ΔT_lift"))
+    except ValueError as err:  # DataError is a ValueError
+        st.error(common.md(err))
+        lifts = entropy.DEFAULT_LIFTS_K
     band = [c for c in ("peak_band", "peak_std", "T_peak_std") if c in net.figures]
     merits = pd.concat(
-        [net.figures.drop(columns=[c for c in ("members", "peak_mean", "T_peak_mean") if c in net.figures])
+        [entropy.with_tec(net.figures, net.curves, lifts)
+         .drop(columns=[c for c in ("members", "peak_mean", "T_peak_mean") if c in net.figures])
          .assign(source=_NETWORK)]
-        + [entropy.figures_of_merit(part).assign(source=src)
+        + [entropy.figures_of_merit(part, lifts).assign(source=src)
            for src, part in curves[curves["source"] != _NETWORK].groupby("source", sort=False)],
         ignore_index=True,
     )
@@ -270,6 +280,8 @@ def main() -> None:
         "FWHM_K": st.column_config.NumberColumn("FWHM (K)", format="%.2f"),
         "RCP_J_per_kg": st.column_config.NumberColumn("RCP (J/kg)", format="%.2f"),
         "RC_J_per_kg": st.column_config.NumberColumn("RC (J/kg)", format="%.2f"),
+        **{entropy.tec_column(v): st.column_config.NumberColumn(f"TEC({v:g} K) (J/kg K)", format="%.4f")
+           for v in lifts},
         "spikiness": st.column_config.NumberColumn("spikiness", format="%.3f",
                                                    help="Total variation / (2 × peak): 1 for a clean single peak."),
         "peak_band": st.column_config.NumberColumn("peak ± band (90 %)", format="%.4f",
