@@ -61,7 +61,11 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     res = cli("simulate", "demo", "--x1", "10:80:0.5", "--x2", "100:50000:2000", "--out", str(out), "--database", url)
     assert res.returncode == 0, res.stderr
     grid = pd.read_csv(out, comment="#")
-    assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)"] and len(grid) == 141 * 25
+    # the project's model set (every kept model): an ensemble adds its members' spread
+    n_models = len(simulate.model_values(url, "demo"))
+    spread = ["moment (emu) std"] if n_models > 1 else []
+    assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)", *spread] and len(grid) == 141 * 25
+    assert (grid[spread] >= 0).all().all()
     data = demo_data().frame
     assert 0 < grid["moment (emu)"].abs().max() < 3 * data["moment (emu)"].abs().max()
     # the units given to `train` (moment in emu, H in Oe, 1.5 mg) are stored: |ΔS_M| needs no unit options
