@@ -113,7 +113,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     page.get_by_role("button", name="Simulate", exact=True).click()
     expect(page.get_by_text(re.compile(r"Simulated [\d,]+ points"))).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Download the simulated grid"))).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(3)
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)  # two line cuts, the map and the ensemble's spread
     wait_idle(page)
     shoot(page, screenshots, "05-simulate.png")
 
@@ -129,7 +129,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
 
     # --- Projects.
     goto_page(page, "Projects")
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the projects (then the source files)
     expect(page.get_by_role("button", name="Delete browser-demo")).to_be_disabled()
     wait_idle(page)
     shoot(page, screenshots, "07-projects.png")
