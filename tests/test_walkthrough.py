@@ -112,7 +112,8 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     # --- 3. Monitor: live curves while it runs, then "Finished" (the fragment refreshes by itself).
     goto_page(page, "Monitor")
     expect(page.get_by_role("heading", name="Learning curves")).to_be_visible()
-    finished = page.get_by_text(re.compile(r"Finished: \d+ of 30 trials"))
+    # the search is over ("Search finished (…)" while the steps after it run, "Finished: …" once all are done)
+    finished = page.get_by_text(re.compile(r"(?:Finished: |Search finished \()\d+ of 30 trials"))
     several = page.get_by_text(re.compile(r"^(?:[5-9]|[12]\d) / 30 trials finished"))  # mid-run, curves drawn
     expect(several.or_(finished).first).to_be_visible(timeout=TRAIN_TIMEOUT)
     if finished.count() == 0:
@@ -141,7 +142,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     expect(page.get_by_text(re.compile(r"501 × 25 = 12,525 points"))).to_be_visible()
     page.get_by_role("button", name="Simulate", exact=True).click()
     expect(page.get_by_text(re.compile(r"Simulated 12,525 points \(501 × 25\)"))).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(3)  # two line cuts and the map
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)  # two line cuts, the map and the ensemble's spread
     wait_idle(page)
     no_exception(page)
     shoot(page, shots, "05-simulate.png")
@@ -154,8 +155,8 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     expect(page.get_by_label("Sample mass (mg)", exact=True)).to_have_value("0.6100")
     expect(page.get_by_label("Temperature step (K) of the grid", exact=True)).to_have_value("0.100")
     expect(page.get_by_label("Field step μ0ΔH (T) of the grid", exact=True)).to_have_value("0.020")
-    grid_caption = page.get_by_text(re.compile(r"Grid: \d{3} × 2\d\d points \(ΔT = 0.1 K, μ0ΔH = 0.02 T\) from "
-                                               r"ensemble of trials"))
+    grid_caption = page.get_by_text(re.compile(r"Grid: \d{3} × \d{3} points \(ΔT = 0.1 K, μ0ΔH = [\d.]+ T\) from "
+                                               r"the ensemble of \d+ (refined )?models"))
     expect(grid_caption).to_be_visible()
     expect(page.get_by_role("heading", name="Figures of merit")).to_be_visible()
     expect(page.locator(".js-plotly-plot")).to_have_count(1)  # |ΔS_M|(T), simulated (solid) and coarse (dashed)
@@ -165,7 +166,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     no_exception(page)
     expect(page.get_by_text("is not a clean peak")).to_have_count(0)  # no comb warning
     grid_text = grid_caption.inner_text()
-    rows = read_grid(page, page.get_by_test_id("stDataFrame"))
+    rows = read_grid(page, page.get_by_test_id("stDataFrame").first)  # the figures of merit (then "Measure next")
     wait_idle(page)
     expect(done).to_be_visible()
     shoot(page, shots, "06-entropy.png")

@@ -272,7 +272,8 @@ def main() -> None:
            for src, part in curves[curves["source"] != _NETWORK].groupby("source", sort=False)],
         ignore_index=True,
     )
-    merits = merits[["source", *[c for c in merits.columns if c not in ("source", *band)], *band]]
+    rest = [c for c in merits.columns if c not in ("source", "dH_T", "peak_J_per_kgK", "T_peak_K", "spikiness", *band)]
+    merits = merits[["source", "dH_T", "peak_J_per_kgK", "T_peak_K", "spikiness", *band, *rest]]  # the key ones first
     st.dataframe(merits, hide_index=True, height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
         "peak_J_per_kgK": st.column_config.NumberColumn("peak |ΔS_M| (J/kg K)", format="%.4f"),
