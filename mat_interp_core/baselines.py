@@ -53,6 +53,17 @@ class Interpolator(Protocol):
 # --------------------------------------------------------------------------- input checks
 
 
+def _in_chunks(x1, x2, chunk: int, evaluate) -> np.ndarray:
+    """``evaluate(x1, x2)`` on the broadcast, checked inputs, ``chunk`` points at a time, in their shape."""
+    shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+    a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
+    out = np.empty(a.size)
+    for lo in range(0, a.size, chunk):
+        sl = slice(lo, lo + chunk)
+        out[sl] = evaluate(a[sl], b[sl])
+    return out.reshape(shape)
+
+
 def _check_xy(x1: np.ndarray, x2: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Flattened float arrays of equal size, all finite."""
     arrays = [np.asarray(a, dtype=float) for a in ((x1, x2) if y is None else (x1, x2, y))]
@@ -128,13 +139,7 @@ class _AlongX2:
     def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         if self._coef is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
-        a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
-        out = np.empty(a.size)
-        for lo in range(0, a.size, _CHUNK):
-            sl = slice(lo, lo + _CHUNK)
-            out[sl] = self._evaluate(a[sl], b[sl])
-        return out.reshape(shape)
+        return _in_chunks(x1, x2, _CHUNK, self._evaluate)
 
     def _evaluate(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         nodes, breaks, coef = self.x1_nodes, self._breaks, self._coef
@@ -359,15 +364,12 @@ class _Standardised:
     def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         if self._model is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
-        a, b = _check_xy(np.broadcast_to(x1, shape), np.broadcast_to(x2, shape))
-        out = np.empty(a.size)
+        def standardised(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return self._model.predict((np.column_stack([a, b]) - self._x_mean) / self._x_std)
+
         with _one_blas_thread():
-            for lo in range(0, a.size, _SKLEARN_CHUNK):
-                sl = slice(lo, lo + _SKLEARN_CHUNK)
-                x = (np.column_stack([a[sl], b[sl]]) - self._x_mean) / self._x_std
-                out[sl] = self._model.predict(x)
-        return (out * self._y_std + self._y_mean).reshape(shape)
+            out = _in_chunks(x1, x2, _SKLEARN_CHUNK, standardised)
+        return out * self._y_std + self._y_mean
 
 
 _SKLEARN_CHUNK = 20_000  # points predicted at once (bounds kernel ridge's kernel block to 20 000 × 1 500)
