@@ -254,6 +254,11 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
 # --------------------------------------------------------------------------- report
 
 
+def _median_worst(values: pd.Series) -> str:
+    """'median (worst)' of a column of errors, '-' when there are none."""
+    return f"{values.median():.2f} ({values.max():.2f})" if len(values) else "-"
+
+
 def summary(results: pd.DataFrame) -> str:
     """Median and worst over cases per method and ΔH, then the targets' view per method."""
     lin = results[results.method == "linear"].set_index(["case", "dH_T"])["rmse"]
@@ -269,14 +274,13 @@ def summary(results: pd.DataFrame) -> str:
         part = results[results.method == method]
         cells = []
         for dh in DHS:
-            e = part[part.dH_T == dh]["peak_err_pct"].abs()
-            cells.append(f"{f'{e.median():.2f} ({e.max():.2f})' if len(e) else '-':>20s}")
+            cells.append(f"{_median_worst(part[part.dH_T == dh]['peak_err_pct'].abs()):>20s}")
         dt = part["dT_peak"].abs()
         ratio = part["rmse_over_linear"]
         cover = part["covered"].dropna().astype(float)
         half = part["band_half_pct"].dropna()
-        lines.append(f"{method:10s} " + " ".join(cells) + f" {f'{dt.median():.2f} ({dt.max():.2f})':>13s} "
-                     f"{f'{ratio.median():.2f} ({ratio.max():.2f})':>13s} "
+        lines.append(f"{method:10s} " + " ".join(cells) + f" {_median_worst(dt):>13s} "
+                     f"{_median_worst(ratio):>13s} "
                      f"{f'{100 * cover.mean():.0f} %' if len(cover) else '-':>10s} "
                      f"{f'{half.median():.1f}' if len(half) else '-':>8s}")
     lines.append("")
@@ -288,8 +292,7 @@ def summary(results: pd.DataFrame) -> str:
         part = results[results.method == method]
         cells = []
         for lay in layouts:
-            e = part[part.layout == lay]["peak_err_pct"].abs()
-            cells.append(f"{f'{e.median():.2f} ({e.max():.2f})' if len(e) else '-':>16s}")
+            cells.append(f"{_median_worst(part[part.layout == lay]['peak_err_pct'].abs()):>16s}")
         lines.append(f"{method:10s} " + " ".join(cells))
     if "product" in order:
         part = results[results.method == "product"]
