@@ -3,6 +3,7 @@
     nice -n 10 python bench/family.py --only-baselines              # every baseline on all 24 cases (~10 min)
     nice -n 10 python bench/family.py --cases 0-5 --trials 30       # + the product's defaults on 6 cases (~1 h)
     python bench/family.py --quick --cases 0                        # smoke run: a tiny search on one case
+    nice -n 10 python bench/family.py --isotherms --only-baselines  # the same scoring on 6 isotherm cases
     python bench/family.py --report bench/out/family.csv            # reprint the tables of an earlier run
 
 The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
@@ -26,7 +27,21 @@ product's own entropy path (``simulate.project_entropy`` with its defaults), so 
 (ensemble spread today, the calibrated band once it lands) is what is scored. Aggregates: median and
 worst over cases per method and ΔH.
 
-Output: bench/out/family.csv (one row per case, method and ΔH) and bench/out/family.txt.
+--isotherms scores the other protocol (:func:`isotherm_cases`): six of the family's magnets (every fourth
+case, with its units, mass, molar mass and noise) measured as labs measure isotherms, M(H) sweeps at fixed
+temperatures: a set temperature every ΔT (1–5 K, 12–41 isotherms over the case's range, read back with
+±0.02 K of jitter, so the temperatures are grouped into set points), at each a field sweep from 0.01 T to
+5 T in steps of 0.05–0.25 T (read back with ±1 Oe of jitter between its two ends). X1 is the field, X2 the
+temperature. "direct" is the coarse-data path for isotherms (each isotherm put on one field grid, the
+trapezoid between the measured temperatures), every baseline is fitted along X2 = the temperature set
+points and integrated on the grid the product picks for isotherms (``isotherms.isotherm_entropy``, which
+swaps the roles before the Maxwell code), and "product" is a project whose stored units mark the isotherm
+(``units['temperature'] == 'x2'``), so ``simulate.project_entropy`` takes the isotherm path. The exact
+curve and the scoring are the M(T) cases': |ΔS_M| from the lowest field (0.01 T), peak over the
+temperature range the isotherms span.
+
+Output: bench/out/family.csv (one row per case, method and ΔH) and bench/out/family.txt
+(bench/out/family-isotherms.* with --isotherms and no --tag).
 """
 
 from __future__ import annotations
@@ -45,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mat_interp_core import dataset, entropy, synthetic  # noqa: E402
+from mat_interp_core import dataset, entropy, isotherms, synthetic  # noqa: E402
 from mat_interp_core.baselines import BASELINES  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -82,6 +97,8 @@ class Case:
     x2: str = ""
     y: str = ""
     dhs: tuple[float, ...] = field(default=DHS)
+    isotherm: bool = False  # M(H) sweeps at fixed temperatures: X1 the field, X2 the temperature
+    h_step: float = 0.0  # the isotherms' field step in T
 
     @property
     def h0(self) -> float:
@@ -90,6 +107,14 @@ class Case:
     def data(self) -> dataset.TrainingData:
         return dataset.validate(self.frame, self.x1, self.x2, self.y)
 
+    def t_range(self) -> tuple[float, float]:
+        """The temperatures every curve covers: the M(T) sweeps' common range, or the isotherms' set points."""
+        if self.isotherm:
+            temps = self.data().x2_values
+            return float(temps.min()), float(temps.max())
+        per_field = self.frame.groupby(self.x2)[self.x1]
+        return float(per_field.min().max()), float(per_field.max().min())
+
     def exact(self, t: np.ndarray, dh: float) -> np.ndarray:
         """Exact |ΔS_M|(T) in J/(kg·K) from the lowest field over the interval the integral covers."""
         return self.magnet.exact_delta_s(np.asarray(t, dtype=float), min(self.h0 + dh, self.fields_T[-1]) - self.h0,
@@ -97,6 +122,11 @@ class Case:
 
     def describe(self) -> str:
         m = self.magnet
+        if self.isotherm:
+            n_t = len(self.data().x2_values)
+            return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K, {n_t} isotherms every {self.t_step:g} K, "
+                    f"fields {self.h0:g}–{self.fields_T[-1]:g} T in {self.h_step:g} T steps, noise "
+                    f"{100 * self.noise:.2f} %, {self.units.describe()}")
         return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K, {self.layout} ({len(self.fields_T)} fields "
                 f"from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
 
@@ -139,6 +169,49 @@ def family_cases(n: int = 24, seed: int = 0) -> list[Case]:
     return cases
 
 
+ISO_H0_T, ISO_H_MAX_T = 0.01, 5.0  # the isotherms' field sweep, in T
+ISO_T_STEPS = (1.0, 2.0, 3.0, 5.0)  # K between isotherms
+ISO_H_STEPS = (0.05, 0.1, 0.2, 0.25)  # T between the readings of a sweep
+
+
+def isotherm_cases(n: int = 6, seed: int = 0) -> list[Case]:
+    """`n` of the family's magnets (cases 0, 4, 8, …: every kind of unit appears) measured as isotherms.
+
+    Each keeps its magnet, temperature range, noise and units; the measurement becomes M(H) sweeps at set
+    temperatures every ΔT (1, 2, 3 or 5 K, made coarser or finer to give 12–41 isotherms), read back with
+    ±0.02 K of jitter; each sweep runs from 0.01 T to 5 T in steps of 0.05–0.25 T (coarser when the case
+    would exceed ~3000 points), its readings between the two ends jittering by ±1 Oe.
+    """
+    family = family_cases(4 * n, seed)[::4]
+    rng = np.random.default_rng(seed + 1)
+    cases = []
+    for src in family:
+        m, units = src.magnet, src.units
+        lo, hi = max(2.0, 0.6 * m.T0), 1.5 * m.T0 + 10.0
+        t_step = float(rng.choice(ISO_T_STEPS))
+        t_step = float(f"{min(max(t_step, (hi - lo) / 40), (hi - lo) / 12):.2g}")
+        temps = np.arange(lo, hi + 1e-9, t_step)
+        h_step = float(rng.choice(ISO_H_STEPS))
+        while temps.size * (ISO_H_MAX_T / h_step + 1) > MAX_POINTS and h_step < ISO_H_STEPS[-1]:
+            h_step = next(v for v in ISO_H_STEPS if v > h_step)
+        h_nominal = np.concatenate([[ISO_H0_T], np.arange(h_step, ISO_H_MAX_T + 1e-9, h_step)])
+        per_t = _per_file_unit(units.m_unit, units.mass_mg, units.molar_mass_g)
+        frames = []
+        for t_set in temps:
+            h = h_nominal.copy()
+            h[1:-1] += rng.uniform(-1e-4, 1e-4, h.size - 2)  # ±1 Oe read-back between the sweep's two ends
+            t = t_set + rng.uniform(-0.02, 0.02, h.size)
+            mag = m.magnetisation(t, h) * (1 + src.noise * rng.standard_normal(h.size))  # A·m²/kg
+            frames.append(pd.DataFrame({"h": h * _H_PER_T[units.h_unit], "t": t, "m": mag / per_t}))
+        x1, y = f"H ({units.h_unit})", f"M ({units.m_unit})"
+        frame = pd.concat(frames, ignore_index=True).rename(columns={"h": x1, "t": "T (K)", "m": y})
+        span = ISO_H_MAX_T - ISO_H0_T
+        dhs = tuple(dh for dh in DHS if dh <= span + 0.05)
+        cases.append(Case(src.index, f"{src.name}-iso", m, f"iso-{h_step:g}T", (ISO_H0_T, ISO_H_MAX_T), t_step,
+                          src.noise, frame, units, x1=x1, x2="T (K)", y=y, dhs=dhs, isotherm=True, h_step=h_step))
+    return cases
+
+
 def _per_file_unit(m_unit: str, mass_mg: float | None, molar: float | None) -> float:
     """A·m²/kg of one file unit (the inverse of entropy.to_specific_moment's factor)."""
     return float(entropy.to_specific_moment(1.0, m_unit, mass_mg=mass_mg, molar_mass_g=molar))
@@ -154,8 +227,7 @@ def exact_peak(case: Case, dh: float) -> tuple[float, float]:
     """Exact peak |ΔS_M| and its temperature over the case's common T range: 0.05 K steps, then 0.002 K."""
     key = (case.name, dh)
     if key not in _EXACT_PEAKS:
-        per_field = case.frame.groupby(case.x2)[case.x1]
-        lo, hi = float(per_field.min().max()), float(per_field.max().min())
+        lo, hi = case.t_range()
         t = np.arange(lo, hi, 0.05)
         k = int(np.argmax(case.exact(t, dh)))
         fine = np.arange(max(lo, t[k] - 0.1), min(hi, t[k] + 0.1), 0.002)
@@ -203,11 +275,15 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
     """'direct' and every baseline on the case, on the grid the product picks."""
     data = case.data()
     x, y = data.arrays()
+    x[:, 1] = data.x2_set_point  # baselines along X2 work on the set points (as the Entropy page fits them)
     x1, x2 = x[:, 0], x[:, 1]
     rows = []
     started = time.perf_counter()
-    direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
-                             dh_tesla=list(case.dhs), **case.units.kwargs())
+    if case.isotherm:  # the coarse-data path for isotherms: one field grid, the trapezoid between temperatures
+        direct = isotherms.isotherm_entropy(data, case.units, None, dh_tesla=list(case.dhs))
+    else:
+        direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
+                                 dh_tesla=list(case.dhs), **case.units.kwargs())
     rows += score(case, "direct", direct, time.perf_counter() - started)
     for key, cls in BASELINES.items():
         if only and key not in only:
@@ -215,7 +291,10 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         started = time.perf_counter()
         try:
             model = cls().fit(x1, x2, y)
-            sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
+            if case.isotherm:  # predicts M(H, T): the roles swap before the Maxwell code, as in the product
+                sim = isotherms.isotherm_entropy(data, case.units, model, dh_tesla=list(case.dhs))
+            else:
+                sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
         except (ValueError, np.linalg.LinAlgError) as err:  # a baseline that fails on a case is reported, not fatal
             print(f"  {key} failed on {case.name}: {type(err).__name__}: {err}", flush=True)
             continue
@@ -237,6 +316,8 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
                         refine_epochs=20) if quick else SearchSpace(seed=seed)
     units = {"m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "mass_mg": case.units.mass_mg,
              "molar_mass_g": case.units.molar_mass_g}
+    if case.isotherm:  # the roles the Data page stores for isotherms: project_entropy then swaps them
+        units.update({"temperature": "x2", "field": "x1", "protocol": "M(H)"})
     projects.create_project(url, name, case.data(), space=space, n_trials=trials, units=units)
     started = time.perf_counter()
     procs = workers.launch_local(url, name, workers_n, finish=True)  # as `mat-interp train` starts them
@@ -326,7 +407,9 @@ def _parse_cases(text: str | None, n: int) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", help="case indices, e.g. 0-5 or 0,3,7 (default: all)")
-    parser.add_argument("--n", type=int, default=24, help="cases in the family (default 24)")
+    parser.add_argument("--n", type=int, help="cases in the family (default 24; 6 with --isotherms)")
+    parser.add_argument("--isotherms", action="store_true",
+                        help="isotherm cases instead: M(H) sweeps at fixed temperatures of every fourth family magnet")
     parser.add_argument("--seed", type=int, default=0, help="the family's seed (default 0)")
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
@@ -343,11 +426,13 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         path.with_suffix(".txt").write_text(text + "\n")
         return 0
-    cases = family_cases(args.n, args.seed)
-    chosen = [cases[i] for i in _parse_cases(args.cases, args.n)]
+    n = args.n if args.n is not None else (6 if args.isotherms else 24)
+    cases = isotherm_cases(n, args.seed) if args.isotherms else family_cases(n, args.seed)
+    chosen = [cases[i] for i in _parse_cases(args.cases, n)]
     only = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
     OUT.mkdir(parents=True, exist_ok=True)
-    tag = f"-{args.tag}" if args.tag else ""
+    tag = args.tag or ("isotherms" if args.isotherms else "")
+    tag = f"-{tag}" if tag else ""
     csv = OUT / f"family{tag}.csv"
     url = f"sqlite:///{OUT / f'family{tag}.db'}"
     if not args.only_baselines:
