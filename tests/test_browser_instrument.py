@@ -104,7 +104,8 @@ def test_quantum_design_dat_upload_train_and_provenance(start_server, browser_pa
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text(f"Project {PROJECT} created. Local workers are off")).to_be_visible()
     wait_idle(page)
-    p = projects.open_project(server.database_url, PROJECT)
+    # list_projects(url) reads the stored project both before and after the (url, name) -> handle migration
+    p = next(p for p in projects.list_projects(server.database_url) if p.name == PROJECT)
     units = p.units
     assert (p.x1_name, p.x2_name, p.y_name, p.n_rows) == (T, H, M, 697)
     assert (units["x1"], units["x2"], units["y"], units["m_unit"], units["h_unit"]) == ("K", "Oe", "emu", "emu", "Oe")
