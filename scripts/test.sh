@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python}"
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
-if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwright, yaml" >/dev/null 2>&1; then
+if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwright, yaml, nbclient, ipykernel" >/dev/null 2>&1; then
     log "installing the project with its test extras (pip install -e .[test])"
     "$PYTHON" -m pip install --disable-pip-version-check -e ".[test]"
 fi
