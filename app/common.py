@@ -133,7 +133,7 @@ def reported(kind: str = "error", also: tuple[type[BaseException], ...] = ()):
     banner, and `.ok` turns False (the caller then stops drawing).
 
         with common.reported() as call:
-            p = projects.progress(url, name)
+            p = projects.progress(project)
         if not call.ok:
             return
     """
@@ -201,8 +201,9 @@ def project_names() -> list[str] | None:
         return None
 
 
-def pick_project(key: str, *, label: str = "Project") -> projects.Project | None:
-    """A selectbox of every project (defaulting to the current one); sets the current project."""
+def pick_project(key: str, *, label: str = "Project") -> projects.ProjectHandle | None:
+    """A selectbox of every project (defaulting to the current one); sets the current project and returns its
+    handle, resolved once for this run of the page."""
     names = project_names()
     if names is None:
         return None
@@ -215,7 +216,7 @@ def pick_project(key: str, *, label: str = "Project") -> projects.Project | None
     name = st.selectbox(label, names, key=key, **KEEP)
     st.session_state[PROJECT] = name
     try:
-        return projects.get_project(db_url(), name)
+        return projects.open_project(db_url(), name)
     except ProjectError as err:
         st.warning(md(err))
     except DB_ERRORS as err:
@@ -250,28 +251,29 @@ def live_worker_count(name: str | None = None) -> int:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the trained model…")
-def _predictor(url: str, name: str, project_id: int, k: int, trials: tuple[tuple[int, float], ...]):
-    return simulate.predictor(url, name, k)
+def _predictor(_project: projects.ProjectHandle, url: str, project_id: int, k: int,
+               trials: tuple[tuple[int, float], ...]):
+    return simulate.predictor(_project, k)  # cached by the other arguments (a leading _ is not hashed)
 
 
-def predictor(url: str, project: projects.Project, k: int):
+def predictor(project: projects.ProjectHandle, k: int):
     """Best model (k = 1) or ensemble of the best k, cached by the trials it is made of and their models' R²
     (a refined model replaces a trial's model and its R²)."""
-    values = simulate.model_values(url, project.name)
-    trials = tuple((n, values[n]) for n in simulate.ranked_trials(url, project.name, values)[: max(1, int(k))])
+    values = simulate.model_values(project)
+    trials = tuple((n, values[n]) for n in simulate.ranked_trials(project, values)[: max(1, int(k))])
     if not trials:
         raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
-    return _predictor(url, project.name, project.id, int(k), trials)
+    return _predictor(project, project.url, project.id, int(k), trials)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _training_data(url: str, name: str, project_id: int) -> TrainingData:
-    return projects.load_data(url, projects.get_project(url, name))
+def _training_data(_project: projects.ProjectHandle, url: str, project_id: int) -> TrainingData:
+    return _project.data
 
 
-def training_data(url: str, project: projects.Project) -> TrainingData:
+def training_data(project: projects.ProjectHandle) -> TrainingData:
     """The project's stored training data (immutable, so cached by project id)."""
-    return _training_data(url, project.name, project.id)
+    return _training_data(project, project.url, project.id)
 
 
 def model_label(model) -> str:

@@ -309,7 +309,7 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
 
     name = f"family-{case.name}"
     try:
-        projects.delete_project(url, name)
+        projects.delete_project(projects.open_project(url, name))
     except projects.ProjectError:
         pass
     space = SearchSpace(seed=seed, epochs=30, patience=5, min_resource=5, keep_models=2,
@@ -320,13 +320,13 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
         units.update({"temperature": "x2", "field": "x1", "protocol": "M(H)"})
     projects.create_project(url, name, case.data(), space=space, n_trials=trials, units=units)
     started = time.perf_counter()
-    procs = workers.launch_local(url, name, workers_n, finish=True)  # as `mat-interp train` starts them
+    procs = workers.launch_local(projects.open_project(url, name), workers_n, finish=True)  # as `mat-interp train` starts them
     for proc in procs:
         proc.wait()
     train_s = time.perf_counter() - started
     started = time.perf_counter()
-    result = simulate.project_entropy(url, name, case.units, dh_tesla=list(case.dhs))
-    prog = projects.progress(url, name)
+    result = simulate.project_entropy(projects.open_project(url, name), case.units, dh_tesla=list(case.dhs))
+    prog = projects.progress(projects.open_project(url, name))
     return score(case, "product", result, time.perf_counter() - started, train_s=round(train_s),
                  complete=prog["complete"], models=int(result.figures["members"].iloc[0])
                  if "members" in result.figures else 1)

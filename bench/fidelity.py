@@ -149,7 +149,7 @@ def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
     for seed in args.seeds:
         name = f"{label}-s{seed}"
         try:
-            projects.delete_project(url, name)
+            projects.delete_project(projects.open_project(url, name))
         except projects.ProjectError:
             pass
         overrides = {}
@@ -162,29 +162,29 @@ def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
         projects.create_project(url, name, data, space=space, n_trials=args.trials,
                                 units={"m_unit": units.m_unit, "h_unit": units.h_unit, "mass_mg": units.mass_mg})
         started = time.perf_counter()
-        procs = workers.launch_local(url, name, args.workers)  # real worker processes, as `train` starts them
+        procs = workers.launch_local(projects.open_project(url, name), args.workers)  # real worker processes, as `train` starts them
         for proc in procs:
             proc.wait()
         search_s = time.perf_counter() - started
         started = time.perf_counter()
         if args.validate:
-            table = validation.validate_project(url, name, top=args.validate, n_curves=args.curves)
+            table = validation.validate_project(projects.open_project(url, name), top=args.validate, n_curves=args.curves)
             by_r2 = list(table.sort_values(["R2"], ascending=False)["trial"].astype(int))
             by_ho = list(table.sort_values(["holdout_rmse"])["trial"].astype(int))
         else:  # --validate 0: no held-out step, the search's own ranking
             table = None
-            by_r2, by_ho = simulate.ranked_trials(url, name)[: args.ensemble], []
+            by_r2, by_ho = simulate.ranked_trials(projects.open_project(url, name))[: args.ensemble], []
         valid_s = time.perf_counter() - started
-        members = {m.trial_number: m for m in simulate.load_trial_models(url, name, by_r2)}  # the search's models
+        members = {m.trial_number: m for m in simulate.load_trial_models(projects.open_project(url, name), by_r2)}  # the search's models
         refine_s, refined = 0.0, []
         if space.refinement_epochs:  # then the product's own step after the search (mat-interp train does the same)
             started = time.perf_counter()
-            refine.refine_project(url, name, top=args.ensemble, candidates=args.refine_candidates,
+            refine.refine_project(projects.open_project(url, name), top=args.ensemble, candidates=args.refine_candidates,
                                   epochs=space.refinement_epochs, seeds=args.refine_seeds,
                                   tolerance=args.refine_tolerance, solver=args.refine_solver)
             refine_s = time.perf_counter() - started
-            refined = simulate.load_models(url, name, args.ensemble)
-        prog = projects.progress(url, name)
+            refined = simulate.load_models(projects.open_project(url, name), args.ensemble)
+        prog = projects.progress(projects.open_project(url, name))
         print(f"[{label}] seed {seed}: search {search_s:.0f} s ({prog['complete']} complete, {prog['pruned']} pruned, "
               f"{prog['failed']} failed), validation {valid_s:.0f} s, refinement {refine_s:.0f} s", flush=True)
         if table is not None:

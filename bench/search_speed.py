@@ -104,12 +104,12 @@ def run_ours(csv: Path, configs: list[dict], n_workers: int, tmp: Path) -> dict:
     x1, x2, y = frame.columns[:3]
     data = dataset.validate(frame, x1, x2, y)
     projects.create_project(url, "bench", data, space=SearchSpace(), n_trials=len(configs))
-    study = projects.load_study(url, "bench")
+    study = projects.open_project(url, "bench").study()
     for c in configs:
         study.enqueue_trial(c)
-    procs = workers.launch_local(url, "bench", n_workers)
+    procs = workers.launch_local(projects.open_project(url, "bench"), n_workers)
     wall, rss, pss = watch(procs)
-    return {"wall_s": wall, "peak_rss_mb": rss, "peak_pss_mb": pss, **summary(projects.load_study(url, "bench"))}
+    return {"wall_s": wall, "peak_rss_mb": rss, "peak_pss_mb": pss, **summary(projects.open_project(url, "bench").study())}
 
 
 def run_default_path(csv: Path, n_trials: int, n_workers: int, tmp: Path) -> dict:
@@ -134,7 +134,7 @@ def run_default_path(csv: Path, n_trials: int, n_workers: int, tmp: Path) -> dic
             pss[child.pid] = max(pss.get(child.pid, 0.0), m.pss / 2**20)
         if search_s is None:
             try:
-                if projects.progress(url, "bench")["done"]:
+                if projects.progress(projects.open_project(url, "bench"))["done"]:
                     search_s = time.perf_counter() - start
             except Exception:  # noqa: BLE001 - not created yet
                 pass
@@ -149,7 +149,7 @@ def run_default_path(csv: Path, n_trials: int, n_workers: int, tmp: Path) -> dic
     return {"wall_s": total, "search_s": search_s or total, "after_s": total - (search_s or total),
             "peak_rss_mb": list(rss.values()), "peak_pss_mb": list(pss.values()), "restarts": restarts,
             "tf_lines": sum("tensorflow" in line.lower() or "onednn" in line.lower() for line in out.splitlines()),
-            **summary(projects.load_study(url, "bench"))}
+            **summary(projects.open_project(url, "bench").study())}
 
 
 def run_reference(csv: Path, configs: list[dict], n_workers: int, tmp: Path) -> dict:

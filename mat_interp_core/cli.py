@@ -33,6 +33,13 @@ def _url(args) -> str:
     return check_database_url(get_settings().database_url, "MAT_INTERP_DATABASE_URL")
 
 
+def _project(args):
+    """The project named on the command line, resolved once (the handle every library call takes)."""
+    from mat_interp_core import projects
+
+    return projects.open_project(_url(args), args.name)
+
+
 def _write_csv(frame, out: str, header: list[str] | None = None) -> None:
     """Write `frame`; `header` lines (provenance) go first as '# ' comments (pandas: read_csv(comment='#'))."""
     path = Path(out)
@@ -49,13 +56,12 @@ class _DataError(Exception):
     pass
 
 
-def _provenance(url: str, name: str) -> list[str]:
+def _provenance(project) -> list[str]:
     """Header lines of an export: the project and the exact source files (name, size, SHA-256) behind it."""
-    from mat_interp_core import projects, readers
+    from mat_interp_core import readers
 
-    units = projects.get_project(url, name).units or {}
-    files = readers.describe_sources(units)
-    return [f"mat-interp project {name}", *(f"source file: {line}" for line in files)] if files else []
+    files = readers.describe_sources(project.units or {})
+    return [f"mat-interp project {project.name}", *(f"source file: {line}" for line in files)] if files else []
 
 
 # ---------------------------------------------------------------- commands
@@ -110,38 +116,38 @@ def cmd_train(args) -> int:
         print(f"project {name}: {len(data.frame)} points, {len(data.x2_values)} {data.x2_name} set points; "
               f"study stored in {mask_url(url)}")
     else:
-        project = projects.add_trials(url, name, args.more)
+        project = projects.add_trials(projects.open_project(url, name), args.more)
         print(f"project {name}: continuing to {project.n_trials} finished trials")
     storage.init_database(url)
     interrupted = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # a KeyboardInterrupt can be lost in a GC callback
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-    procs = workers.launch_local(url, name, args.workers, finish=True)  # they also run the steps after the search
-    ok = _follow(url, name, procs, interrupted)
+    procs = workers.launch_local(project, args.workers, finish=True)  # they also run the steps after the search
+    ok = _follow(project, procs, interrupted)
     if not interrupted.is_set():
-        _print_best(url, name)
+        _print_best(project)
         if ok:
             started = time.perf_counter()
-            ok = _follow_after_search(url, name, procs, interrupted)
+            ok = _follow_after_search(project, procs, interrupted)
     if interrupted.is_set():
         print("\nstopping the workers (a running trial ends as FAIL; what is finished stays)...", file=sys.stderr)
         workers.stop_local(procs)
-        p = projects.progress(url, name)
+        p = projects.progress(project)
         print(f"stopped: {p['finished']} of {p['target']} trials finished; "
               f"continue with: mat-interp train {name} --more 0", file=sys.stderr)
         return 130
     if ok:
-        _print_after_search(url, name, time.perf_counter() - started)
+        _print_after_search(project, time.perf_counter() - started)
     return 0 if ok else 1
 
 
-def _follow_after_search(url: str, name: str, procs, interrupted: threading.Event) -> bool:
+def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
     """Progress bars (with ETA) of the steps the workers run after the search, until they have all exited."""
     from tqdm import tqdm
 
-    from mat_interp_core import projects, refine, validation
+    from mat_interp_core import refine, validation
 
-    space = projects.get_project(url, name).space
+    space = project.space
     if space.refinement_epochs:
         top, candidates, epochs = refine.plan(space)
         print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seeds "
@@ -150,11 +156,11 @@ def _follow_after_search(url: str, name: str, procs, interrupted: threading.Even
     bar, step = None, None
     try:
         while True:
-            r = refine.refine_progress(url, name)
+            r = refine.refine_progress(project)
             if r["total"] and r["done"] < r["total"]:
                 label, total, n = "refinement", r["total"], r["fraction"] * r["total"]
                 eta = r["eta_s"]
-            elif space.objective == "holdout" and (v := validation.validation_status(url, name))[0] < v[1]:
+            elif space.objective == "holdout" and (v := validation.validation_status(project))[0] < v[1]:
                 label, total, n, eta = "held-out validation", v[1], v[0], None
             else:
                 label, total, n, eta = "|ΔS_M| band folds", 1, 0, None
@@ -175,26 +181,24 @@ def _follow_after_search(url: str, name: str, procs, interrupted: threading.Even
             bar.close()
     if interrupted.is_set():
         return False
-    done, total = refine.refine_status(url, name)
+    done, total = refine.refine_status(project)
     if done < total or any(pr.returncode for pr in procs):
         from mat_interp_core.workers import log_dir
 
         print(f"the workers stopped before the steps after the search were done (refined {done} of {total}); "
-              f"continue with: mat-interp train {name} --more 0; logs in {log_dir()}", file=sys.stderr)
+              f"continue with: mat-interp train {project.name} --more 0; logs in {log_dir()}", file=sys.stderr)
         return False
     return True
 
 
-def _print_after_search(url: str, name: str, seconds: float) -> None:
+def _print_after_search(project, seconds: float) -> None:
     """What the steps after the search produced: the refined models, the held-out scores, the band's folds."""
-    from mat_interp_core import projects, uncertainty, validation
-
-    project = projects.get_project(url, name)
+    from mat_interp_core import uncertainty, validation
     if project.space.refinement_epochs:
-        _print_refined(url, name, seconds)
+        _print_refined(project, seconds)
     if project.space.objective == "holdout":
-        _print_validation(validation.validation_frame(url, name), project.space.objective)
-    reason = uncertainty.calibration_status(url, name)
+        _print_validation(validation.validation_frame(project), project.space.objective)
+    reason = uncertainty.calibration_status(project)
     print(f"|ΔS_M| band not calibrated: {reason}" if reason else "the |ΔS_M| band's held-out folds are trained")
 
 
@@ -235,18 +239,18 @@ def _training_data_from_args(args):
     return data, units
 
 
-def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
+def _follow(project, procs, interrupted: threading.Event) -> bool:
     """Progress bar until the study has its trials or every local worker has exited; False when they exited first."""
     from tqdm import tqdm
 
     from mat_interp_core import projects
 
-    p = projects.progress(url, name)
+    p = projects.progress(project)
     bar = tqdm(total=p["target"], initial=min(p["finished"], p["target"]), unit="trial", dynamic_ncols=True,
                file=sys.stdout, disable=None)
     try:
         while True:
-            p = projects.progress(url, name)
+            p = projects.progress(project)
             bar.total = p["target"]
             bar.n = min(p["finished"], p["target"])
             best = "-" if p["best_value"] is None else f"{p['best_value']:.5f}"
@@ -266,10 +270,10 @@ def _follow(url: str, name: str, procs, interrupted: threading.Event) -> bool:
     return True
 
 
-def _print_best(url: str, name: str) -> None:
+def _print_best(project) -> None:
     from mat_interp_core import projects
 
-    p = projects.progress(url, name)
+    p = projects.progress(project)
     if p["best_trial"] is None:
         print("no trial completed")
         return
@@ -283,7 +287,7 @@ def _fmt(v) -> str:
 
 
 def cmd_worker(args) -> int:
-    from mat_interp_core import workers
+    from mat_interp_core import projects, workers
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stop = threading.Event()
@@ -306,7 +310,7 @@ def cmd_worker(args) -> int:
             from mat_interp_core.training import StopRequested
 
             try:
-                if workers.finish_project(url, args.name, progress=progress, max_rss_mb=budget, stop=stop,
+                if workers.finish_project(projects.open_project(url, args.name), progress=progress, max_rss_mb=budget, stop=stop,
                                           slot=args.slot):
                     print(f"worker {os.getpid()}: project {args.name} finished", flush=True)
             except (KeyboardInterrupt, StopRequested):
@@ -328,23 +332,23 @@ def cmd_status(args) -> int:
 
     from mat_interp_core import projects
 
-    url = _url(args)
-    table = projects.trials_frame(url, args.name)
+    project = _project(args)
+    table = projects.trials_frame(project)
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
         print(table.drop(columns=["note"]).to_string(index=False, float_format=lambda v: f"{v:.6g}"))
-    p = projects.progress(url, args.name)
+    p = projects.progress(project)
     print(f"\n{p['finished']} of {p['target']} finished ({p['complete']} complete, {p['pruned']} pruned), "
           f"{p['failed']} failed, {p['running']} running")
-    _print_best(url, args.name)
-    _print_data_facts(url, args.name)
+    _print_best(project)
+    _print_data_facts(project)
     return 0
 
 
-def _print_data_facts(url: str, name: str) -> None:
+def _print_data_facts(project) -> None:
     """What the project's data came from: source files (name, size, SHA-256), set points, units, mass, branch."""
-    from mat_interp_core import projects, readers
+    from mat_interp_core import readers
 
-    units = projects.get_project(url, name).units or {}
+    units = project.units or {}
     for line in readers.describe_sources(units):
         print(f"source file: {line}")
     if units.get("set_points"):
@@ -364,7 +368,7 @@ def cmd_projects(args) -> int:
         print(f"no projects in {mask_url(url)}")
         return 0
     for p in items:
-        prog = projects.progress(url, p.name)
+        prog = projects.progress(projects.ProjectHandle(url, p))
         best = "-" if prog["best_value"] is None else f"{prog['best_value']:.5f}"
         print(f"{p.name:24s} {p.n_rows:7d} points  {prog['finished']:4d}/{p.n_trials:<4d} trials  best R² {best}  "
               f"Y={p.y_name}({p.x1_name}, {p.x2_name})")
@@ -376,9 +380,10 @@ def cmd_simulate(args) -> int:
 
     x1 = dataset.parse_axis(args.x1, what="--x1")
     x2 = dataset.parse_axis(args.x2, what="--x2")
-    model, models = simulate.model_set(_url(args), args.name, args.ensemble)
-    frame = simulate.simulate(_url(args), args.name, x1, x2, max_points=get_settings().max_grid_points, model=model)
-    _write_csv(frame, args.out, _provenance(_url(args), args.name) + [f"models: {models}"])
+    project = _project(args)
+    model, models = simulate.model_set(project, args.ensemble)
+    frame = simulate.simulate(project, x1, x2, max_points=get_settings().max_grid_points, model=model)
+    _write_csv(frame, args.out, _provenance(project) + [f"models: {models}"])
     print(f"models: {models}")
     return 0
 
@@ -386,9 +391,10 @@ def cmd_simulate(args) -> int:
 def cmd_fitted(args) -> int:
     from mat_interp_core import simulate
 
-    model, models = simulate.model_set(_url(args), args.name, args.ensemble)
-    _write_csv(simulate.fitted(_url(args), args.name, model=model), args.out,
-               _provenance(_url(args), args.name) + [f"models: {models}"])
+    project = _project(args)
+    model, models = simulate.model_set(project, args.ensemble)
+    _write_csv(simulate.fitted(project, model=model), args.out,
+               _provenance(project) + [f"models: {models}"])
     print(f"models: {models}")
     return 0
 
@@ -396,7 +402,7 @@ def cmd_fitted(args) -> int:
 def cmd_export(args) -> int:
     from mat_interp_core import simulate
 
-    data = simulate.model_bytes(_url(args), args.name)
+    data = simulate.model_bytes(_project(args))
     with open_private(args.out, "wb") as fh:
         fh.write(data)
     print(f"wrote {args.out} ({len(data)} bytes): keras.saving.load_model(...).predict([[x1, x2]]) gives Y in the data's units")
@@ -406,7 +412,7 @@ def cmd_export(args) -> int:
 def cmd_delete(args) -> int:
     from mat_interp_core import projects
 
-    projects.delete_project(_url(args), args.name)
+    projects.delete_project(_project(args))
     print(f"deleted project {args.name}")
     return 0
 
@@ -414,10 +420,10 @@ def cmd_delete(args) -> int:
 # ---------------------------------------------------------------- the science: |ΔS_M|, baselines, validation
 
 
-def _units_from_args(url: str, args):
+def _units_from_args(project, args):
     from mat_interp_core import simulate
 
-    return simulate.project_units(url, args.name, m_unit=args.m_unit, h_unit=args.h_unit, mass_mg=args.mass_mg,
+    return simulate.project_units(project, m_unit=args.m_unit, h_unit=args.h_unit, mass_mg=args.mass_mg,
                                   molar_mass_g=args.molar_mass_g)
 
 
@@ -452,44 +458,74 @@ def _progress(done: int, total: int, message: str) -> None:
 
 
 def cmd_entropy(args) -> int:
-    from mat_interp_core import entropy, network, simulate
+    from mat_interp_core import entropy, network, report, simulate
 
-    url = _url(args)
-    units = _units_from_args(url, args)
+    project = _project(args)
+    units = _units_from_args(project, args)
     if args.source == "training" and args.ensemble is not None:
         raise _DataError("--ensemble applies to the simulated grid only (drop it, or use --from simulated)")
+    if args.source == "training" and args.compare:
+        raise _DataError("--compare applies to the simulated grid only (drop it, or use --from simulated)")
     if args.ensemble is not None and args.ensemble < 1:
         raise _DataError(f"--ensemble must be >= 1; got {args.ensemble}")
+    compare = _compare_from_args(args)
     lifts = _lifts_from_args(args)
     network.configure_threads(os.cpu_count() or 1)
+    kwargs = dict(dh_tesla=_dh_from_args(args), t_step=args.t_step, h_step_t=args.h_step_t, method=args.method,
+                  max_points=get_settings().max_grid_points)
     try:
-        result = simulate.project_entropy(url, args.name, units, dh_tesla=_dh_from_args(args), source=args.source,
-                                          k=args.ensemble, t_step=args.t_step, h_step_t=args.h_step_t,
-                                          method=args.method, max_points=get_settings().max_grid_points)
+        if args.source == "training":
+            result = simulate.project_entropy(project, units, source="training", **kwargs)
+            figures = result.figures if lifts is None else entropy.with_tec(result.figures, result.curves, lifts)
+            curves, rep = result.curves, None
+        else:
+            rep = report.entropy_report(project, units, k=args.ensemble, baselines=compare,
+                                        lifts=entropy.DEFAULT_LIFTS_K if lifts is None else lifts, **kwargs)
+            result, figures = rep.network, rep.figures
+            # the CSV: the network's curves, or every source with a source column when compared
+            curves = rep.curves if compare else result.curves
     except ValueError as err:
         if isinstance(err, _user_errors()):
             raise
         raise _DataError(str(err)) from None
-    where = "the training data" if args.source == "training" else (
+    where = "the training data" if rep is None else (
         f"the simulated {result.grid_description}, field step {_field_step(result, units):.3g} T, {result.models}")
     print(f"|ΔS_M| in J/(kg·K) ({args.method}) from {where}; {units.describe()}")
     if result.band_note:
         print(result.band_note)
-    figures = result.figures.copy()
-    if lifts is not None:
-        figures = entropy.with_tec(figures, result.curves, lifts)
-    if "peak_band" in figures:
-        figures.insert(1, "peak ± band (90 %)", [f"{p:.4g} ± {b:.2g}" if b == b else f"{p:.4g} ± (not calibrated)"
-                                                  for p, b in zip(figures.peak_J_per_kgK, figures.peak_band)])
-    if "peak_std" in figures:
-        figures["members' spread"] = [f"{m:.4g} ± {s:.2g} @ {t:.2f} ± {ts:.2f} K" for m, s, t, ts in
-                                      zip(figures.peak_mean, figures.peak_std, figures.T_peak_mean, figures.T_peak_std)]
-        figures = figures.drop(columns=["peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
-    _print_table(figures)
+    for line in ([] if rep is None else rep.warnings):
+        print(f"warning: {line}")
+    for label, reason in ({} if rep is None else rep.errors).items():
+        print(f"{label}: not computed: {reason}", file=sys.stderr)
+    _print_table(_figures_for_print(figures))
     if args.out:
-        _write_csv(result.curves, args.out, _provenance(url, args.name) + [
+        _write_csv(curves, args.out, _provenance(project) + [
             line for line in (result.models and f"models: {result.models}", result.band_note) if line])
     return 0
+
+
+def _compare_from_args(args) -> list[str]:
+    """The --compare baselines (keys of baselines.BASELINES), checked."""
+    from mat_interp_core.baselines import BASELINES
+
+    names = [v.strip().lower() for v in (getattr(args, "compare", None) or "").split(",") if v.strip()]
+    unknown = [v for v in names if v not in BASELINES]
+    if unknown:
+        raise _DataError(f"--compare: unknown baseline {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    return names
+
+
+def _figures_for_print(figures):
+    """The figures-of-merit table as printed: the network's peak with its band in words."""
+    from mat_interp_core.report import NETWORK
+
+    figures = figures.copy()
+    if "peak_band" in figures:
+        network = figures["source"] == NETWORK if "source" in figures else [True] * len(figures)
+        figures.insert(1 + ("source" in figures), "peak ± band (90 %)", [
+            f"{p:.4g}" if not n else f"{p:.4g} ± {b:.2g}" if b == b else f"{p:.4g} ± (not calibrated)"
+            for p, b, n in zip(figures.peak_J_per_kgK, figures.peak_band, network)])
+    return figures.drop(columns=[c for c in ("peak_band", "peak_mean", "T_peak_mean", "members") if c in figures])
 
 
 def _field_step(result, units) -> float:
@@ -504,12 +540,12 @@ def _field_step(result, units) -> float:
 def cmd_compare(args) -> int:
     from mat_interp_core import network, validation
 
-    url = _url(args)
-    units = _units_from_args(url, args)
+    project = _project(args)
+    units = _units_from_args(project, args)
     dh = _dh_from_args(args) or [5.0]
     network.configure_threads(os.cpu_count() or 1)
     try:
-        table = validation.compare_methods(url, args.name, units, dh_tesla=dh, k=args.ensemble, t_step=args.t_step,
+        table = validation.compare_methods(project, units, dh_tesla=dh, k=args.ensemble, t_step=args.t_step,
                                            h_step_t=args.h_step_t, method=args.method, n_curves=args.curves,
                                            max_points=get_settings().max_grid_points)
     except ValueError as err:
@@ -524,19 +560,18 @@ def cmd_compare(args) -> int:
         shown = shown.drop(columns=["peak_std"])
     _print_table(shown)
     if args.out:
-        _write_csv(table, args.out, _provenance(url, args.name))
+        _write_csv(table, args.out, _provenance(project))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from mat_interp_core import network, projects, validation
+    from mat_interp_core import network, validation
 
-    url = _url(args)
     network.configure_threads(args.threads or os.cpu_count() or 1)
-    project = projects.get_project(url, args.name)
+    project = _project(args)
     print(f"held-out validation of the best {args.top} trials of {args.name} (objective: {project.space.objective})",
           flush=True)
-    frame = validation.validate_project(url, args.name, top=args.top, n_curves=args.curves, force=args.force,
+    frame = validation.validate_project(project, top=args.top, n_curves=args.curves, force=args.force,
                                         progress=_progress)
     _print_validation(frame, project.space.objective)
     return 0
@@ -556,29 +591,29 @@ def _print_validation(frame, objective: str) -> None:
 
 
 def cmd_refine(args) -> int:
-    from mat_interp_core import network, projects, refine
+    from mat_interp_core import network, refine
 
-    url = _url(args)
-    top, candidates, epochs = refine.plan(projects.get_project(url, args.name).space, top=args.top,
+    project = _project(args)
+    top, candidates, epochs = refine.plan(project.space, top=args.top,
                                           candidates=args.candidates, epochs=args.epochs)
     seeds = refine.DEFAULT_SEEDS if args.seeds is None else args.seeds
     network.configure_threads(args.threads or os.cpu_count() or 1)
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
           f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
     started = time.perf_counter()
-    done = refine.refine_project(url, args.name, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
+    done = refine.refine_project(project, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
                                  tolerance=args.tolerance, solver=args.solver, force=args.force, progress=_progress)
     if not done:
         print("nothing to refine: the best trials are refined with these settings already")
-    _print_refined(url, args.name, time.perf_counter() - started)
+    _print_refined(project, time.perf_counter() - started)
     return 0
 
 
-def _print_refined(url: str, name: str, seconds: float) -> None:
+def _print_refined(project, seconds: float) -> None:
     from mat_interp_core import refine, simulate
 
-    refined = refine.refined_trials(url, name)
-    kept = simulate.ranked_trials(url, name)
+    refined = refine.refined_trials(project)
+    kept = simulate.ranked_trials(project)
     print(f"kept {len(kept)} models ({seconds:.0f} s), best first:")
     for number in kept:
         attrs = refined.get(number)
@@ -588,12 +623,12 @@ def _print_refined(url: str, name: str, seconds: float) -> None:
         print(f"  trial {number}: {what}")
 
 
-def _calibrate(url: str, name: str, force: bool = False) -> None:
+def _calibrate(project, force: bool = False) -> None:
     """Train the held-out folds of the |ΔS_M| band (mat_interp_core.uncertainty), when there is an interior field."""
     from mat_interp_core import network, uncertainty
 
     network.configure_threads(os.cpu_count() or 1)
-    reason = uncertainty.calibration_status(url, name)
+    reason = uncertainty.calibration_status(project)
     if not reason and not force:
         print("the |ΔS_M| band's held-out folds are up to date")
         return
@@ -603,12 +638,12 @@ def _calibrate(url: str, name: str, force: bool = False) -> None:
     print("training the held-out folds of the |ΔS_M| band (the best configuration, each interior field left out "
           "in turn)...", flush=True)
     started = time.perf_counter()
-    uncertainty.calibrate_project(url, name, progress=_progress, force=force)
+    uncertainty.calibrate_project(project, progress=_progress, force=force)
     print(f"calibrated in {time.perf_counter() - started:.0f} s")
 
 
 def cmd_calibrate(args) -> int:
-    _calibrate(_url(args), args.name, force=args.force)
+    _calibrate(_project(args), force=args.force)
     return 0
 
 
@@ -616,10 +651,10 @@ def cmd_suggest(args) -> int:
     """Rank the X2 values whose measurement would most shrink the |ΔS_M| band over the --dh range."""
     from mat_interp_core import network, simulate, uncertainty
 
-    url = _url(args)
-    units = _units_from_args(url, args)
+    project = _project(args)
+    units = _units_from_args(project, args)
     network.configure_threads(os.cpu_count() or 1)
-    result = simulate.project_entropy(url, args.name, units, dh_tesla=_dh_from_args(args), t_step=args.t_step,
+    result = simulate.project_entropy(project, units, dh_tesla=_dh_from_args(args), t_step=args.t_step,
                                       h_step_t=args.h_step_t, max_points=get_settings().max_grid_points)
     cal = result.calibration
     if not cal.calibrated:
@@ -741,8 +776,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, help="use the best K models (default: every kept model, the pages' "
                    "choice too)")
     p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
+    p.add_argument("--compare", help="baselines beside the network on the same grid, e.g. linear,pchip (the Entropy "
+                   "page's 'compare with'; the coarse data's own |ΔS_M| is always in the table)")
     _add_unit_args(p)
-    p.add_argument("--out", help="write the |ΔS_M|(T) curves to this CSV")
+    p.add_argument("--out", help="write the |ΔS_M|(T) curves to this CSV (every source, with a source column, "
+                   "when --compare is given)")
 
     p = add("calibrate", cmd_calibrate, "train the held-out folds behind the |ΔS_M| band (train does it after the "
             "search)")

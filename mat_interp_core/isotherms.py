@@ -21,7 +21,7 @@ import pandas as pd
 from . import entropy
 from .dataset import TrainingData
 
-__all__ = ["is_isotherm", "default_dh_tesla", "isotherm_entropy"]
+__all__ = ["is_isotherm", "default_dh_tesla", "grid_span", "isotherm_entropy"]
 
 
 def is_isotherm(stored: Mapping[str, Any] | None) -> bool:
@@ -92,8 +92,13 @@ def isotherm_entropy(
                                  dh_tesla=dh, method=method, **units.kwargs())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves),
                                         np.unique(curves["T_K"].to_numpy()), h_grid)
-    # fine_axes reads the T range and spacing from "curves": the isotherm temperatures at the two ends of the field range
-    t_fake = np.tile(temps, 2)
-    h_fake = np.repeat([lo, hi], temps.size)
+    t_fake, h_fake = grid_span(data)
     return entropy.simulated_delta_s(_Swapped(model), t_fake, h_fake, units, dh_tesla=dh, t_step=t_step,
                                      h_step_t=h_step_t, method=method, max_points=max_points)
+
+
+def grid_span(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H) points that make :func:`entropy.fine_axes` span isotherm data as M(T) sweeps: the isotherms'
+    temperatures at the two ends of the field range they all cover."""
+    lo, hi = _field_range(data)
+    return np.tile(data.x2_values, 2), np.repeat([lo, hi], data.x2_values.size)

@@ -1,7 +1,9 @@
 """Projects: one validated dataset, its settings and one Optuna study named after it.
 
-Every public function takes the database URL first; when the server cannot be
-reached it raises ``storage.DatabaseUnavailable`` (transient: try again later).
+A project is resolved once where it enters (a CLI argument, the page's project picker, a worker's pick)
+with :func:`open_project`, and the :class:`ProjectHandle` it returns is what every library function takes.
+Functions that reach the database raise ``storage.DatabaseUnavailable`` when the server cannot be reached
+(transient: try again later).
 """
 
 from __future__ import annotations
@@ -56,6 +58,58 @@ def _row_to_project(row) -> Project:
     )
 
 
+class ProjectHandle:
+    """One project resolved once and passed down: the database URL, the stored record (its fields read through,
+    ``project.space``, ``project.id``, ...), the training data loaded at most once, and the trial
+    list cached for a few seconds for the readers a polling page calls several times per refresh.
+
+    The record is read when the handle is made; :meth:`reload` reads it again (the target, the stop request and the
+    units change while workers run)."""
+
+    TRIALS_MAX_AGE_S = 2.0
+
+    def __init__(self, url: str, record: Project):
+        self.url = url
+        self.record = record
+        self._data: TrainingData | None = None
+        self._trials: tuple[float, list] | None = None
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_") or attr in ("url", "record"):
+            raise AttributeError(attr)
+        return getattr(self.record, attr)
+
+    def __repr__(self) -> str:
+        return f"ProjectHandle({self.record.name!r})"
+
+    def reload(self) -> "ProjectHandle":
+        """Read the stored record again and forget the cached trials."""
+        self.record = _read_record(self.url, self.record.name)
+        self._trials = None
+        return self
+
+    @property
+    def data(self) -> TrainingData:
+        """The project's training data (read once per handle)."""
+        if self._data is None:
+            self._data = _read_data(self.url, self.record)
+        return self._data
+
+    def study(self, salt: int = 0):
+        """The project's Optuna study with the project's sampler and pruner (`salt` shifts the sampler's seed).
+
+        Loaded on each call, not kept: Optuna caches finished trials per loaded study, and the refinement and
+        the validation write attributes of finished trials behind its back."""
+        return _load_study(self.url, self.record, salt)
+
+    def trials(self, max_age: float = 0.0) -> list:
+        """The study's trials; with `max_age` > 0 a list read less than that many seconds ago is reused."""
+        now = time.monotonic()
+        if max_age <= 0 or self._trials is None or now - self._trials[0] > max_age:
+            self._trials = (now, self.study().get_trials(deepcopy=False))
+        return self._trials[1]
+
+
 def _sampler_and_pruner(space: SearchSpace, salt: int = 0):
     import optuna
 
@@ -68,13 +122,12 @@ def _sampler_and_pruner(space: SearchSpace, salt: int = 0):
 
 
 @storage.reports_unavailable
-def load_study(url: str, name: str, salt: int = 0):
-    """The project's Optuna study with the project's sampler and pruner."""
+def _load_study(url: str, project: Project, salt: int = 0):
     import optuna
 
-    project = get_project(url, name)
     sampler, pruner = _sampler_and_pruner(project.space, salt)
-    return optuna.load_study(study_name=name, storage=storage.optuna_storage(url), sampler=sampler, pruner=pruner)
+    return optuna.load_study(study_name=project.name, storage=storage.optuna_storage(url), sampler=sampler,
+                             pruner=pruner)
 
 
 @storage.reports_unavailable
@@ -135,7 +188,7 @@ def create_project(
             conn.execute(storage.datasets.delete().where(storage.datasets.c.project_id == pid))
             conn.execute(storage.projects.delete().where(storage.projects.c.id == pid))
         raise
-    return get_project(url, name)
+    return open_project(url, name)
 
 
 def _find(engine: sa.Engine, name: str):
@@ -143,8 +196,13 @@ def _find(engine: sa.Engine, name: str):
         return conn.execute(sa.select(storage.projects).where(storage.projects.c.name == name)).first()
 
 
+def open_project(url: str, name: str) -> ProjectHandle:
+    """The project `name` in the database at `url`, resolved once: the handle every library function takes."""
+    return ProjectHandle(url, _read_record(url, name))
+
+
 @storage.reports_unavailable
-def get_project(url: str, name: str) -> Project:
+def _read_record(url: str, name: str) -> Project:
     storage.init_database(url)
     row = _find(storage.get_engine(url), name)
     if row is None:
@@ -163,7 +221,7 @@ def list_projects(url: str) -> list[Project]:
 
 
 @storage.reports_unavailable
-def load_data(url: str, project: Project) -> TrainingData:
+def _read_data(url: str, project: Project) -> TrainingData:
     with storage.get_engine(url).connect() as conn:
         blob = conn.execute(
             sa.select(storage.datasets.c.csv).where(storage.datasets.c.project_id == project.id)
@@ -174,45 +232,45 @@ def load_data(url: str, project: Project) -> TrainingData:
 
 
 @storage.reports_unavailable
-def add_trials(url: str, name: str, more: int) -> Project:
+def add_trials(project: ProjectHandle, more: int) -> ProjectHandle:
     """Ask for ``more`` trials on top of the current target and clear a stop request."""
     if not isinstance(more, int) or more < 0:
-        raise ProjectError(f"--more takes a whole number >= 0; got {more!r}")
-    project = get_project(url, name)
-    with storage.get_engine(url).begin() as conn:
+        raise ProjectError(f"the number of more trials must be a whole number >= 0; got {more!r}")
+    project.reload()
+    with storage.get_engine(project.url).begin() as conn:
         conn.execute(
             storage.projects.update()
             .where(storage.projects.c.id == project.id)
             .values(n_trials=project.n_trials + more, stop_requested=False)
         )
-    return get_project(url, name)
+    return project.reload()
 
 
 @storage.reports_unavailable
-def request_stop(url: str, name: str) -> None:
+def request_stop(project: ProjectHandle) -> None:
     """Ask every worker of the project, on any machine, to stop after its current epoch."""
-    project = get_project(url, name)
-    with storage.get_engine(url).begin() as conn:
+    with storage.get_engine(project.url).begin() as conn:
         conn.execute(
             storage.projects.update().where(storage.projects.c.id == project.id).values(stop_requested=True)
         )
 
 
 @storage.reports_unavailable
-def stop_requested(url: str, project_id: int) -> bool:
-    with storage.get_engine(url).connect() as conn:
+def stop_requested(project: ProjectHandle) -> bool:
+    """Whether a stop was asked for (read from the database each time; a deleted project stops its workers)."""
+    with storage.get_engine(project.url).connect() as conn:
         value = conn.execute(
-            sa.select(storage.projects.c.stop_requested).where(storage.projects.c.id == project_id)
+            sa.select(storage.projects.c.stop_requested).where(storage.projects.c.id == project.id)
         ).scalar()
-    return bool(value) if value is not None else True  # a deleted project stops its workers
+    return bool(value) if value is not None else True
 
 
 @storage.reports_unavailable
-def delete_project(url: str, name: str) -> None:
+def delete_project(project: ProjectHandle) -> None:
     """Remove the project's study, data, curves and models, and nothing else."""
     import optuna
 
-    project = get_project(url, name)
+    url, name = project.url, project.name
     engine = storage.get_engine(url)
     with engine.begin() as conn:
         for table in (storage.curves, storage.models, storage.datasets):
@@ -227,16 +285,11 @@ def delete_project(url: str, name: str) -> None:
 # ---------------------------------------------------------------- reading the study
 
 
-def _trials(url: str, name: str):
-    study = load_study(url, name)
-    return study.get_trials(deepcopy=False)
-
-
 @storage.reports_unavailable
-def trials_frame(url: str, name: str) -> pd.DataFrame:
+def trials_frame(project: ProjectHandle) -> pd.DataFrame:
     """One row per trial: number, state, R², hyper-parameters, epochs, duration, errors."""
     rows = []
-    trials = _trials(url, name)
+    trials = project.trials(max_age=project.TRIALS_MAX_AGE_S)
     retried = {t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs}
     for t in trials:
         note = t.user_attrs.get("error")
@@ -267,12 +320,12 @@ def trials_frame(url: str, name: str) -> pd.DataFrame:
 
 
 @storage.reports_unavailable
-def progress(url: str, name: str) -> dict[str, Any]:
+def progress(project: ProjectHandle) -> dict[str, Any]:
     """Counts by state, the target, best trial, elapsed time and an ETA, from the database alone."""
     from optuna.trial import TrialState
 
-    project = get_project(url, name)
-    trials = _trials(url, name)
+    project.reload()
+    trials = project.trials()
     counts = {s.name: 0 for s in TrialState}
     for t in trials:
         counts[t.state.name] += 1
@@ -308,10 +361,9 @@ def progress(url: str, name: str) -> dict[str, Any]:
 
 
 @storage.reports_unavailable
-def curves_frame(url: str, name: str) -> pd.DataFrame:
+def curves_frame(project: ProjectHandle) -> pd.DataFrame:
     """Per-epoch training curves of every trial (trial, epoch, loss, r2, state) from our table."""
-    project = get_project(url, name)
-    with storage.get_engine(url).connect() as conn:
+    with storage.get_engine(project.url).connect() as conn:
         rows = conn.execute(
             sa.select(storage.curves.c.trial_number, storage.curves.c.epoch, storage.curves.c.loss, storage.curves.c.r2)
             .where(storage.curves.c.project_id == project.id)
@@ -320,6 +372,6 @@ def curves_frame(url: str, name: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["trial", "epoch", "loss", "r2"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        states = {t.number: t.state.name for t in _trials(url, name)}
+        states = {t.number: t.state.name for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)}
     frame["state"] = frame["trial"].map(states).fillna("UNKNOWN")
     return frame

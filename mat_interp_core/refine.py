@@ -61,7 +61,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from mat_interp_core import projects, simulate, storage
-from mat_interp_core.projects import ProjectError
+from mat_interp_core.projects import ProjectError, ProjectHandle
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "plan", "refine_epochs",
            "refine_settings", "refine_project", "refine_progress", "refine_status", "refined_trials"]
@@ -94,20 +94,19 @@ def plan(space, *, top: int | None = None, candidates: int | None = None,
     return top, candidates, epochs
 
 
-def _candidates(url: str, name: str, n: int) -> list:
+def _candidates(project: ProjectHandle, n: int) -> list:
     """The `n` COMPLETE trials with the best search R²."""
     from optuna.trial import TrialState
 
     complete = [
-        t for t in projects.load_study(url, name).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t for t in project.study().get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.value is not None and math.isfinite(t.value)
     ]
     return sorted(complete, key=lambda t: -t.value)[:n]
 
 
 def refine_project(
-    url: str,
-    name: str,
+    project: ProjectHandle,
     *,
     top: int | None = None,
     candidates: int | None = None,
@@ -135,8 +134,7 @@ def refine_project(
     from mat_interp_core import network, training
     from mat_interp_core.validation import _set_finished_trial_attrs, _trial_params
 
-    project = projects.get_project(url, name)
-    space = project.space
+    url, space = project.url, project.space
     top, candidates, epochs = plan(space, top=top, candidates=candidates, epochs=epochs)
     for flag, value in (("--top", top), ("--candidates", candidates), ("--epochs", epochs), ("--seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -146,15 +144,15 @@ def refine_project(
         raise ProjectError(f"--tolerance must be a number >= 1; got {tolerance!r}")
     if solver != "trial" and solver not in network.SOLVERS:
         raise ProjectError(f"--solver must be trial or one of {', '.join(network.SOLVERS)}; got {solver!r}")
-    chosen = _candidates(url, name, max(candidates, top))
+    chosen = _candidates(project, max(candidates, top))
     if not chosen:
-        raise ProjectError(f"project {name!r} has no finished trial yet; train it first")
+        raise ProjectError(f"project {project.name!r} has no finished trial yet; train it first")
     settings = refine_settings(epochs, seeds, solver)
     todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
     if todo:
         shift = slot % len(todo)
         todo = todo[shift:] + todo[:shift]
-    data = projects.load_data(url, project)
+    data = project.data
     x, y = data.arrays()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     done: list[int] = []
@@ -177,7 +175,7 @@ def refine_project(
                 now = time.monotonic()
                 if now - checked[0] >= _CLAIM_REFRESH_SECONDS:
                     checked[0] = now
-                    if projects.stop_requested(url, project.id):
+                    if projects.stop_requested(project):
                         raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
                     _claim(url, trial._trial_id, worker, settings, seed_index[0] * run_epochs + epoch + 1,
                            seeds * run_epochs, started=started)
@@ -197,7 +195,7 @@ def refine_project(
                 raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
             kept = run_epochs == epochs or r2 >= trial.value  # a capped budget must not replace a better model
             if kept:
-                training.store_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std),
+                training.store_model(project, trial.number, r2, network.with_target_scaling(model, mean, std),
                                      mean, std)
             seconds = round(time.perf_counter() - started, 3)
             _set_finished_trial_attrs(
@@ -211,7 +209,7 @@ def refine_project(
             progress(len(done), len(todo),
                      f"trial {trial.number}: {run_epochs} epochs, R² {trial.value:.6f} -> {r2:.6f}"
                      f"{'' if kept else ' (search model kept)'} ({seconds:.0f} s)")
-    training.keep_best_models(url, project, keep=max(top, space.keep_models))
+    training.keep_best_models(project, keep=max(top, space.keep_models))
     if tolerance is not None:
         _drop_misfits(url, project.id, tolerance)
     return done
@@ -278,28 +276,28 @@ def _release(url: str, trial_id: int, worker: str) -> None:
             conn.execute(table.delete().where(where, table.c.value_json == old))
 
 
-def refine_status(url: str, name: str) -> tuple[int, int]:
+def refine_status(project: ProjectHandle) -> tuple[int, int]:
     """(how many of the default candidates are refined with the project's default settings, how many there are).
 
     (0, 0) when the project has refinement off or no finished trial yet.
     """
-    p = refine_progress(url, name)
+    p = refine_progress(project)
     return p["done"], p["total"]
 
 
-def refine_progress(url: str, name: str) -> dict:
+def refine_progress(project: ProjectHandle) -> dict:
     """The refinement with the project's defaults: done, total, running (claimed now), fraction and eta_s.
 
     `fraction` counts the epochs of configurations in training; `eta_s` (None until one is measured) divides the
     remaining work by the processes refining now. All zero when the project has refinement off.
     """
-    space = projects.get_project(url, name).space
+    space = project.space
     out = {"done": 0, "total": 0, "running": 0, "fraction": 1.0, "eta_s": None}
     if not space.refinement_epochs:
         return out
     _, candidates, epochs = plan(space)
     settings = refine_settings(epochs)
-    chosen = _candidates(url, name, candidates)
+    chosen = _candidates(project, candidates)
     now = time.time()
     done = [t for t in chosen if t.user_attrs.get("refined") == settings]
     claims = [c for t in chosen if t.user_attrs.get("refined") != settings
@@ -329,10 +327,10 @@ def _drop_misfits(url: str, project_id: int, tolerance: float) -> None:
         conn.execute(m.delete().where(m.c.project_id == project_id, m.c.trial_number >= 0, m.c.value < floor))
 
 
-def refined_trials(url: str, name: str) -> dict[int, dict]:
+def refined_trials(project: ProjectHandle) -> dict[int, dict]:
     """{trial number: its refinement attributes} for the trials whose stored model is a refined one."""
-    stored = simulate.model_values(url, name)
-    study = projects.load_study(url, name)
+    stored = simulate.model_values(project)
+    study = project.study()
     return {
         t.number: {k: v for k, v in t.user_attrs.items() if k.startswith("refined")}
         for t in study.get_trials(deepcopy=False)

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from mat_interp_core import isotherms, network, projects, storage
+from mat_interp_core import isotherms, network, storage
 from mat_interp_core.dataset import make_grid
-from mat_interp_core.projects import Project, ProjectError
+from mat_interp_core.projects import Project, ProjectError, ProjectHandle
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Ensemble:
         return preds.mean(axis=0), preds.std(axis=0)
 
 
-def ranked_trials(url: str, name: str, values: dict[int, float] | None = None) -> list[int]:
+def ranked_trials(project: ProjectHandle, values: dict[int, float] | None = None) -> list[int]:
     """Numbers of COMPLETE trials that have a stored model, best first.
 
     Ranked by the stored model's training R² (the search's, or the refined
@@ -60,11 +60,9 @@ def ranked_trials(url: str, name: str, values: dict[int, float] | None = None) -
     `values`: :func:`model_values`, when the caller has read them already.
     """
     from optuna.trial import TrialState
-
-    project = projects.get_project(url, name)
-    study = projects.load_study(url, name)
+    study = project.study()
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    stored = model_values(url, name) if values is None else values
+    stored = model_values(project) if values is None else values
     numbers = [n for n in stored if n in complete]
 
     def key(n: int):
@@ -77,29 +75,27 @@ def ranked_trials(url: str, name: str, values: dict[int, float] | None = None) -
     return sorted(numbers, key=key)
 
 
-def model_values(url: str, name: str) -> dict[int, float]:
+def model_values(project: ProjectHandle) -> dict[int, float]:
     """{trial number: training R² of its stored model} (the refined R² once refined, so it tells versions apart)."""
-    project = projects.get_project(url, name)
     m = storage.models
-    with storage.get_engine(url).connect() as conn:
+    with storage.get_engine(project.url).connect() as conn:
         return dict(conn.execute(sa.select(m.c.trial_number, m.c.value).where(
             m.c.project_id == project.id, m.c.trial_number >= 0)).all())  # < 0: uncertainty's held-out folds
 
 
-def load_models(url: str, name: str, k: int = 1) -> list[TrainedModel]:
+def load_models(project: ProjectHandle, k: int = 1) -> list[TrainedModel]:
     """The best ``k`` stored models of the project (fewer if fewer exist)."""
-    numbers = ranked_trials(url, name)[: max(1, int(k))]
+    numbers = ranked_trials(project)[: max(1, int(k))]
     if not numbers:
-        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
-    return load_trial_models(url, name, numbers)
+        raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
+    return load_trial_models(project, numbers)
 
 
-def load_trial_models(url: str, name: str, numbers) -> list[TrainedModel]:
+def load_trial_models(project: ProjectHandle, numbers) -> list[TrainedModel]:
     """The stored models of the given trials, in the given order (trials without a model are skipped)."""
-    project = projects.get_project(url, name)
     numbers = [int(n) for n in numbers]
     m = storage.models
-    with storage.get_engine(url).connect() as conn:
+    with storage.get_engine(project.url).connect() as conn:
         rows = {
             r.trial_number: r
             for r in conn.execute(
@@ -111,13 +107,12 @@ def load_trial_models(url: str, name: str, numbers) -> list[TrainedModel]:
     return [TrainedModel(n, rows[n].value, network.model_from_bytes(rows[n].keras)) for n in numbers if n in rows]
 
 
-def model_bytes(url: str, name: str) -> bytes:
+def model_bytes(project: ProjectHandle) -> bytes:
     """The ``.keras`` file of the best model (predict gives Y in the user's units)."""
-    project = projects.get_project(url, name)
-    numbers = ranked_trials(url, name)
+    numbers = ranked_trials(project)
     if not numbers:
-        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
-    with storage.get_engine(url).connect() as conn:
+        raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
+    with storage.get_engine(project.url).connect() as conn:
         return conn.execute(
             sa.select(storage.models.c.keras).where(
                 storage.models.c.project_id == project.id, storage.models.c.trial_number == numbers[0]
@@ -125,9 +120,9 @@ def model_bytes(url: str, name: str) -> bytes:
         ).scalar_one()
 
 
-def predictor(url: str, name: str, k: int = 1):
+def predictor(project: ProjectHandle, k: int = 1):
     """The best model (k=1) or an ensemble of the best k."""
-    members = load_models(url, name, k)
+    members = load_models(project, k)
     return members[0] if len(members) == 1 else Ensemble(members)
 
 
@@ -136,11 +131,11 @@ def default_k(project: Project) -> int:
     return max(1, int(project.space.keep_models))
 
 
-def describe_models(url: str, name: str, model) -> str:
+def describe_models(project: ProjectHandle, model) -> str:
     """What answers, in words: "ensemble of 10 refined models", "the best model (trial 7)", ..."""
     members = list(getattr(model, "members", None) or [model])
     numbers = {m.trial_number for m in members if getattr(m, "trial_number", None) is not None}
-    refined = sum("refined" in t.user_attrs for t in projects.load_study(url, name).get_trials(deepcopy=False)
+    refined = sum("refined" in t.user_attrs for t in project.study().get_trials(deepcopy=False)
                   if t.number in numbers)
     kind = "refined " if refined == len(members) else "" if refined == 0 else f"({refined} refined) "
     if len(members) == 1:
@@ -148,13 +143,13 @@ def describe_models(url: str, name: str, model) -> str:
     return f"ensemble of {len(members)} {kind}models (trials {', '.join(str(m.trial_number) for m in members)})"
 
 
-def model_set(url: str, name: str, k: int | None = None):
+def model_set(project: ProjectHandle, k: int | None = None):
     """(predictor, its description): the models that answer for the project; ``k=None``: :func:`default_k`.
 
     The one choice behind `entropy`, `simulate`, `fitted` and the Results/Simulate/Entropy pages."""
-    k = default_k(projects.get_project(url, name)) if k is None else int(k)
-    model = predictor(url, name, k)
-    return model, describe_models(url, name, model)
+    k = default_k(project) if k is None else int(k)
+    model = predictor(project, k)
+    return model, describe_models(project, model)
 
 
 def predict_frame(model, project: Project, grid: pd.DataFrame) -> pd.DataFrame:
@@ -171,19 +166,17 @@ def predict_frame(model, project: Project, grid: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def simulate(url: str, name: str, x1_values, x2_values, *, k: int = 1, max_points: int = 5_000_000, model=None) -> pd.DataFrame:
+def simulate(project: ProjectHandle, x1_values, x2_values, *, k: int = 1, max_points: int = 5_000_000, model=None) -> pd.DataFrame:
     """Predict Y on the grid x1_values x x2_values (user's units), long format."""
-    project = projects.get_project(url, name)
     grid = make_grid(np.asarray(x1_values, float), np.asarray(x2_values, float), max_points=max_points,
                      names=(project.x1_name, project.x2_name))
-    return predict_frame(model or predictor(url, name, k), project, grid)
+    return predict_frame(model or predictor(project, k), project, grid)
 
 
-def fitted(url: str, name: str, *, k: int = 1, model=None) -> pd.DataFrame:
+def fitted(project: ProjectHandle, *, k: int = 1, model=None) -> pd.DataFrame:
     """The training data with the model's values and residuals at the training points."""
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project).frame
-    out = predict_frame(model or predictor(url, name, k), project, data[[project.x1_name, project.x2_name]])
+    data = project.data.frame
+    out = predict_frame(model or predictor(project, k), project, data[[project.x1_name, project.x2_name]])
     out.insert(2, f"{project.y_name} measured", data[project.y_name].to_numpy())
     out["residual"] = out[project.y_name] - out[f"{project.y_name} measured"]
     return out
@@ -192,17 +185,16 @@ def fitted(url: str, name: str, *, k: int = 1, model=None) -> pd.DataFrame:
 # ---------------------------------------------------------------- magnetic entropy change
 
 
-def project_units(url: str, name: str, **overrides):
+def project_units(project: ProjectHandle, **overrides):
     """The project's |ΔS_M| units: explicit `overrides` (m_unit, h_unit, mass_mg, molar_mass_g) first,
     then those stored with the project; a missing one raises entropy.UnitError."""
     from mat_interp_core import entropy
 
-    return entropy.resolve_units(projects.get_project(url, name).units, **overrides)
+    return entropy.resolve_units(project.units, **overrides)
 
 
 def project_entropy(
-    url: str,
-    name: str,
+    project: ProjectHandle,
     units,
     *,
     dh_tesla=None,
@@ -225,15 +217,22 @@ def project_entropy(
 
     if source not in ("simulated", "training"):
         raise ProjectError(f"source must be 'simulated' or 'training'; got {source!r}")
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project)
+    data = project.data
     x, _ = data.arrays()
     x[:, 1] = data.x2_set_point  # curve by curve: the set points, not the jittering read-backs
     if isotherms.is_isotherm(project.units):  # M(H) at fixed temperatures: the roles swap before the Maxwell code
         if source == "simulated" and model is None:
-            model = model_set(url, name, k)[0]
-        return isotherms.isotherm_entropy(data, units, model if source == "simulated" else None, dh_tesla=dh_tesla,
-                                          t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+            model = model_set(project, k)[0]
+        result = isotherms.isotherm_entropy(data, units, model if source == "simulated" else None, dh_tesla=dh_tesla,
+                                            t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+        if source == "training":
+            return result
+        from mat_interp_core import uncertainty
+
+        result.models = describe_models(project, model)
+        return with_band(result, uncertainty.not_calibrated(
+            "the held-out band is computed for M(T) sweeps at fixed fields; this project holds isotherms",
+            data.x2_values, units.h_unit))
     if dh_tesla is None:
         dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)
     if source == "training":
@@ -247,20 +246,20 @@ def project_entropy(
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
     if model is None:
-        model, models = model_set(url, name, k)
+        model, models = model_set(project, k)
     else:
-        models = describe_models(url, name, model)
+        models = describe_models(project, model)
     result = entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
                                        h_step_t=h_step_t, method=method, max_points=max_points)
     result.models = models
-    return with_band(result, uncertainty_calibration(url, name, units, result.t_axis))
+    return with_band(result, uncertainty_calibration(project, units, result.t_axis))
 
 
-def uncertainty_calibration(url: str, name: str, units, t_axis):
+def uncertainty_calibration(project: ProjectHandle, units, t_axis):
     """The project's held-out calibration on `t_axis` (mat_interp_core.uncertainty)."""
     from mat_interp_core import uncertainty
 
-    return uncertainty.project_calibration(url, name, units, t_axis)
+    return uncertainty.project_calibration(project, units, t_axis)
 
 
 def with_band(result, cal):

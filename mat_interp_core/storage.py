@@ -162,17 +162,18 @@ F = TypeVar("F", bound=Callable)
 
 
 def reports_unavailable(func: F) -> F:
-    """Decorator for ``func(url, ...)``: a lost or refused connection becomes DatabaseUnavailable."""
+    """Decorator for ``func(url, ...)`` or ``func(project_handle, ...)``: a lost or refused connection becomes
+    DatabaseUnavailable."""
 
     @functools.wraps(func)
-    def wrapper(url: str, *args, **kwargs):
+    def wrapper(target, *args, **kwargs):
         try:
-            return func(url, *args, **kwargs)
+            return func(target, *args, **kwargs)
         except DatabaseUnavailable:
             raise
         except Exception as err:
             if is_unavailable(err):
-                raise DatabaseUnavailable(url, describe_error(err)) from err
+                raise DatabaseUnavailable(getattr(target, "url", target), describe_error(err)) from err
             raise
 
     return wrapper  # type: ignore[return-value]

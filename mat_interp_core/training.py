@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from mat_interp_core import network, storage
 from mat_interp_core.dataset import TrainingData
-from mat_interp_core.projects import Project, stop_requested
+from mat_interp_core.projects import ProjectHandle, stop_requested
 
 FLUSH_SECONDS = 1.0
 
@@ -107,11 +107,11 @@ def train_config(
     return model, result, mean, std
 
 
-def make_objective(url: str, project: Project, data: TrainingData, stop_event: threading.Event):
+def make_objective(project: ProjectHandle, stop_event: threading.Event):
     """The Optuna objective of ``project``: training R² of the restored best epoch."""
     import optuna
 
-    space = project.space
+    url, space, data = project.url, project.space, project.data
     rungs = rung_epochs(space.min_resource, space.reduction_factor, space.epochs)
     x, y = data.arrays()
 
@@ -147,7 +147,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
                     raise optuna.TrialPruned(f"pruned at epoch {done}")
             if recorder.due():
                 recorder.flush()
-                if stop_event.is_set() or stop_requested(url, project.id):
+                if stop_event.is_set() or stop_requested(project):
                     raise StopRequested(f"stopped by request at epoch {done}")
             elif stop_event.is_set():
                 raise StopRequested(f"stopped by request at epoch {done}")
@@ -169,7 +169,7 @@ def make_objective(url: str, project: Project, data: TrainingData, stop_event: t
         if not math.isfinite(r2):
             raise ValueError("training diverged (R² is not finite)")
         try:
-            save_model(url, project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
+            save_model(project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
         except sa.exc.SQLAlchemyError as err:
             message = f"the trained model could not be stored: {_short(err)}"
             trial.set_user_attr("error", message)
@@ -189,26 +189,26 @@ def fit_r2(model, x: np.ndarray, y: np.ndarray, mean: float, std: float) -> floa
     return 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
 
 
-def store_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:
+def store_model(project: ProjectHandle, trial_number: int, value: float, model, mean: float, std: float) -> None:
     """Store (or replace) the trial's model with its value."""
     blob = network.model_to_bytes(model)
     m = storage.models
-    with storage.get_engine(url).begin() as conn:
+    with storage.get_engine(project.url).begin() as conn:
         conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number == trial_number))
         conn.execute(m.insert().values(project_id=project.id, trial_number=trial_number, value=value, y_mean=mean,
                                        y_std=std, keras=blob))
 
 
-def save_model(url: str, project: Project, trial_number: int, value: float, model, mean: float, std: float) -> None:
+def save_model(project: ProjectHandle, trial_number: int, value: float, model, mean: float, std: float) -> None:
     """Store the model, then keep only the best ``keep_models`` of the project."""
-    store_model(url, project, trial_number, value, model, mean, std)
-    keep_best_models(url, project)
+    store_model(project, trial_number, value, model, mean, std)
+    keep_best_models(project)
 
 
-def keep_best_models(url: str, project: Project, keep: int | None = None) -> None:
+def keep_best_models(project: ProjectHandle, keep: int | None = None) -> None:
     """Drop all but the best ``keep`` (default: the project's keep_models) stored models by their value."""
     m = storage.models
-    with storage.get_engine(url).begin() as conn:
+    with storage.get_engine(project.url).begin() as conn:
         ranked = conn.execute(
             sa.select(m.c.trial_number).where(m.c.project_id == project.id, m.c.trial_number >= 0)  # < 0: folds
             .order_by(m.c.value.desc())

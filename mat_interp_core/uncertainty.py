@@ -10,7 +10,13 @@ spread ±1 %). The evidence here is held out instead:
    refinement trains it) is retrained WITHOUT that field: the fold model.
 2. Carried through ∂M/∂T and the H integral: D_i(T) = |ΔS_M| of the fold model
    over [F_{i-1}, F_{i+1}] minus that of the reference model. It is what
-   the method gets wrong over that double gap when F_i is missing.
+   the method gets wrong over that double gap when F_i is missing, as far as
+   the reference is right there. A bias the fold and the reference share
+   (both carry the same wrong shape across a wide gap) cancels in D_i, so the
+   fold is also scored against what was measured at F_i: with the fold's
+   misfit e_i(T) = M_fold(T, F_i) − M_measured(T, F_i) (smoothed along T), the
+   trapezoid over the three fields gives E_i(T) = |∂e_i/∂T|·(F_{i+1} − F_{i-1})/2
+   for the same double gap. The fold's error there is max(|D_i|, E_i).
 3. Each gap [F_j, F_{j+1}] of the full data gets the error ε_j(T) of the folds
    whose double gap contains it, scaled to its width by (w_j / W_i)^P_ORDER,
    widths measured in the X2 transform's coordinate (how the networks see X2).
@@ -38,12 +44,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, network
+
+if TYPE_CHECKING:
+    from mat_interp_core.projects import ProjectHandle
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "Calibration", "fold_fields", "train_folds",
            "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
@@ -99,7 +108,8 @@ class Calibration:
         return not self.reason
 
 
-def _uncalibrated(reason: str, x2_values, h_unit: str) -> Calibration:
+def not_calibrated(reason: str, x2_values, h_unit: str) -> Calibration:
+    """A Calibration that says why there is no band (every band value NaN)."""
     x2 = np.unique(np.asarray(x2_values, dtype=float))
     return Calibration(entropy.to_tesla(x2, h_unit), x2, np.zeros(0), np.zeros((max(0, x2.size - 1), 0)),
                        x2, ("linear", 1.0), reason)
@@ -125,14 +135,18 @@ def _from_u(kind: str, scale: float, u: float) -> float:
 
 def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndarray, units: entropy.MagnetUnits,
               *, t_axis: np.ndarray, transform: str = network.DEFAULT_X2_TRANSFORM,
-              h_step_t: float = entropy.DEFAULT_H_STEP_T) -> Calibration:
-    """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring)."""
+              h_step_t: float = entropy.DEFAULT_H_STEP_T, y: np.ndarray | None = None,
+              x2_read: np.ndarray | None = None) -> Calibration:
+    """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring).
+
+    x1, x2: the measured temperatures and field set points; with the measured `y` (and the field read-backs
+    `x2_read`, when they jitter around the set points) each fold is also scored against the held-out field."""
     x2_values = np.unique(np.asarray(x2, dtype=float))
     if x2_values.size < 3:
-        return _uncalibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
+        return not_calibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
                              "measures how wrong |ΔS_M| is between fields", x2_values, units.h_unit)
     if not folds:
-        return _uncalibrated("no held-out fold models yet (mat-interp calibrate NAME trains them)", x2_values,
+        return not_calibrated("no held-out fold models yet (mat-interp calibrate NAME trains them)", x2_values,
                              units.h_unit)
     factor = float(entropy.to_tesla(1.0, units.h_unit))
     fields_t = x2_values * factor
@@ -155,16 +169,46 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
         for m in (model, reference):
             c = entropy.delta_s(table.assign(M=np.asarray(m.predict(tt, hh), float).ravel()), dh_tesla=hi - lo, **kw)
             ds.append(c.sort_values("T_K")["dS_J_per_kgK"].to_numpy())
-        held[i] = ds[0] - ds[1]
+        held[i] = np.abs(ds[0] - ds[1])
+        if y is not None:
+            held[i] = np.maximum(held[i], _measured_error(model, x1, x2, y, x2_read, x2_values[i], units, t_axis,
+                                                          (hi - lo) / 2))
     if not held:
-        return _uncalibrated("none of the held-out fields is an interior field of this data", x2_values, units.h_unit)
+        return not_calibrated("none of the held-out fields is an interior field of this data", x2_values, units.h_unit)
     gaps = np.zeros((x2_values.size - 1, t_axis.size))
     for j in range(x2_values.size - 1):
         w = u[j + 1] - u[j]
         near = [i for i in (j, j + 1) if i in held] or [min(held, key=lambda i: abs(i - j - 0.5))]
-        gaps[j] = np.max([np.abs(held[i]) * (w / (u[i + 1] - u[i - 1])) ** P_ORDER for i in near], axis=0)
+        gaps[j] = np.max([held[i] * (w / (u[i + 1] - u[i - 1])) ** P_ORDER for i in near], axis=0)
     return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, scale),
                        folds={float(x2_values[i]): d for i, d in held.items()})
+
+
+_SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
+
+
+def _measured_error(model, x1, x2, y, x2_read, field_x2: float, units: entropy.MagnetUnits, t_axis: np.ndarray,
+                    half_width_t: float) -> np.ndarray:
+    """E_i(T): the fold's misfit at the field it did not see, carried through ∂/∂T and the trapezoid weight of
+    that field over the double gap, in J/(kg·K) on `t_axis` (zeros where the field was not measured)."""
+    x1 = np.asarray(x1, dtype=float)
+    sel = np.isclose(np.asarray(x2, dtype=float), field_x2, rtol=1e-9, atol=0.0)
+    if sel.sum() < _SMOOTH_POINTS + 2:
+        return np.zeros(t_axis.size)
+    h = np.asarray(x2 if x2_read is None else x2_read, dtype=float)[sel]
+    order = np.argsort(x1[sel])
+    t, h, m = x1[sel][order], h[order], np.asarray(y, dtype=float)[sel][order]
+    misfit = entropy.to_specific_moment(np.asarray(model.predict(t, h), dtype=float) - m, units.m_unit,
+                                        mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
+    misfit = np.convolve(misfit, np.ones(_SMOOTH_POINTS) / _SMOOTH_POINTS, mode="same")
+    keep = slice(_SMOOTH_POINTS // 2, t.size - _SMOOTH_POINTS // 2)  # the running mean's ends are biased
+    t, misfit = t[keep], misfit[keep]
+    t, first = np.unique(t, return_index=True)
+    if t.size < 3:
+        return np.zeros(t_axis.size)
+    slope = np.abs(np.gradient(misfit[first], t))
+    inside = (t_axis >= t[0]) & (t_axis <= t[-1])
+    return np.where(inside, np.interp(t_axis, t, slope), 0.0) * half_width_t
 
 
 def _fractions(cal: Calibration, dh: float) -> np.ndarray:
@@ -227,18 +271,16 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
 # --------------------------------------------------------------------------- a project's folds, stored
 
 
-def _fold_plan(url: str, name: str):
+def _fold_plan(project: ProjectHandle):
     """(project, data, reference trial, its params, epochs, settings that identify the folds)."""
     from mat_interp_core import projects, refine, simulate
     from mat_interp_core.validation import _trial_params
-
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project)
-    values = simulate.model_values(url, name)
-    ranked = simulate.ranked_trials(url, name, values)
+    data = project.data
+    values = simulate.model_values(project)
+    ranked = simulate.ranked_trials(project, values)
     if not ranked:
-        raise projects.ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
-    study = projects.load_study(url, name)
+        raise projects.ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
+    study = project.study()
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == ranked[0])
     params = _trial_params(trial, project.space)
     if "refined" in trial.user_attrs:  # the reference was trained the refinement's way: so are its folds
@@ -251,7 +293,7 @@ def _fold_plan(url: str, name: str):
     return project, data, study, trial, params, epochs, settings
 
 
-def calibrate_project(url: str, name: str, *, progress: Progress | None = None, force: bool = False) -> bool:
+def calibrate_project(project: ProjectHandle, *, progress: Progress | None = None, force: bool = False) -> bool:
     """Train and store the held-out fold models of the project's best model (see the module's docstring).
 
     Returns False when nothing was to do: fewer than 3 fields (no interior field), or folds stored for the
@@ -259,7 +301,7 @@ def calibrate_project(url: str, name: str, *, progress: Progress | None = None, 
     (never part of the ensemble) and the plan as the study's user attribute ``calibration``."""
     from mat_interp_core import storage, training
 
-    project, data, study, trial, params, epochs, settings = _fold_plan(url, name)
+    _, data, study, trial, params, epochs, settings = _fold_plan(project)
     if not settings["folds"]:
         return False
     if not force and study.user_attrs.get("calibration") == settings:
@@ -267,18 +309,18 @@ def calibrate_project(url: str, name: str, *, progress: Progress | None = None, 
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
     folds = train_folds(data, params, epochs=epochs, seed=seed, progress=progress)
     m = storage.models
-    with storage.get_engine(url).begin() as conn:
+    with storage.get_engine(project.url).begin() as conn:
         conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number < 0))
     for x2, fold in folds.items():
-        training.store_model(url, project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
+        training.store_model(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
     study.set_user_attr("calibration", settings)
     return True
 
 
-def calibration_status(url: str, name: str) -> str:
+def calibration_status(project: ProjectHandle) -> str:
     """Empty when the stored folds belong to the current best model; else a sentence saying what is missing."""
     try:
-        _, data, study, _, _, _, settings = _fold_plan(url, name)
+        _, data, study, _, _, _, settings = _fold_plan(project)
     except Exception as err:  # noqa: BLE001 - no models yet: the caller says so already
         return str(err)
     if not settings["folds"]:
@@ -286,26 +328,26 @@ def calibration_status(url: str, name: str) -> str:
                 "how wrong |ΔS_M| is between fields")
     stored = study.user_attrs.get("calibration")
     if stored is None:
-        return f"no held-out folds yet: `mat-interp calibrate {name}` trains them ({len(settings['folds'])} trainings)"
+        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds'])} trainings)"
     if stored != settings:
-        return f"the held-out folds belong to an earlier best model: `mat-interp calibrate {name}` renews them"
+        return f"the held-out folds belong to an earlier best model: `mat-interp calibrate {project.name}` renews them"
     return ""
 
 
-def project_calibration(url: str, name: str, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
+def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
     """The project's :class:`Calibration` on `t_axis` (not calibrated, with the reason, when it cannot be)."""
-    from mat_interp_core import projects, simulate
+    from mat_interp_core import simulate
 
-    reason = calibration_status(url, name)
-    data = projects.load_data(url, projects.get_project(url, name))
+    reason = calibration_status(project)
+    data = project.data
     if reason:
-        return _uncalibrated(reason, data.x2_values, units.h_unit)
-    settings = projects.load_study(url, name).user_attrs["calibration"]
+        return not_calibrated(reason, data.x2_values, units.h_unit)
+    settings = project.study().user_attrs["calibration"]
     numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))]
-    loaded = {m.trial_number: m for m in simulate.load_trial_models(url, name, numbers)}
+    loaded = {m.trial_number: m for m in simulate.load_trial_models(project, numbers)}
     if settings["reference"] not in loaded:
-        return _uncalibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
+        return not_calibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
     folds = {x2: loaded[-1 - k] for k, x2 in enumerate(settings["folds"]) if -1 - k in loaded}
-    x, _ = data.arrays()
-    return calibrate(loaded[settings["reference"]], folds, x[:, 0], x[:, 1], units, t_axis=t_axis,
-                     transform=settings["params"].get("x2_transform", "linear"))
+    x, y = data.arrays()
+    return calibrate(loaded[settings["reference"]], folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
+                     transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1])

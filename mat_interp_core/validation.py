@@ -28,9 +28,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import entropy, projects, simulate, storage
+from mat_interp_core import entropy, simulate, storage
 from mat_interp_core.baselines import BASELINES, _interior_subset, leave_one_x2_out_rmse
-from mat_interp_core.projects import ProjectError
+from mat_interp_core.projects import ProjectError, ProjectHandle
 
 __all__ = [
     "DEFAULT_TOP",
@@ -111,7 +111,7 @@ def _set_finished_trial_attrs(url: str, trial_id: int, attrs: dict) -> None:
         conn.execute(table.insert(), rows)
 
 
-def _candidates(url: str, name: str, top: int, n_curves: int, data=None):
+def _candidates(project: ProjectHandle, top: int, n_curves: int, data=None):
     """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²).
 
     `data`: the project's training data when the caller has it already (else it is read from the database)."""
@@ -119,18 +119,17 @@ def _candidates(url: str, name: str, top: int, n_curves: int, data=None):
 
     if not isinstance(top, int) or top < 1:
         raise ProjectError(f"--top must be a whole number >= 1; got {top!r}")
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project) if data is None else data
+    data = project.data if data is None else data
     curves = holdout_x2_values(data.x2_values, n_curves)
-    study = projects.load_study(url, name)
-    stored = simulate.model_values(url, name)
+    study = project.study()
+    stored = simulate.model_values(project)
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.number in stored and t.value is not None and math.isfinite(t.value)
     ]
     if not complete:
-        raise ProjectError(f"project {name!r} has no finished trial with a model yet; train it first")
+        raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     return project, data, curves, sorted(complete, key=lambda t: -t.value)[:top]
 
 
@@ -139,18 +138,17 @@ def _scored(trial, curves: list[float]) -> bool:
 
 
 def validation_status(
-    url: str, name: str, *, top: int = DEFAULT_TOP, n_curves: int = DEFAULT_CURVES, data=None
+    project: ProjectHandle, *, top: int = DEFAULT_TOP, n_curves: int = DEFAULT_CURVES, data=None
 ) -> tuple[int, int]:
     """(how many of the best `top` trials have a held-out score on the default curves, how many there are).
 
     `data`: the project's training data, when the caller keeps it (a page that polls this)."""
-    _, _, curves, chosen = _candidates(url, name, top, n_curves, data)
+    _, _, curves, chosen = _candidates(project, top, n_curves, data)
     return sum(_scored(t, curves) for t in chosen), len(chosen)
 
 
 def validate_project(
-    url: str,
-    name: str,
+    project: ProjectHandle,
     *,
     top: int = DEFAULT_TOP,
     n_curves: int = DEFAULT_CURVES,
@@ -167,7 +165,7 @@ def validate_project(
     Writes the user attributes holdout_rmse (mean over the held-out curves),
     holdout_rmse_by_x2, holdout_x2 and holdout_s.
     """
-    project, data, curves, chosen = _candidates(url, name, top, n_curves)
+    project, data, curves, chosen = _candidates(project, top, n_curves)
     todo = [t for t in chosen if force or not _scored(t, curves)]
     total = len(todo) * len(curves)
     done = 0
@@ -188,7 +186,7 @@ def validate_project(
         )
         mean = float(np.mean(list(scores.values())))
         _set_finished_trial_attrs(
-            url,
+            project.url,
             trial._trial_id,
             {
                 "holdout_rmse": mean if math.isfinite(mean) else None,
@@ -197,14 +195,14 @@ def validate_project(
                 "holdout_s": round(time.perf_counter() - started, 3),
             },
         )
-    return validation_frame(url, name)
+    return validation_frame(project)
 
 
-def validation_frame(url: str, name: str) -> pd.DataFrame:
+def validation_frame(project: ProjectHandle) -> pd.DataFrame:
     """Trials with a held-out score: trial, R2, holdout_rmse, rank by each, the held-out curves."""
     from optuna.trial import TrialState
 
-    study = projects.load_study(url, name)
+    study = project.study()
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if t.user_attrs.get("holdout_rmse") is None and "holdout_x2" not in t.user_attrs:
@@ -234,8 +232,7 @@ def validation_frame(url: str, name: str) -> pd.DataFrame:
 
 
 def compare_methods(
-    url: str,
-    name: str,
+    project: ProjectHandle,
     units: entropy.MagnetUnits,
     *,
     dh_tesla: float | Sequence[float] = 5.0,
@@ -260,18 +257,17 @@ def compare_methods(
     bound of the ensemble's own error, since the RMSE of a mean is at most
     the mean of the RMSEs).
     """
-    project = projects.get_project(url, name)
-    data = projects.load_data(url, project)
+    data = project.data
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point  # curve-by-curve methods work on the set points, not the read-backs
     dhs = list(np.atleast_1d(np.asarray(dh_tesla, dtype=float)))
 
     # networks first (so a project without models fails before the slow baselines)
     try:
-        members = simulate.load_models(url, name, project.space.keep_models if k is None else max(1, int(k)))
+        members = simulate.load_models(project, project.space.keep_models if k is None else max(1, int(k)))
     except ProjectError:
         members = []
-    study = projects.load_study(url, name)
+    study = project.study()
     attrs = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
     held = next((attrs[m.trial_number].get("holdout_x2") for m in members if attrs.get(m.trial_number, {}).get("holdout_x2")), None)
     curves = held or holdout_x2_values(data.x2_values, n_curves)

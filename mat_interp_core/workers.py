@@ -39,15 +39,14 @@ class Work:
     reason: str = ""
 
 
-def assess(url: str, name: str) -> Work:
-    """Decide from the database whether ``name`` needs another trial now."""
+def assess(project: projects.ProjectHandle) -> Work:
+    """Decide from the database whether the project needs another trial now."""
     import optuna
     from optuna.trial import TrialState
 
-    project = projects.get_project(url, name)
     if project.stop_requested:
         return Work("none", "stop requested")
-    study = projects.load_study(url, name)
+    study = project.study()
     with warnings.catch_warnings():  # experimental since Optuna 2.9; said once per poll otherwise
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -70,7 +69,7 @@ def threads_per_worker(n_workers: int) -> int:
 
 def run_worker(
     url: str,
-    name: str | None = None,
+    only: str | None = None,
     *,
     exit_when_idle: bool = False,
     threads: int | None = None,
@@ -78,7 +77,8 @@ def run_worker(
     stop_event: threading.Event | None = None,
     max_rss_mb: float | None = None,
 ) -> int:
-    """Serve trials until there is no work (``exit_when_idle``) or a stop; returns trials run."""
+    """Serve trials of the project named `only`, or of any project with work, until there is no work
+    (``exit_when_idle``) or a stop; returns trials run."""
     import optuna
 
     from mat_interp_core import network, training
@@ -96,18 +96,16 @@ def run_worker(
             if not ready:
                 storage.init_database(url)
                 ready = True
-            target, waiting = _pick(url, name, given_up)
+            project, waiting = _pick(url, only, given_up)
             outages = 0
-            if target is None:
+            if project is None:
                 if exit_when_idle and not waiting:
                     break
                 stop.wait(poll_seconds)
                 continue
-            project = projects.get_project(url, target)
-            data = projects.load_data(url, project)
-            study = projects.load_study(url, target, salt=salt + ran)
-            objective = training.make_objective(url, project, data, stop)
-            log.info("project %s: starting a trial", target)
+            study = project.study(salt=salt + ran)
+            objective = training.make_objective(project, stop)
+            log.info("project %s: starting a trial", project.name)
             ran += 1  # counted first: a trial whose end Optuna cannot record still ran
             study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
         except optuna.exceptions.UpdateFinishedTrialError as err:
@@ -127,7 +125,7 @@ def run_worker(
     return ran
 
 
-def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None = None,
+def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: float | None = None,
                    stop: threading.Event | None = None, slot: int = 0) -> bool:
     """The steps after a finished search; False (nothing done) while the search still runs.
 
@@ -150,9 +148,9 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
     """
     from mat_interp_core import refine, uncertainty, validation
 
-    if not projects.progress(url, name)["done"]:
+    if not projects.progress(project)["done"]:
         return False
-    space = projects.get_project(url, name).space
+    space = project.space
     if space.refinement_epochs:
         def refined(done: int, total: int, message: str) -> None:
             if progress is not None:
@@ -161,10 +159,10 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
                 raise WorkerRecycle(f"{done} of {total} refinements")
 
         while True:
-            refine.refine_project(url, name, progress=refined, stop=stop, slot=slot)
+            refine.refine_project(project, progress=refined, stop=stop, slot=slot)
             if slot != 0:
                 return True
-            done, total = refine.refine_status(url, name)
+            done, total = refine.refine_status(project)
             if done >= total:
                 break
             if (stop or threading.Event()).wait(1.0):  # others still refine: wait for them
@@ -172,8 +170,8 @@ def finish_project(url: str, name: str, progress=None, max_rss_mb: float | None 
     if slot != 0:
         return True
     if space.objective == "holdout":
-        validation.validate_project(url, name, progress=progress)
-    uncertainty.calibrate_project(url, name, progress=progress)  # the band's held-out folds
+        validation.validate_project(project, progress=progress)
+    uncertainty.calibrate_project(project, progress=progress)  # the band's held-out folds
     return True
 
 
@@ -201,22 +199,25 @@ def over_memory_budget(max_rss_mb: float) -> bool:
     return psutil.Process().memory_info().rss > max_rss_mb * 2**20
 
 
-def _pick(url: str, name: str | None, given_up: set[str] | None = None) -> tuple[str | None, bool]:
+def _pick(url: str, only: str | None,
+          given_up: set[str] | None = None) -> tuple[projects.ProjectHandle | None, bool]:
     """(project to run a trial for, whether some project is still waiting on others).
 
-    Projects given up (too many failed trials) are logged once, via ``given_up``.
+    `only`: the one project this worker serves (else any). Projects given up (too many failed trials) are logged
+    once, via ``given_up``.
     """
-    names = [name] if name else [p.name for p in projects.list_projects(url)]
+    names = [only] if only else [p.name for p in projects.list_projects(url)]
     waiting = False
     for candidate in names:
         try:
-            work = assess(url, candidate)
+            project = projects.open_project(url, candidate)
+            work = assess(project)
         except projects.ProjectError:
-            if name:
+            if only:
                 raise
             continue  # deleted meanwhile
         if work.action == "run":
-            return candidate, waiting
+            return project, waiting
         if work.reason.startswith("given up") and given_up is not None and candidate not in given_up:
             given_up.add(candidate)
             log.warning("project %s: %s; no more trials for it", candidate, work.reason)
@@ -262,8 +263,8 @@ def log_dir() -> Path:
     return private_dir(get_settings().home / "logs")
 
 
-def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -> list[subprocess.Popen]:
-    """Start ``n_workers`` worker processes for ``name`` on this machine (own session, own log).
+def launch_local(project: projects.ProjectHandle, n_workers: int, *, finish: bool = False) -> list[subprocess.Popen]:
+    """Start ``n_workers`` worker processes for the project on this machine (own session, own log).
 
     With `finish`, every worker also runs :func:`finish_project` once the search is done (they share the
     refinement; the first one runs the steps after it).
@@ -271,6 +272,7 @@ def launch_local(url: str, name: str, n_workers: int, *, finish: bool = False) -
     if n_workers < 1:
         raise ValueError(f"the number of workers must be >= 1; got {n_workers}")
     threads = threads_per_worker(n_workers)
+    url, name = project.url, project.name
     procs = []
     for i in range(n_workers):
         logfile = open_private(log_dir() / f"{name}-worker-{int(time.time())}-{i}.log", "ab")

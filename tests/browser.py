@@ -92,8 +92,8 @@ class Server:
     def stop(self) -> None:
         try:  # the app's workers stop themselves once asked (they only need the database)
             for p in projects.list_projects(self.database_url):
-                if not projects.progress(self.database_url, p.name)["done"]:
-                    projects.request_stop(self.database_url, p.name)
+                if not projects.progress(projects.open_project(self.database_url, p.name))["done"]:
+                    projects.request_stop(projects.open_project(self.database_url, p.name))
         except Exception:  # noqa: BLE001 - best effort at teardown
             pass
         if self.proc is not None and self.proc.poll() is None:

@@ -9,16 +9,18 @@ them with a deadline, so the data-page tests run while the workers train.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import projects, refine, simulate, synthetic, uncertainty, validation, workers
+from mat_interp_core import cli, entropy, projects, refine, report, simulate, synthetic, uncertainty, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -96,7 +98,7 @@ def set_tiny_space(at: AppTest, name: str, trials: int, min_resource: int) -> No
 def wait_done(url: str, names: list[str], deadline_s: float = TRAIN_DEADLINE) -> dict[str, dict]:
     deadline = time.monotonic() + deadline_s
     while True:
-        status = {n: projects.progress(url, n) for n in names}
+        status = {n: projects.progress(projects.open_project(url, n)) for n in names}
         if all(p["done"] for p in status.values()):
             return status
         if time.monotonic() > deadline:
@@ -171,7 +173,7 @@ def test_train_page_starts_a_second_project_while_the_first_runs(started, app_en
     assert len(at.session_state["workers_started"]) == 2
     names = [p.name for p in projects.list_projects(app_env)]
     assert names == [PROJECT_A, PROJECT_B]
-    b = projects.get_project(app_env, PROJECT_B)
+    b = projects.open_project(app_env, PROJECT_B)
     assert b.space.epochs == 20 and b.space.layers == (2, 2) and b.space.nodes == (8, 16)
     assert b.space.seed == 7 and b.n_trials == 2
     assert b.units["magnetisation"] is True and b.units["mass_mg"] == synthetic.DEMO_MASS_MG
@@ -220,17 +222,17 @@ def test_train_page_without_local_workers_leaves_the_work_to_the_service(fresh_d
     assert_no_exception(at)
     assert any("the worker service will run it" in s for s in texts(at.success))
     assert "workers_started" not in at.session_state
-    assert projects.get_project(fresh_db, "service-run").n_trials == 30
+    assert projects.open_project(fresh_db, "service-run").n_trials == 30
 
     # Stop, then continue by 0 more trials: the stop flag is cleared, still no local process.
     at.button(key="stop").click().run()
     assert any("Stop requested for service-run" in s for s in texts(at.success))
-    assert projects.progress(fresh_db, "service-run")["stop_requested"] is True
+    assert projects.progress(projects.open_project(fresh_db, "service-run"))["stop_requested"] is True
     at.number_input(key="w_more").set_value(5).run()
     at.button(key="continue").click().run()
     assert_no_exception(at)
     assert any("continues to 35 trials; the worker service" in s for s in texts(at.success))
-    p = projects.get_project(fresh_db, "service-run")
+    p = projects.open_project(fresh_db, "service-run")
     assert p.n_trials == 35 and p.stop_requested is False
     assert "workers_started" not in at.session_state
 
@@ -356,7 +358,7 @@ def test_monitor_shows_the_finished_study(finished, app_env):
     (chart,) = charts(at)
     fig = figure(chart)
     assert fig["layout"]["yaxis"]["range"] == [0.99, 1.0]
-    curves = projects.curves_frame(app_env, PROJECT_A)
+    curves = projects.curves_frame(projects.open_project(app_env, PROJECT_A))
     assert len(fig["data"]) == curves["trial"].nunique() == 2
     for trace in fig["data"]:  # pruned trials dashed, the best one drawn thick
         if "pruned" in trace["name"]:
@@ -373,7 +375,8 @@ def test_monitor_shows_the_finished_study(finished, app_env):
 
 
 def test_monitor_runs_the_steps_after_the_search_no_worker_ran(app_env):
-    """Trained by a worker without --finish (e.g. the compose service): a button refines and validates it."""
+    """Trained by a worker without --finish (e.g. the compose service): a button starts a local worker that refines
+    and validates it (the web server itself never trains)."""
     space = SearchSpace(layers=(1, 1), nodes=(8, 12), solvers=("adam",), epochs=15, min_resource=1000,
                         keep_models=2, seed=3, objective="holdout", refine_epochs=10)
     projects.create_project(app_env, "holdout-demo", validate(synthetic.demo_frame(), "T (K)", "H (Oe)",
@@ -387,8 +390,13 @@ def test_monitor_runs_the_steps_after_the_search_no_worker_ran(app_env):
     assert "Refinement: 0 of 2 done. Held-out validation: 0 of 2 done." in info, info
     at.button(key="finish").click().run()
     assert_no_exception(at)
-    assert refine.refine_status(app_env, "holdout-demo") == (2, 2)
-    assert validation.validation_status(app_env, "holdout-demo") == (2, 2)
+    assert any("A local worker started the steps after the search of holdout-demo" in t for t in texts(at.success))
+    procs = at.session_state["workers_started"]
+    assert len(procs) == 1 and procs[0].pid != os.getpid()
+    procs[0].wait(timeout=TRAIN_DEADLINE)
+    at.run()
+    assert refine.refine_status(projects.open_project(app_env, "holdout-demo")) == (2, 2)
+    assert validation.validation_status(projects.open_project(app_env, "holdout-demo")) == (2, 2)
     captions = " ".join(str(c.value) for c in at.caption)
     assert "Refinement: done (2 of 2)." in captions and "Held-out validation: done (2 of 2)." in captions
     assert at.dataframe[0].value["holdout_rmse"].notna().sum() == 2
@@ -430,10 +438,10 @@ def test_results_page_shows_the_fit(finished, app_env):
     at.switch_page("views/results.py").run()
     at.selectbox(key="w_results_project").set_value(PROJECT_A).run()
     assert_no_exception(at)
-    best = simulate.ranked_trials(app_env, PROJECT_A)[0]  # by the refined model's R²
-    assert refine.refined_trials(app_env, PROJECT_A)
+    best = simulate.ranked_trials(projects.open_project(app_env, PROJECT_A))[0]  # by the refined model's R²
+    assert refine.refined_trials(projects.open_project(app_env, PROJECT_A))
     # by default the same model set as the CLI and the other pages, described the same way
-    models = simulate.model_set(app_env, PROJECT_A)[1]
+    models = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
     assert str(best) in models and any(f"Model: {models};" in str(m.value) for m in at.markdown)
     assert len(charts(at)) == 3  # fit over data, residuals, fitted surface
     assert downloads(at) == ["Download fitted values and residuals (CSV)", "Download the best model (.keras)"]
@@ -473,9 +481,11 @@ def test_simulate_then_entropy(finished, app_env):
     assert_no_exception(at)
     assert not at.error, texts(at.error)
     sim = at.session_state["simulation"]
-    assert sim["project"] == PROJECT_A and sim["frame"].shape == (165 * 500, 3)
+    # The project's model set answers: an ensemble when the pruner left more than one complete trial.
+    ensemble = isinstance(simulate.model_set(projects.open_project(app_env, PROJECT_A))[0], simulate.Ensemble)
+    assert sim["project"] == PROJECT_A and sim["frame"].shape == (165 * 500, 3 + ensemble)
     assert any("Simulated 82,500 points (165 × 500)" in s for s in texts(at.success))
-    assert len(charts(at)) == 3  # two line cuts and the map
+    assert len(charts(at)) == 3 + ensemble  # two line cuts and the map (and the ensemble's spread map)
     assert downloads(at) == ["Download the simulated grid (CSV)"]
 
     at.switch_page("views/entropy.py").run()
@@ -501,6 +511,24 @@ def test_simulate_then_entropy(finished, app_env):
     assert "linear interpolation along H" in set(merits["source"]) and merits.shape[0] == 15
     assert len(charts(at)) == 2
     assert "Plot entropy-compare (HTML)" in downloads(at)
+
+
+def test_entropy_page_and_cli_give_one_answer(finished, app_env, tmp_path):
+    """The Entropy page and `mat-interp entropy` with their defaults: the same models, grid and figures."""
+    at = new_app()
+    at.session_state["project"] = PROJECT_A
+    at.switch_page("views/entropy.py").run()
+    assert_no_exception(at)
+    page = at.dataframe[0].value
+    page = page[page["source"] == report.NETWORK].set_index("dH_T")
+    out = tmp_path / "e.csv"
+    assert cli.main(["entropy", PROJECT_A, "--dh", "1,2,3,4,5", "--database", app_env, "--out", str(out)]) == 0
+    cli_figures = entropy.figures_of_merit(pd.read_csv(out, comment="#")).set_index("dH_T")
+    assert list(cli_figures.index) == list(page.index) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    np.testing.assert_allclose(cli_figures["peak_J_per_kgK"], page["peak_J_per_kgK"], rtol=1e-6)
+    np.testing.assert_allclose(cli_figures["T_peak_K"], page["T_peak_K"], atol=1e-9)
+    models = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
+    assert any(models in str(c.value) for c in at.caption)
 
 
 def test_simulate_an_ensemble_shows_its_spread(finished, app_env):
@@ -533,7 +561,7 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     # the band drawn is the held-out calibrated one when the finishing worker trained the folds, else it is marked
     # "not calibrated" and the members' spread is not drawn as if it were an error bar
     fig = figure(charts(at)[0])
-    if uncertainty.calibration_status(app_env, PROJECT_B) == "":
+    if uncertainty.calibration_status(projects.open_project(app_env, PROJECT_B)) == "":
         assert any(t.get("fill") == "tonexty" for t in fig["data"])
         assert "with its calibrated 90 % band" in fig["layout"]["title"]["text"]
         assert (merits.loc["network (simulated grid)"]["peak_band"] > 0).all()

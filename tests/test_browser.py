@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from browser import goto_page, screenshot_folder, shoot, type_into, wait_idle
 
-from mat_interp_core import projects, synthetic
+from mat_interp_core import projects, simulate, synthetic
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +88,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     expect(page.get_by_text("Project browser-demo created; 1 local worker started")).to_be_visible()
     wait_idle(page)
     shoot(page, screenshots, "02-train.png")
-    p = projects.get_project(server.database_url, "browser-demo")
+    p = projects.open_project(server.database_url, "browser-demo")
     assert (p.n_trials, p.space.epochs, p.space.layers, p.space.min_resource) == (3, 30, (2, 4), 10)
     assert p.units["mass_mg"] == synthetic.DEMO_MASS_MG
 
@@ -113,7 +113,9 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     page.get_by_role("button", name="Simulate", exact=True).click()
     expect(page.get_by_text(re.compile(r"Simulated [\d,]+ points"))).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Download the simulated grid"))).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(4)  # two line cuts, the map and the ensemble's spread
+    # Two line cuts and the map, and the spread map when the pruner left more than one complete trial (an ensemble).
+    ensemble = isinstance(simulate.model_set(projects.open_project(server.database_url, "browser-demo"))[0], simulate.Ensemble)
+    expect(page.locator(".js-plotly-plot")).to_have_count(3 + ensemble)
     wait_idle(page)
     shoot(page, screenshots, "05-simulate.png")
 
@@ -134,7 +136,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     wait_idle(page)
     shoot(page, screenshots, "07-projects.png")
 
-    status = projects.progress(server.database_url, "browser-demo")
+    status = projects.progress(projects.open_project(server.database_url, "browser-demo"))
     assert status["done"] and status["finished"] >= 3 and status["failed"] == 0
     assert "Traceback" not in server.log.read_text()
 

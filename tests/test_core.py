@@ -108,21 +108,21 @@ def test_create_list_and_delete_only_touches_one_project(sqlite_url):
     projects.create_project(sqlite_url, "a", data, space=tiny_space(), n_trials=3, units={"y": "emu"})
     projects.create_project(sqlite_url, "b", data, space=tiny_space(), n_trials=2)
     assert [p.name for p in projects.list_projects(sqlite_url)] == ["a", "b"]
-    a = projects.get_project(sqlite_url, "a")
+    a = projects.open_project(sqlite_url, "a")
     assert a.units == {"y": "emu"} and a.space == tiny_space() and a.n_rows == len(data.frame)
-    back = projects.load_data(sqlite_url, a)
+    back = a.data
     assert back.frame.equals(data.frame)
-    projects.delete_project(sqlite_url, "a")
+    projects.delete_project(projects.open_project(sqlite_url, "a"))
     assert [p.name for p in projects.list_projects(sqlite_url)] == ["b"]
     assert optuna.get_all_study_names(storage.optuna_storage(sqlite_url)) == ["b"]
-    assert projects.load_data(sqlite_url, projects.get_project(sqlite_url, "b")).frame.equals(data.frame)
+    assert projects.open_project(sqlite_url, "b").data.frame.equals(data.frame)
 
 
 def test_duplicate_project_is_refused_and_nothing_changes(sqlite_url):
     projects.create_project(sqlite_url, "dup", demo_data(), space=tiny_space(), n_trials=3)
     with pytest.raises(projects.ProjectError, match="exists already"):
         projects.create_project(sqlite_url, "dup", demo_data(), space=tiny_space(), n_trials=99)
-    assert projects.get_project(sqlite_url, "dup").n_trials == 3
+    assert projects.open_project(sqlite_url, "dup").n_trials == 3
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "", ".", "x" * 65, "semi;colon", "sp ace"])
@@ -134,9 +134,9 @@ def test_project_names_that_could_form_paths_are_refused(sqlite_url, name):
 
 def test_add_trials_and_stop_flag(sqlite_url):
     projects.create_project(sqlite_url, "p", demo_data(), space=tiny_space(), n_trials=3)
-    projects.request_stop(sqlite_url, "p")
-    assert projects.get_project(sqlite_url, "p").stop_requested
-    p = projects.add_trials(sqlite_url, "p", 4)
+    projects.request_stop(projects.open_project(sqlite_url, "p"))
+    assert projects.open_project(sqlite_url, "p").stop_requested
+    p = projects.add_trials(projects.open_project(sqlite_url, "p"), 4)
     assert p.n_trials == 7 and not p.stop_requested
 
 

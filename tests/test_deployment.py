@@ -617,10 +617,10 @@ def test_worker_service_command_serves_a_queued_project(mariadb_url, tmp_path):
     projects.create_project(mariadb_url, "queued", demo_data(), space=tiny_space(), n_trials=2)
     proc, log = worker_service(mariadb_url, tmp_path)
     try:
-        wait_until(lambda: projects.progress(mariadb_url, "queued")["done"] or proc.poll() is not None,
+        wait_until(lambda: projects.progress(projects.open_project(mariadb_url, "queued"))["done"] or proc.poll() is not None,
                    timeout=120, what="the queued project's trials")
         assert proc.poll() is None, f"the service worker exited:\n{log.read_text()}"
-        table = projects.trials_frame(mariadb_url, "queued")
+        table = projects.trials_frame(projects.open_project(mariadb_url, "queued"))
         assert set(table.state) <= {"COMPLETE", "PRUNED"} and len(table) >= 2
         assert {t.split(":")[1] for t in _worker_attrs(mariadb_url, "queued")} == {str(proc.pid)}
         code = _sigterm_and_wait(proc, timeout=20)
@@ -638,4 +638,4 @@ def test_worker_service_command_serves_a_queued_project(mariadb_url, tmp_path):
 def _worker_attrs(url: str, name: str) -> list[str]:
     from mat_interp_core import projects
 
-    return [t.user_attrs.get("worker", "?:?") for t in projects.load_study(url, name).get_trials(deepcopy=False)]
+    return [t.user_attrs.get("worker", "?:?") for t in projects.open_project(url, name).study().get_trials(deepcopy=False)]

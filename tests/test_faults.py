@@ -85,7 +85,7 @@ def spawn(tmp_path: Path):
 
 
 def _table(url: str, name: str):
-    return projects.trials_frame(url, name)
+    return projects.trials_frame(projects.open_project(url, name))
 
 
 def _states(url: str, name: str) -> list[str]:
@@ -97,14 +97,14 @@ def _running_with_curves(url: str, name: str) -> bool:
     running = set(_table(url, name).query("state == 'RUNNING'").trial)
     if not running:
         return False
-    curves = projects.curves_frame(url, name)
+    curves = projects.curves_frame(projects.open_project(url, name))
     return bool(running & set(curves.trial))
 
 
 def _early_in_a_trial(url: str, name: str, epochs: int, fraction: float = 0.5) -> bool:
     """Some RUNNING trial has recorded curves but is less than ``fraction`` through its epochs."""
     running = set(_table(url, name).query("state == 'RUNNING'").trial)
-    curves = projects.curves_frame(url, name)
+    curves = projects.curves_frame(projects.open_project(url, name))
     last = curves[curves.trial.isin(running)].groupby("trial").epoch.max()
     return bool(((last > 0) & (last < fraction * epochs)).any())
 
@@ -138,7 +138,7 @@ def _assert_finished(url: str, name: str, target: int):
     assert table.trial.is_unique
     assert "RUNNING" not in set(table.state), shown
     assert table.state.isin(["COMPLETE", "PRUNED"]).sum() >= target, shown
-    waiting = [t for t in projects.load_study(url, name).get_trials(deepcopy=False) if t.state.name == "WAITING"]
+    waiting = [t for t in projects.open_project(url, name).study().get_trials(deepcopy=False) if t.state.name == "WAITING"]
     assert all("failed_trial" in t.system_attrs for t in waiting), shown
     return table
 
@@ -159,10 +159,10 @@ def test_service_worker_killed_mid_trial_and_its_successor_stopped_by_sigterm(ma
     complete_before = set(table.index[table.state == "COMPLETE"])
 
     second, second_log = spawn.service_worker(url, "second.log")
-    wait_until(lambda: projects.progress(url, "kill")["done"], timeout=120, what="the study to finish")
+    wait_until(lambda: projects.progress(projects.open_project(url, "kill"))["done"], timeout=120, what="the study to finish")
     table = _assert_finished(url, "kill", 2).set_index("trial")
     assert table.loc[1, "state"] == "FAIL"  # failed by the heartbeat check ...
-    study = projects.load_study(url, "kill")
+    study = projects.open_project(url, "kill").study()
     retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
     assert retried and retried[0].state.name == "COMPLETE"  # ... and re-queued
     assert table.loc[1, "note"] == f"its worker stopped answering (no heartbeat); retried as trial {retried[0].number}"
@@ -198,7 +198,7 @@ def test_database_restart_during_a_study(mariadb, mariadb_url, spawn):
         mariadb.stop()
         # What the monitor reads: a clear, password-free "unavailable" error, not a driver traceback.
         with pytest.raises(storage.DatabaseUnavailable) as info:
-            projects.progress(url, "outage")
+            projects.progress(projects.open_project(url, "outage"))
         message = str(info.value)
         assert "unavailable" in message and ":***@" in message and password not in message
         assert isinstance(info.value, RuntimeError)
@@ -214,7 +214,7 @@ def test_database_restart_during_a_study(mariadb, mariadb_url, spawn):
         if not mariadb.running:
             mariadb.start()  # same data directory and port; other tests' databases are back too
     # The same calls recover by themselves (pool_pre_ping replaces the dead connections).
-    assert projects.progress(url, "outage")["target"] == 3
+    assert projects.progress(projects.open_project(url, "outage"))["target"] == 3
     out1, out2 = _wait_exit(w1, log1, 150), _wait_exit(w2, log2, 150)
     assert w1.returncode == 0 and w2.returncode == 0, out1 + out2
     table = _assert_finished(url, "outage", 3)
@@ -225,9 +225,9 @@ def test_database_restart_during_a_study(mariadb, mariadb_url, spawn):
     # A stored model belongs to a COMPLETE trial, or to one that trained and saved its model just
     # before the outage but whose end Optuna could not record: failed by the heartbeat check and
     # retried. (simulate uses COMPLETE trials only.)
-    retried = {t.system_attrs["failed_trial"] for t in projects.load_study(url, "outage").get_trials(deepcopy=False)
+    retried = {t.system_attrs["failed_trial"] for t in projects.open_project(url, "outage").study().get_trials(deepcopy=False)
                if "failed_trial" in t.system_attrs}
-    models = _stored_models(url, projects.get_project(url, "outage").id)
+    models = _stored_models(url, projects.open_project(url, "outage").id)
     assert set(models) <= set(table.query("state == 'COMPLETE'").trial) | retried, (models, table)
 
 
@@ -260,13 +260,13 @@ def test_two_projects_share_a_worker_pool_without_mixing(mariadb_url, spawn):
     y_max = float(base["moment (emu)"].abs().max())
     seen_workers = set()
     for name, scale in (("x1", 1.0), ("x1000", 1000.0)):
-        project = projects.get_project(url, name)
+        project = projects.open_project(url, name)
         table = _assert_finished(url, name, targets[name])
         assert len(table) < targets[name] + 6, table  # no stray trials from the other project
-        trials = {t.number: t for t in projects.load_study(url, name).get_trials(deepcopy=False)}
+        trials = {t.number: t for t in projects.open_project(url, name).study().get_trials(deepcopy=False)}
         seen_workers |= {t.user_attrs["worker"] for t in trials.values()}
         # curves: only this study's trials, and per trial exactly the epochs that trial trained
-        curves = projects.curves_frame(url, name)
+        curves = projects.curves_frame(projects.open_project(url, name))
         assert set(curves.trial) <= set(trials)
         for number, rows in curves.groupby("trial"):
             assert len(rows) == trials[number].user_attrs["epochs"], (name, number)
@@ -279,9 +279,9 @@ def test_two_projects_share_a_worker_pool_without_mixing(mariadb_url, spawn):
             assert value == pytest.approx(trials[number].value)
             assert y_mean == pytest.approx(scale * float(base["moment (emu)"].mean()))
         # data: each project reads back its own
-        assert projects.load_data(url, project) == data[name]
+        assert (project).data == data[name]
         # simulate: values on this project's scale
-        grid = simulate.simulate(url, name, np.linspace(10, 80, 15), np.array([1000.0, 20000.0]))
+        grid = simulate.simulate(projects.open_project(url, name), np.linspace(10, 80, 15), np.array([1000.0, 20000.0]))
         peak = float(grid["moment (emu)"].abs().max())
         assert 0.3 * scale * y_max < peak < 3 * scale * y_max, (name, peak)
     assert len(seen_workers) == 2, seen_workers  # both workers of the pool took part
@@ -315,7 +315,7 @@ def test_three_workers_start_together_on_an_empty_database(mariadb_url, spawn):
     assert _schema_versions(url) == 1
     # done, and idle: a worker may have started one trial more than the target (it checks before
     # others finish); SIGTERM in the middle of it would end that trial as FAIL, logged with a traceback
-    wait_until(lambda: (p := projects.progress(url, "race"))["done"] and p["running"] == 0, timeout=120,
+    wait_until(lambda: (p := projects.progress(projects.open_project(url, "race")))["done"] and p["running"] == 0, timeout=120,
                what="the project to finish and the workers to be idle")
     for proc, log in started:
         assert proc.poll() is None, log.read_text()
@@ -354,19 +354,19 @@ def test_app_restarted_while_a_worker_trains(mariadb_url, spawn, free_port, tmp_
     try:
         _wait_health(app, port, log)
         trainer, trainer_log = spawn.worker(url, "steady", log="trainer.log")
-        wait_until(lambda: projects.progress(url, "steady")["finished"] >= 1, timeout=120, what="a first trial")
+        wait_until(lambda: projects.progress(projects.open_project(url, "steady"))["finished"] >= 1, timeout=120, what="a first trial")
         _stop(app)  # the app goes away while the worker trains
         assert app.returncode is not None
-        finished = projects.progress(url, "steady")["finished"]
-        wait_until(lambda: projects.progress(url, "steady")["finished"] > finished, timeout=60,
+        finished = projects.progress(projects.open_project(url, "steady"))["finished"]
+        wait_until(lambda: projects.progress(projects.open_project(url, "steady"))["finished"] > finished, timeout=60,
                    what="progress while the app is down")
         assert trainer.poll() is None, trainer_log.read_text()
         app = spawn.add(_start_app(port, url, log))  # same command, same port
         _wait_health(app, port, log)
-        seen = [projects.progress(url, "steady")["finished"]]
+        seen = [projects.progress(projects.open_project(url, "steady"))["finished"]]
 
         def finished_and_record():
-            p = projects.progress(url, "steady")
+            p = projects.progress(projects.open_project(url, "steady"))
             seen.append(p["finished"])
             return p["done"]
 
@@ -405,6 +405,6 @@ def test_model_too_large_for_the_packet_size(mariadb, mariadb_url, spawn):
     assert all("max_allowed_packet" in n for n in notes), notes  # the cause, not the failed ROLLBACK after it
     assert "given up" in out
     assert _stored_models(url, project.id) == {}
-    curves = projects.curves_frame(url, "big")  # the small writes of the same trials went through
+    curves = projects.curves_frame(projects.open_project(url, "big"))  # the small writes of the same trials went through
     assert set(curves.trial) == set(table.trial)
     assert mariadb.get_global("max_allowed_packet") == saved

@@ -51,14 +51,14 @@ def test_local_workers_get_the_url_from_their_environment(mariadb_url, umask_022
     password = make_url(mariadb_url).password
     projects.create_project(mariadb_url, "envurl", demo_data(), space=tiny_space(epochs=5, min_resource=5),
                             n_trials=1)
-    procs = workers.launch_local(mariadb_url, "envurl", 1)
+    procs = workers.launch_local(projects.open_project(mariadb_url, "envurl"), 1)
     try:
         cmdline = Path(f"/proc/{procs[0].pid}/cmdline").read_bytes().decode().split("\0")
         assert password not in " ".join(cmdline) and "--database" not in cmdline, cmdline
         assert procs[0].wait(timeout=180) == 0
     finally:
         workers.stop_local(procs)
-    assert projects.progress(mariadb_url, "envurl")["done"]  # it reached the database through its environment
+    assert projects.progress(projects.open_project(mariadb_url, "envurl"))["done"]  # it reached the database through its environment
     logs = list((home / "logs").iterdir())
     assert _mode(home) == 0o700 and _mode(home / "logs") == 0o700
     assert logs and all(_mode(p) == 0o600 for p in logs), [(p.name, oct(_mode(p))) for p in logs]
@@ -149,7 +149,7 @@ def test_train_checks_every_setting_before_storing(sqlite_url, tmp_path, capsys)
     assert projects.list_projects(sqlite_url) == []  # the name is not taken
     projects.create_project(sqlite_url, "p2", demo_data(), space=tiny_space(), n_trials=3)
     assert cli.main(["train", "p2", "--more", "5", "--workers", "0", "--database", sqlite_url]) == 2
-    assert projects.get_project(sqlite_url, "p2").n_trials == 3  # --more was not applied
+    assert projects.open_project(sqlite_url, "p2").n_trials == 3  # --more was not applied
 
 
 # ---------------------------------------------------------------- 3. data the database cannot take in one statement
@@ -185,7 +185,7 @@ def test_data_over_max_allowed_packet_is_refused_before_writing(mariadb, mariadb
     assert optuna.get_all_study_names(storage.optuna_storage(mariadb_url)) == []
     assert int(mariadb.get_global("max_allowed_packet")) == saved
     project = projects.create_project(mariadb_url, "big", data, space=tiny_space(), n_trials=1)
-    assert len(projects.load_data(mariadb_url, project).frame) == len(data.frame)
+    assert len((project).data.frame) == len(data.frame)
 
 
 # ---------------------------------------------------------------- 4. user text: Markdown escaped, lengths bounded
@@ -197,7 +197,7 @@ def test_column_names_longer_than_the_schema_are_refused(mariadb_url):
     ok = frame.rename(columns={"T (K)": longest})
     project = projects.create_project(mariadb_url, "long", dataset.validate(ok, longest, "H (Oe)", "moment (emu)"),
                                       space=tiny_space(), n_trials=1)
-    assert projects.get_project(mariadb_url, "long").x1_name == longest == project.x1_name
+    assert projects.open_project(mariadb_url, "long").x1_name == longest == project.x1_name
     too_long = longest + "K"
     bad = frame.rename(columns={"T (K)": too_long})
     with pytest.raises(dataset.DataError, match=r"the X1 column 'T+…' has a name of 256 characters"):

@@ -311,7 +311,7 @@ def test_train_then_entropy_with_no_unit_or_mass_flag(tmp_path, capsys) -> None:
     projects.create_project(url, "mt", data, space=tiny_space(epochs=40, patience=40, min_resource=1000),
                             n_trials=1, units=units)
     assert workers.run_worker(url, "mt", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
-    resolved = simulate.project_units(url, "mt")
+    resolved = simulate.project_units(projects.open_project(url, "mt"))
     assert (resolved.m_unit, resolved.h_unit, resolved.mass_mg) == ("emu", "Oe", pytest.approx(1.5))
     code = cli.main(["entropy", "mt", "--from", "training", "--database", url, "--out", str(tmp_path / "e.csv")])
     out = capsys.readouterr()

@@ -40,27 +40,27 @@ def test_refine_replaces_the_best_models_records_r2_and_is_skipped_the_second_ti
     url, name = searched
     before = _models(url)
     assert len(before) == 2
-    study = projects.load_study(url, name)
+    study = projects.open_project(url, name).study()
     by_search = sorted((t for t in study.trials if t.value is not None), key=lambda t: -t.value)
     calls = []
-    done = refine.refine_project(url, name, candidates=3, epochs=12, seeds=2, tolerance=None,
+    done = refine.refine_project(projects.open_project(url, name), candidates=3, epochs=12, seeds=2, tolerance=None,
                                  progress=lambda *a: calls.append(a))
     # the 3 best by search R² were refined, the best 2 refined models kept (keep_models)
     assert sorted(done) == sorted(t.number for t in by_search[:3])
     assert [c[:2] for c in calls] == [(1, 3), (2, 3), (3, 3)]
     after = _models(url)
     assert len(after) == 2 and set(after) <= set(done)
-    attrs = {t.number: t.user_attrs for t in projects.load_study(url, name).trials}
+    attrs = {t.number: t.user_attrs for t in projects.open_project(url, name).study().trials}
     for number, (value, blob) in after.items():
         assert attrs[number]["refined"] == {"epochs": 12, "seeds": 2, "solver": "adam"}
         assert attrs[number]["refined_r2"] == pytest.approx(value)
         assert number not in before or blob != before[number][1]  # a new model, not the search's
     # the refined value is the ranking: best refined R² first
-    ranked = simulate.ranked_trials(url, name)
+    ranked = simulate.ranked_trials(projects.open_project(url, name))
     assert ranked == sorted(after, key=lambda n: -after[n][0])
-    assert refine.refined_trials(url, name).keys() == set(after)
+    assert refine.refined_trials(projects.open_project(url, name)).keys() == set(after)
     # the stored model is the mean of its 2 seeds, and predicts Y in the data's units
-    members = simulate.load_models(url, name, 2)
+    members = simulate.load_models(projects.open_project(url, name), 2)
     x, y = demo_data().arrays()
     pred = members[0].predict(x[:, 0], x[:, 1])
     r2 = 1 - np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)
@@ -68,27 +68,27 @@ def test_refine_replaces_the_best_models_records_r2_and_is_skipped_the_second_ti
     assert any(layer.name == "seed_average" for layer in members[0].model.layers[1].layers)
     # a second call refines nothing and changes nothing
     calls.clear()
-    assert refine.refine_project(url, name, candidates=3, epochs=12, seeds=2, tolerance=None,
+    assert refine.refine_project(projects.open_project(url, name), candidates=3, epochs=12, seeds=2, tolerance=None,
                                  progress=lambda *a: calls.append(a)) == []
     assert calls == [] and _models(url) == after
     # other settings refine again: fewer epochs, or each trial's own solver
-    assert len(refine.refine_project(url, name, top=2, candidates=2, epochs=13, seeds=1, tolerance=None)) == 2
-    own = refine.refine_project(url, name, top=2, candidates=2, epochs=13, seeds=1, tolerance=None, solver="trial")
+    assert len(refine.refine_project(projects.open_project(url, name), top=2, candidates=2, epochs=13, seeds=1, tolerance=None)) == 2
+    own = refine.refine_project(projects.open_project(url, name), top=2, candidates=2, epochs=13, seeds=1, tolerance=None, solver="trial")
     assert len(own) == 2
-    assert all(t.user_attrs["refined"]["solver"] == "trial" for t in projects.load_study(url, name).trials
+    assert all(t.user_attrs["refined"]["solver"] == "trial" for t in projects.open_project(url, name).study().trials
                if t.number in own)
 
 
 def test_refine_drops_models_that_fit_much_worse_than_the_best(searched) -> None:
     url, name = searched
-    refine.refine_project(url, name, candidates=3, epochs=12, seeds=1, tolerance=None)
+    refine.refine_project(projects.open_project(url, name), candidates=3, epochs=12, seeds=1, tolerance=None)
     values = sorted(v for v, _ in _models(url).values())
     assert len(values) == 2 and values[0] < values[1]
     # same settings: nothing retrained, but a tolerance of 1 keeps only the best fit
-    assert refine.refine_project(url, name, candidates=3, epochs=12, seeds=1, tolerance=1.0) == []
+    assert refine.refine_project(projects.open_project(url, name), candidates=3, epochs=12, seeds=1, tolerance=1.0) == []
     kept = _models(url)
     assert [v for v, _ in kept.values()] == [values[1]]
-    assert len(simulate.load_models(url, name, 5)) == 1
+    assert len(simulate.load_models(projects.open_project(url, name), 5)) == 1
 
 
 def test_refine_cli_reports_and_rejects_bad_settings(searched, capsys) -> None:
@@ -154,5 +154,5 @@ def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_me
             if line.startswith("finishing r:") and " trial " in line] == [  # not the band's folds after them
         "1/3", "1/2", "1/1"], out  # each restart skips what is stored
     assert f"project {name} finished" in out
-    assert refine.refine_status(url, name) == (3, 3)
-    assert sorted(t.user_attrs["refined"]["epochs"] for t in projects.load_study(url, name).trials) == [40, 40, 40]
+    assert refine.refine_status(projects.open_project(url, name)) == (3, 3)
+    assert sorted(t.user_attrs["refined"]["epochs"] for t in projects.open_project(url, name).study().trials) == [40, 40, 40]

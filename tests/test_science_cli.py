@@ -140,7 +140,7 @@ def test_validate_writes_holdout_rmse_and_ranks_by_it(trained, capsys) -> None:
     code, out, err = run(capsys, "validate", name, "--top", "2", "--curves", "2", "--database", url)
     assert code == 0, err
     assert "[4/4]" in out and "best by held-out RMSE" in out
-    study = projects.load_study(url, name)
+    study = projects.open_project(url, name).study()
     scored = [t for t in study.trials if "holdout_rmse" in t.user_attrs]
     assert len(scored) == 2
     data = demo_data()
@@ -155,13 +155,13 @@ def test_validate_writes_holdout_rmse_and_ranks_by_it(trained, capsys) -> None:
     complete = sorted((t for t in study.trials if t.value is not None), key=lambda t: -t.value)
     assert {t.number for t in scored} == {t.number for t in complete[:2]}
     # the status table shows it, and the 'holdout' objective ranks by it
-    table = projects.trials_frame(url, name)
+    table = projects.trials_frame(projects.open_project(url, name))
     assert table["holdout_rmse"].notna().sum() == 2
     best = min(scored, key=lambda t: t.user_attrs["holdout_rmse"])
-    assert simulate.ranked_trials(url, name)[0] == best.number
+    assert simulate.ranked_trials(projects.open_project(url, name))[0] == best.number
     # a second call scores nothing again
     calls = []
-    frame = validation.validate_project(url, name, top=2, n_curves=2, progress=lambda *a: calls.append(a))
+    frame = validation.validate_project(projects.open_project(url, name), top=2, n_curves=2, progress=lambda *a: calls.append(a))
     assert calls == [] and len(frame) == 2 and frame["holdout_rmse"].is_monotonic_increasing
 
 
@@ -222,7 +222,7 @@ def test_entropy_unit_and_input_errors_exit_2(no_units, capsys) -> None:
 
 def test_compare_cli_lists_every_method(trained, capsys, tmp_path) -> None:
     url, name = trained
-    validation.validate_project(url, name, top=2, n_curves=2)  # no-op when the validate test ran first
+    validation.validate_project(projects.open_project(url, name), top=2, n_curves=2)  # no-op when the validate test ran first
     out_csv = tmp_path / "compare.csv"
     code, out, err = run(capsys, "compare", name, "--dh", "1,5", "--ensemble", "3", "--database", url,
                          "--out", str(out_csv))
@@ -239,9 +239,9 @@ def test_compare_cli_lists_every_method(trained, capsys, tmp_path) -> None:
     # until every member is scored (only 2 of 3 are), shown as "-"
     assert np.isnan(loo["ensemble3"])
     assert table.loc[table.method == "network", "loo_rmse"].iloc[0] == pytest.approx(
-        validation.validation_frame(url, name)["holdout_rmse"].min())
+        validation.validation_frame(projects.open_project(url, name))["holdout_rmse"].min())
     # baselines are scored on the same held-out curves as the networks
-    held = validation.validation_frame(url, name)["holdout_x2"].iloc[0]
+    held = validation.validation_frame(projects.open_project(url, name))["holdout_x2"].iloc[0]
     assert f"held-out curves {held.replace(',', ', ')}" in out
     lines = [line for line in out.splitlines() if line.strip().startswith("ensemble3")]
     assert lines and all(" - " in line for line in lines)
@@ -278,11 +278,11 @@ def test_validation_on_mariadb(mariadb_url) -> None:
     space = tiny_space(epochs=20, patience=20, min_resource=1000, keep_models=2, seed=3)
     projects.create_project(mariadb_url, "val", demo_data(), space=space, n_trials=2, units=DEMO_UNITS)
     assert workers.run_worker(mariadb_url, "val", exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
-    frame = validation.validate_project(mariadb_url, "val", top=1, n_curves=1)
+    frame = validation.validate_project(projects.open_project(mariadb_url, "val"), top=1, n_curves=1)
     assert len(frame) == 1 and frame["holdout_rmse"].iloc[0] > 0
-    again = validation.validate_project(mariadb_url, "val", top=1, n_curves=1, force=True)  # overwrite, not duplicate
+    again = validation.validate_project(projects.open_project(mariadb_url, "val"), top=1, n_curves=1, force=True)  # overwrite, not duplicate
     assert len(again) == 1 and again["holdout_x2"].iloc[0] == frame["holdout_x2"].iloc[0]
-    table = projects.trials_frame(mariadb_url, "val")
+    table = projects.trials_frame(projects.open_project(mariadb_url, "val"))
     assert table["holdout_rmse"].notna().sum() == 1
 
 
@@ -294,12 +294,12 @@ def test_a_finishing_worker_validates_after_the_search(tmp_path) -> None:
     space = tiny_space(epochs=20, min_resource=1000, keep_models=2, seed=1, objective="holdout")
     projects.create_project(url, "ho", demo_data(), space=space, n_trials=2, units=DEMO_UNITS)
     with pytest.raises(projects.ProjectError, match="no finished trial"):
-        validation.validation_status(url, "ho")
+        validation.validation_status(projects.open_project(url, "ho"))
     done = run_cli("worker", "ho", "--database", url, "--exit-when-idle", "--threads", "1", "--finish")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "finishing ho: 6/6" in done.stdout and "project ho finished" in done.stdout, done.stdout
-    assert validation.validation_status(url, "ho") == (2, 2)
-    assert simulate.ranked_trials(url, "ho")[0] == int(validation.validation_frame(url, "ho")["trial"].iloc[0])
+    assert validation.validation_status(projects.open_project(url, "ho")) == (2, 2)
+    assert simulate.ranked_trials(projects.open_project(url, "ho"))[0] == int(validation.validation_frame(projects.open_project(url, "ho"))["trial"].iloc[0])
 
     bad = run_cli("worker", "--database", url, "--finish")
     assert bad.returncode == 2 and "--finish needs a project NAME and --exit-when-idle" in bad.stderr

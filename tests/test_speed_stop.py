@@ -13,7 +13,7 @@ from mat_interp_core import projects, refine, synthetic, workers
 
 
 def _refine_attrs(url: str, name: str) -> dict[int, dict]:
-    return {t.number: t.user_attrs for t in projects.load_study(url, name).trials}
+    return {t.number: t.user_attrs for t in projects.open_project(url, name).study().trials}
 
 
 def test_sigterm_during_the_refinement_stops_within_seconds_keeps_what_is_done_and_resumes(mariadb_url, tmp_path):
@@ -29,7 +29,7 @@ def test_sigterm_during_the_refinement_stops_within_seconds_keeps_what_is_done_a
         # one configuration refined and another in training (both workers took one: they share the refinement)
         def one_done_one_running() -> bool:
             try:
-                return refine.refine_status(url, name)[0] >= 1 and refine.refine_progress(url, name)["running"] >= 1
+                return refine.refine_status(projects.open_project(url, name))[0] >= 1 and refine.refine_progress(projects.open_project(url, name))["running"] >= 1
             except projects.ProjectError:  # not created yet
                 return False
 
@@ -49,13 +49,13 @@ def test_sigterm_during_the_refinement_stops_within_seconds_keeps_what_is_done_a
     attrs = _refine_attrs(url, name)
     assert not any("refining" in a for a in attrs.values()), "a stopped worker left its claim"
     before = {n: a["refined_s"] for n, a in attrs.items() if "refined" in a}
-    done, total = refine.refine_status(url, name)
+    done, total = refine.refine_status(projects.open_project(url, name))
     assert 1 <= len(before) == done < total == 3
 
     res = cli("train", name, "--more", "0", "--workers", "2", "--database", url, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "kept 3 models" in res.stdout, res.stdout
-    assert refine.refine_status(url, name) == (3, 3)
+    assert refine.refine_status(projects.open_project(url, name)) == (3, 3)
     after = _refine_attrs(url, name)
     assert {n: after[n]["refined_s"] for n in before} == before  # what was finished was not trained again
 
@@ -65,15 +65,15 @@ def test_a_claimed_refinement_is_skipped_by_others_until_its_claim_goes_stale(ma
     projects.create_project(url, name, demo_data(), n_trials=2,
                             space=tiny_space(epochs=10, min_resource=1000, keep_models=2, seed=0))
     assert workers.run_worker(url, name, exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
-    trials = projects.load_study(url, name).trials
+    trials = projects.open_project(url, name).study().trials
     settings = refine.refine_settings(20, 1)
     assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 0, 0)
     assert not refine._claim(url, trials[0]._trial_id, "b:2", settings, 0, 0)  # held by a live process
     assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 5, 10)  # its own refresh
-    progress = refine.refine_progress(url, name)
+    progress = refine.refine_progress(projects.open_project(url, name))
     assert progress["running"] == 0  # the project's default settings are not the ones claimed
     # another process refines the rest and leaves the claimed one alone
-    assert refine.refine_project(url, name, epochs=20, seeds=1) == [trials[1].number]
+    assert refine.refine_project(projects.open_project(url, name), epochs=20, seeds=1) == [trials[1].number]
     # a claim not refreshed for CLAIM_STALE_SECONDS belongs to a dead process: taken over
     table = refine._attr_table()
     from mat_interp_core import storage
@@ -82,7 +82,7 @@ def test_a_claimed_refinement_is_skipped_by_others_until_its_claim_goes_stale(ma
         stale = json.dumps({"worker": "a:1", "settings": settings, "at": time.time() - 2 * refine.CLAIM_STALE_SECONDS})
         conn.execute(table.update().where(table.c.trial_id == trials[0]._trial_id, table.c.key == "refining")
                      .values(value_json=stale))
-    assert refine.refine_project(url, name, epochs=20, seeds=1) == [trials[0].number]
+    assert refine.refine_project(projects.open_project(url, name), epochs=20, seeds=1) == [trials[0].number]
     assert "refining" not in _refine_attrs(url, name)[trials[0].number]  # released when done
 
 

@@ -16,7 +16,7 @@ from mat_interp_core import projects, refine, simulate, storage
 
 
 def _states(url: str, name: str) -> list[str]:
-    return list(projects.trials_frame(url, name)["state"])
+    return list(projects.trials_frame(projects.open_project(url, name))["state"])
 
 
 def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
@@ -29,13 +29,13 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
     assert "best trial" in res.stdout
     # then the refinement (on by default: twice the 30 search epochs, 3 seeds per configuration)
     assert "refining the best 10 trials (60 epochs" in res.stdout, res.stdout
-    refined = refine.refined_trials(url, name)
-    assert refined and set(refined) == set(simulate.ranked_trials(url, name))
+    refined = refine.refined_trials(projects.open_project(url, name))
+    assert refined and set(refined) == set(simulate.ranked_trials(projects.open_project(url, name)))
     assert all(a["refined"] == refine.refine_settings(60) for a in refined.values())
 
 
 def _check_finished_study(url: str, name: str, target: int) -> pd.DataFrame:
-    table = projects.trials_frame(url, name)
+    table = projects.trials_frame(projects.open_project(url, name))
     finished = table[table.state.isin(["COMPLETE", "PRUNED"])]
     assert len(finished) >= target and "RUNNING" not in set(table.state)
     assert table.trial.is_unique
@@ -48,12 +48,12 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "mariadb_url")
     _run_cli_study(url, tmp_path)
     _check_finished_study(url, "demo", 4)
-    study = projects.load_study(url, "demo")
+    study = projects.open_project(url, "demo").study()
     workers_seen = {t.user_attrs.get("worker") for t in study.get_trials(deepcopy=False)}
     assert len(workers_seen) == 2, workers_seen
     # curves were recorded for every trial, epoch by epoch
-    curves = projects.curves_frame(url, "demo")
-    assert set(curves.trial) == set(projects.trials_frame(url, "demo").trial)
+    curves = projects.curves_frame(projects.open_project(url, "demo"))
+    assert set(curves.trial) == set(projects.trials_frame(projects.open_project(url, "demo")).trial)
     first = curves[curves.trial == curves.trial.min()]
     assert list(first.epoch) == list(range(1, len(first) + 1))
     # simulate through the CLI, in the data's units
@@ -62,7 +62,7 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     assert res.returncode == 0, res.stderr
     grid = pd.read_csv(out, comment="#")
     # the project's model set (every kept model): an ensemble adds its members' spread
-    n_models = len(simulate.model_values(url, "demo"))
+    n_models = len(simulate.model_values(projects.open_project(url, "demo")))
     spread = ["moment (emu) std"] if n_models > 1 else []
     assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)", *spread] and len(grid) == 141 * 25
     assert (grid[spread] >= 0).all().all()
@@ -76,7 +76,7 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     res = cli("train", "demo", "--more", "2", "--workers", "1", "--database", url)
     assert res.returncode == 0, res.stderr
     _check_finished_study(url, "demo", 6)
-    assert projects.get_project(url, "demo").n_trials == 6
+    assert projects.open_project(url, "demo").n_trials == 6
 
 
 def test_only_the_best_models_are_kept_and_export_predicts_user_units(sqlite_url, tmp_path):
@@ -86,7 +86,7 @@ def test_only_the_best_models_are_kept_and_export_predicts_user_units(sqlite_url
     assert w.returncode == 0, out
     with storage.get_engine(sqlite_url).connect() as conn:
         kept = conn.execute(sa.select(storage.models.c.trial_number, storage.models.c.value)).all()
-    complete = projects.trials_frame(sqlite_url, "keep").query("state == 'COMPLETE'")
+    complete = projects.trials_frame(projects.open_project(sqlite_url, "keep")).query("state == 'COMPLETE'")
     assert len(complete) == 4 and len(kept) == 2
     assert sorted(v for _, v in kept) == sorted(complete.R2.nlargest(2))
     path = tmp_path / "m.keras"
@@ -96,7 +96,7 @@ def test_only_the_best_models_are_kept_and_export_predicts_user_units(sqlite_url
     model = keras.saving.load_model(path)
     data = demo_data().frame
     pred = np.asarray(model.predict(data.iloc[:, :2].to_numpy("float32"), verbose=0))[:, 0]
-    fitted = simulate.fitted(sqlite_url, "keep")
+    fitted = simulate.fitted(projects.open_project(sqlite_url, "keep"))
     assert np.allclose(pred, fitted["moment (emu)"], rtol=1e-4, atol=1e-7)
 
 
@@ -124,19 +124,19 @@ def test_worker_killed_mid_trial_loses_nothing(backend, request):
                timeout=180, what="trial 0 complete and trial 1 running")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
-    table = projects.trials_frame(url, "kill")
+    table = projects.trials_frame(projects.open_project(url, "kill"))
     assert table.set_index("trial").loc[1, "state"] == "RUNNING"
     complete_before = set(table.query("state == 'COMPLETE'").trial)
 
     second = worker(url, "kill")
     out, _ = second.communicate(timeout=300)
     assert second.returncode == 0, out
-    table = projects.trials_frame(url, "kill").set_index("trial")
+    table = projects.trials_frame(projects.open_project(url, "kill")).set_index("trial")
     assert table.loc[1, "state"] == "FAIL"  # the killed trial, failed by the heartbeat check
     assert "RUNNING" not in set(table.state)
     assert (table.state == "COMPLETE").sum() >= 3
     assert complete_before <= set(table.index[table.state == "COMPLETE"])  # no finished trial lost
-    study = projects.load_study(url, "kill")
+    study = projects.open_project(url, "kill").study()
     retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
     assert retried, "the killed trial was not re-queued"
     assert retried[0].state == TrialState.COMPLETE and retried[0].params == study.trials[1].params
@@ -173,7 +173,7 @@ def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
     out_remote, _ = remote.communicate(timeout=300)
     out_local, _ = local.communicate(timeout=300)
     assert remote.returncode == 0 and local.returncode == 0, out_remote + out_local
-    study = projects.load_study(mariadb_url, "shared")
+    study = projects.open_project(mariadb_url, "shared").study()
     by_worker = {}
     for t in study.get_trials(deepcopy=False):
         by_worker.setdefault(t.user_attrs["worker"].split(":")[1], []).append(t.state.name)
@@ -219,7 +219,7 @@ def test_ctrl_c_on_train_stops_the_workers_and_leaves_no_trial_running(sqlite_ur
          "--nodes", "8:8", "--solver", "adam", "--epochs", "5000", "--patience", "5000", "--min-resource", "100000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env(), stdin=subprocess.DEVNULL)
     try:
-        wait_until(lambda: projects.list_projects(sqlite_url) and len(projects.curves_frame(sqlite_url, "cc")) > 0,
+        wait_until(lambda: projects.list_projects(sqlite_url) and len(projects.curves_frame(projects.open_project(sqlite_url, "cc"))) > 0,
                    timeout=120, what="a trial under way")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -230,5 +230,5 @@ def test_ctrl_c_on_train_stops_the_workers_and_leaves_no_trial_running(sqlite_ur
     assert "--more 0" in err
     states = _states(sqlite_url, "cc")
     assert "RUNNING" not in states and "FAIL" in states
-    table = projects.trials_frame(sqlite_url, "cc")
+    table = projects.trials_frame(projects.open_project(sqlite_url, "cc"))
     assert table[table.state == "FAIL"].note.str.startswith("stopped by request at epoch ").all(), table

@@ -68,25 +68,25 @@ def test_search_refinement_and_folds_keep_the_transform(sqlite_url) -> None:
                        x2_transforms=("linear", "cbrt"))
     projects.create_project(sqlite_url, "t", demo_data(), space=space, n_trials=4)
     assert workers.run_worker(sqlite_url, "t", exit_when_idle=True, threads=1, poll_seconds=0.1) == 4
-    study = projects.load_study(sqlite_url, "t")
+    study = projects.open_project(sqlite_url, "t").study()
     picked = {t.number: t.params["x2_transform"] for t in study.trials}
     assert set(picked.values()) <= {"linear", "cbrt"}
     assert all(t.user_attrs["x2_transform"] == picked[t.number] for t in study.trials)
 
     def stored_kinds():
         return {m.trial_number: (_inner(m.model).kind if _inner(m.model) else "linear")
-                for m in simulate.load_models(sqlite_url, "t", k=2)}
+                for m in simulate.load_models(projects.open_project(sqlite_url, "t"), k=2)}
 
     assert all(kind == picked[n] for n, kind in stored_kinds().items())
-    refine.refine_project(sqlite_url, "t", epochs=5, seeds=1)
+    refine.refine_project(projects.open_project(sqlite_url, "t"), epochs=5, seeds=1)
     assert all(kind == picked[n] for n, kind in stored_kinds().items())  # the refinement retrained it as searched
-    assert uncertainty.calibrate_project(sqlite_url, "t")
-    settings = projects.load_study(sqlite_url, "t").user_attrs["calibration"]
-    best = simulate.ranked_trials(sqlite_url, "t")[0]
+    assert uncertainty.calibrate_project(projects.open_project(sqlite_url, "t"))
+    settings = projects.open_project(sqlite_url, "t").study().user_attrs["calibration"]
+    best = simulate.ranked_trials(projects.open_project(sqlite_url, "t"))[0]
     assert settings["reference"] == best and settings["params"]["x2_transform"] == picked[best]
-    folds = simulate.load_trial_models(sqlite_url, "t", [-1 - k for k in range(len(settings["folds"]))])
+    folds = simulate.load_trial_models(projects.open_project(sqlite_url, "t"), [-1 - k for k in range(len(settings["folds"]))])
     assert len(folds) == len(settings["folds"]) == 6  # 8 fields: 6 interior, all held out
     assert all((_inner(f.model).kind if _inner(f.model) else "linear") == picked[best] for f in folds)
     # the folds never join the ensemble, and refinement's pruning leaves them alone
-    assert all(n >= 0 for n in simulate.model_values(sqlite_url, "t"))
-    assert not uncertainty.calibrate_project(sqlite_url, "t")  # up to date: nothing to do
+    assert all(n >= 0 for n in simulate.model_values(projects.open_project(sqlite_url, "t")))
+    assert not uncertainty.calibrate_project(projects.open_project(sqlite_url, "t"))  # up to date: nothing to do

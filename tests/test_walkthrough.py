@@ -102,7 +102,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     wait_idle(page)
     no_exception(page)
     shoot(page, shots, "02-train.png")
-    project = projects.get_project(server.database_url, PROJECT)
+    project = projects.open_project(server.database_url, PROJECT)
     assert project.n_trials == 30
     assert project.space.to_dict() == {**SearchSpace().to_dict(), "seed": project.space.seed}
     assert (project.units["x1"], project.units["x2"], project.units["y"]) == ("K", "Oe", "emu")
@@ -127,12 +127,12 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()  # the trial table
     no_exception(page)
     shoot(page, shots, "04-monitor-finished.png")
-    status = projects.progress(server.database_url, PROJECT)
+    status = projects.progress(projects.open_project(server.database_url, PROJECT))
     assert status["done"] and status["finished"] >= 30 and status["failed"] == 0, status
     # The steps after the search (on by default, run by the first local worker): the best configurations refined.
     expect(page.get_by_text(re.compile(r"Refinement: done \((\d+) of \1\)\."))).to_be_visible(timeout=REFINE_TIMEOUT)
     refined = time.monotonic()
-    assert refine.refine_status(server.database_url, PROJECT)[0] >= 5
+    assert refine.refine_status(projects.open_project(server.database_url, PROJECT))[0] >= 5
     shoot(page, shots, "04b-monitor-refined.png")
 
     # --- 4. Simulate: 0.2 T field steps, the temperature axis as the page proposes it.

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import common
-from mat_interp_core import baselines, dataset, entropy, simulate, uncertainty
+from mat_interp_core import dataset, entropy, report, simulate, uncertainty
 
-
-_SOURCES = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "spline": "cubic spline along H",
-            "rbf": "RBF surface", "krr": "kernel ridge", "forest": "random forest", "mlp": "MLP (scikit-learn)"}
-_NETWORK = "network (simulated grid)"
-_COARSE = "coarse data (measured fields only)"
+_SOURCES = report.BASELINE_LABELS
+_NETWORK = report.NETWORK
+_COARSE = report.COARSE
 _DS_TITLE = "|ΔS_M| (J kg⁻¹ K⁻¹)"
-# Warn when μ0ΔH step / T step exceeds this: a transition moving up to 2 K/T with the field then shifts by more
-# than one temperature step per field step, and |ΔS_M| from the grid turns into a comb (ErCo2 moves ~1.5 K/T).
-COMB_RATIO_T_PER_K = 0.5
-SPIKY = 1.1  # spikiness (total variation / 2 peak) above which a curve is called spiky
 
 
 def _unit_widgets(project, units: dict) -> dict | None:
@@ -34,7 +27,8 @@ def _unit_widgets(project, units: dict) -> dict | None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
     dh_text = c1.text_input("Field changes μ0ΔH (T), from the lowest field", key="w_e_dh", **common.KEEP)
     m_unit = c2.selectbox(f"M unit ({common.md(project.y_name)})", entropy.M_UNITS, key="w_e_m_unit", **common.KEEP)
-    h_unit = c3.selectbox(f"H unit ({common.md(project.x2_name)})", entropy.H_UNITS, key="w_e_h_unit", **common.KEEP)
+    t_name, h_name = report.roles(project)
+    h_unit = c3.selectbox(f"H unit ({common.md(h_name)})", entropy.H_UNITS, key="w_e_h_unit", **common.KEEP)
     if m_unit == "muB/f.u.":
         molar = c4.number_input("Molar mass (g/mol)", min_value=0.0, step=0.1, key="w_e_molar", **common.KEEP)
         mass = None
@@ -43,11 +37,8 @@ def _unit_widgets(project, units: dict) -> dict | None:
                                key="w_e_mass", **common.KEEP,
                                disabled=m_unit != "emu", help="Used when M is in emu.")
         molar = None
-    st.caption(f"{common.md(project.x1_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
+    st.caption(f"{common.md(t_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
                "(emu ÷ mass in g), field → μ0H in T (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷); |ΔS_M| in J/(kg·K).")
-    if units.get("x1") not in (None, "", "K"):
-        st.warning(f"the unit of {common.md(project.x1_name)} is {common.md(repr(units.get('x1')))}; "
-                   "|ΔS_M| assumes kelvin.")
     try:
         dhs = dataset.parse_values(dh_text, what="the field changes ΔH")
     except dataset.DataError as err:
@@ -58,20 +49,15 @@ def _unit_widgets(project, units: dict) -> dict | None:
                 molar_mass_g=(molar or None) if m_unit == "muB/f.u." else None, dh_tesla=dhs)
 
 
-def _grid_widgets(project, data, kw: dict) -> dict | None:
+def _grid_widgets(project, kw: dict) -> dict | None:
     """T step, field step and ensemble size of the page's own grid (defaults: what the integral needs)."""
-    x, _ = data.arrays()
-    x[:, 1] = data.x2_set_point  # the grid spans the set points, not the jittering read-backs
     if st.session_state.get("_entropy_grid_for") != (project.id, kw["h_unit"]):
         st.session_state["_entropy_grid_for"] = (project.id, kw["h_unit"])
         try:
-            t_axis, h_axis = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=kw["h_unit"])
+            st.session_state["w_e_t_step"], st.session_state["w_e_h_step"] = report.default_steps(project, kw["h_unit"])
         except ValueError as err:
             st.error(common.md(err))
             return None
-        # the library's choice, to one significant digit (0.0995 K -> 0.1 K)
-        st.session_state["w_e_t_step"] = float(f"{np.median(np.diff(t_axis)):.1g}")
-        st.session_state["w_e_h_step"] = float(f"{entropy.to_tesla(np.median(np.diff(h_axis)), kw['h_unit']):.1g}")
         st.session_state["w_e_k"] = simulate.default_k(project)  # the same models as every other front end
     c1, c2, c3 = st.columns(3)
     t_step = c1.number_input(f"Temperature step (K) of the grid", min_value=0.001, step=0.05, format="%.3f",
@@ -87,11 +73,8 @@ def _grid_widgets(project, data, kw: dict) -> dict | None:
     if t_step is None or h_step is None:
         st.error("Give both steps of the grid.")
         return None
-    if h_step > COMB_RATIO_T_PER_K * t_step:
-        st.warning(
-            f"A field step of {h_step:g} T is coarse for a temperature step of {t_step:g} K: where the transition "
-            f"moves with the field (a first-order transition), |ΔS_M| from such a grid is a comb of spikes. "
-            f"Use a field step ≤ {COMB_RATIO_T_PER_K * t_step:.3g} T (or a larger temperature step).")
+    for warning in report.grid_warnings(float(t_step), float(h_step)):
+        st.warning(warning)
     return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k)}
 
 
@@ -105,32 +88,32 @@ def _cached(key: tuple, compute):
     return store[key]
 
 
-def _network(url: str, project, data, units, kw: dict, grid: dict):
-    """|ΔS_M| of the chosen models with the calibrated band (the library's one |ΔS_M| report)."""
-    model = common.predictor(url, project, grid["k"])
+def _network(project, units, kw: dict, grid: dict):
+    """|ΔS_M| of the chosen models with the calibrated band (report.network_entropy), kept per grid and models."""
+    model = common.predictor(project, grid["k"])
     key = ("network", project.id, common.model_label(model), units, tuple(kw["dh_tesla"]), grid["t_step"],
-           grid["h_step_t"], uncertainty.calibration_status(url, project.name))
-    return model, _cached(key, lambda: simulate.project_entropy(
-        url, project.name, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
+           grid["h_step_t"], uncertainty.calibration_status(project))
+    return _cached(key, lambda: report.network_entropy(
+        project, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
         max_points=common.settings().max_grid_points, model=model))
 
 
-def _baseline(which: str, project, data, units, kw: dict, grid: dict):
-    """The baseline fitted on the training data, on the same grid as the network."""
-    x, y = data.arrays()
-    x[:, 1] = data.x2_set_point  # baselines along X2 work on the set points
+def _baseline(which: str, project, units, kw: dict, grid: dict):
+    """The baseline fitted on the training data, on the same grid as the network (report.baseline_entropy)."""
     key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
-    return _cached(key, lambda: entropy.simulated_delta_s(
-        baselines.BASELINES[which]().fit(x[:, 0], x[:, 1], y), x[:, 0], x[:, 1], units, dh_tesla=kw["dh_tesla"],
-        t_step=grid["t_step"], h_step_t=grid["h_step_t"], max_points=common.settings().max_grid_points))
+    return _cached(key, lambda: report.baseline_entropy(
+        project, which, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
+        max_points=common.settings().max_grid_points))
 
 
-def _curves(label: str, frame: pd.DataFrame, kw: dict) -> pd.DataFrame | None:
+def _lifts() -> tuple[tuple[float, ...], str | None]:
+    """The TEC spans of the field drawn under the figures (read before it is drawn: the report needs them)."""
+    common.init("w_e_lifts", ", ".join(f"{v:g}" for v in entropy.DEFAULT_LIFTS_K))
     try:
-        return entropy.delta_s(frame, **kw).assign(source=label)
-    except (ValueError, KeyError) as err:  # UnitError is a ValueError
-        st.error(f"{label}: {common.md(err)}")
-        return None
+        return entropy.parse_lifts(dataset.parse_values(st.session_state["w_e_lifts"],
+                                                        what="the TEC spans ΔT_lift")), None
+    except ValueError as err:  # DataError is a ValueError
+        return entropy.DEFAULT_LIFTS_K, str(err)
 
 
 def _measure_next(net, kw: dict, project, data) -> None:
@@ -166,7 +149,6 @@ def main() -> None:
     project = common.pick_project("w_entropy_project")
     if project is None:
         return
-    url = common.db_url()
     units = common.project_units(project)
     if not units.get("magnetisation"):
         st.info(f"Project {common.md(project.name)} was not marked as magnetisation on the Data page.")
@@ -174,7 +156,7 @@ def main() -> None:
         if not st.checkbox(f"Treat {common.md(project.y_name)} as magnetisation M(T, H) anyway", key="w_e_force", **common.KEEP):
             return
     try:
-        data = common.training_data(url, project)
+        data = common.training_data(project)
     except common.DB_ERRORS as err:
         common.db_unavailable(err)
         return
@@ -187,25 +169,13 @@ def main() -> None:
         st.error(common.md(err))
         return
     st.subheader("Grid")
-    grid = _grid_widgets(project, data, kw)
+    grid = _grid_widgets(project, kw)
     if grid is None:
         return
     with common.reported(also=(ValueError,)) as call, st.spinner("Simulating the grid and integrating…"):
-        model, net = _network(url, project, data, magnet, kw, grid)
+        net = _network(project, magnet, kw, grid)
     if not call.ok:
         return
-    step_t = float(entropy.to_tesla(np.median(np.diff(net.h_axis)), kw["h_unit"])) if net.h_axis.size > 1 else 0.0
-    st.caption(f"Grid: {net.t_axis.size:,} × {net.h_axis.size:,} points (ΔT = {grid['t_step']:g} K, "
-               f"μ0ΔH = {step_t:.3g} T) from the {net.models}.")
-    spiky = net.figures[net.figures["spikiness"] > SPIKY]
-    if len(spiky):
-        worst = spiky.loc[spiky["spikiness"].idxmax()]
-        st.warning(
-            f"|ΔS_M|(T) of the simulated grid is not a clean single peak at ΔH = "
-            f"{', '.join(f'{v:g}' for v in spiky['dH_T'])} T (spikiness up to {worst['spikiness']:.2f} at "
-            f"{worst['dH_T']:g} T; 1.0 is a clean peak). For a material with one transition the wiggles come from "
-            "the grid (a field step coarse against the temperature step) or from the networks: compare the "
-            "ensemble's band and the members' peak spread below, or train more trials.")
 
     st.subheader("Compare with")
     b = st.columns(len(_SOURCES))
@@ -215,18 +185,28 @@ def main() -> None:
         if col.checkbox(label, key=f"w_e_bl_{which}", **common.KEEP,
                         help="Fitted on the training data, evaluated on the same grid."):
             chosen.append(which)
-
-    parts = [net.curves.assign(source=_NETWORK), _curves(_COARSE, data.frame.assign(**{data.x2_name: data.x2_set_point}), kw)]
+    others, errors = {}, {}
+    try:
+        others[_COARSE] = report.coarse_curves(project, magnet, kw["dh_tesla"])
+    except (ValueError, KeyError) as err:  # UnitError is a ValueError
+        errors[_COARSE] = str(err)
     for which in chosen:
         try:
             with st.spinner(f"Fitting the {_SOURCES[which]} baseline…"):
-                parts.append(_baseline(which, project, data, magnet, kw, grid).curves.assign(source=_SOURCES[which]))
-        except ValueError as err:
-            st.error(f"{_SOURCES[which]}: {common.md(err)}")
-    curves = pd.concat([p for p in parts if p is not None], ignore_index=True)
+                others[_SOURCES[which]] = _baseline(which, project, magnet, kw, grid).curves
+        except (ValueError, np.linalg.LinAlgError) as err:
+            errors[_SOURCES[which]] = str(err)
+    lifts, lift_error = _lifts()
+    rep = report.assemble(project, magnet, net, others, lifts=lifts, errors=errors)
+    st.caption(f"Grid: {common.md(rep.grid)}.")
+    for label, reason in rep.errors.items():
+        st.error(f"{label}: {common.md(reason)}")
+    for warning in rep.warnings:
+        st.warning(common.md(warning))
+    curves = rep.curves
 
     st.subheader("|ΔS_M|(T)")
-    calibrated = net.calibration is not None and net.calibration.calibrated
+    calibrated = rep.calibrated
     main_sources = [s for s in (_NETWORK, _COARSE) if s in set(curves["source"])]
     fig_main = common.fig_lines(curves[curves["source"].isin(main_sources)], "T_K", "dS_J_per_kgK", group="dH_T",
                                 style="source", title="|ΔS_M|(T): simulated grid (solid) and coarse data (dashed)"
@@ -242,7 +222,7 @@ def main() -> None:
                    "magnets, and it cannot see a bias that the held-out fits share across a wide gap (README, "
                    "bench/method.py). The ensemble members' spread is not shown: they share the method's bias.")
     else:
-        st.warning(f"The band is not calibrated: {common.md(net.calibration.reason)}.")
+        st.warning(f"The band is not calibrated: {common.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
     figs = {"entropy": fig_main}
     if chosen:
         dh_values = sorted(curves["dH_T"].unique())
@@ -255,25 +235,11 @@ def main() -> None:
         figs["entropy-compare"] = fig_cmp
 
     st.subheader("Figures of merit")
-    common.init("w_e_lifts", ", ".join(f"{v:g}" for v in entropy.DEFAULT_LIFTS_K))
-    lift_text = st.text_input("TEC temperature spans ΔT_lift (K)", key="w_e_lifts", **common.KEEP,
-                              help="TEC(ΔT_lift): the largest mean |ΔS_M| over any ΔT_lift-wide temperature window.")
-    try:
-        lifts = entropy.parse_lifts(dataset.parse_values(lift_text, what="the TEC spans ΔT_lift"))
-    except ValueError as err:  # DataError is a ValueError
-        st.error(common.md(err))
-        lifts = entropy.DEFAULT_LIFTS_K
-    band = [c for c in ("peak_band", "peak_std", "T_peak_std") if c in net.figures]
-    merits = pd.concat(
-        [entropy.with_tec(net.figures, net.curves, lifts)
-         .drop(columns=[c for c in ("members", "peak_mean", "T_peak_mean") if c in net.figures])
-         .assign(source=_NETWORK)]
-        + [entropy.figures_of_merit(part, lifts).assign(source=src)
-           for src, part in curves[curves["source"] != _NETWORK].groupby("source", sort=False)],
-        ignore_index=True,
-    )
-    rest = [c for c in merits.columns if c not in ("source", "dH_T", "peak_J_per_kgK", "T_peak_K", "spikiness", *band)]
-    merits = merits[["source", "dH_T", "peak_J_per_kgK", "T_peak_K", "spikiness", *band, *rest]]  # the key ones first
+    st.text_input("TEC temperature spans ΔT_lift (K)", key="w_e_lifts", **common.KEEP,
+                  help="TEC(ΔT_lift): the largest mean |ΔS_M| over any ΔT_lift-wide temperature window.")
+    if lift_error:
+        st.error(common.md(lift_error))
+    merits = rep.figures
     st.dataframe(merits, hide_index=True, height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
         "peak_J_per_kgK": st.column_config.NumberColumn("peak |ΔS_M| (J/kg K)", format="%.4f"),

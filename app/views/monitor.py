@@ -37,28 +37,28 @@ def _progress_section(p: dict, after: list | None = None) -> None:
         st.caption(f"Best hyper-parameters: {params}")
 
 
-def _after_search_steps(url: str, project) -> list[tuple]:
+def _after_search_steps(project) -> list[tuple]:
     """(label, done, total, ETA s or None, what) of each step the workers run once the search is done."""
-    name = project.name
     steps = []
-    r = refine.refine_progress(url, name)
+    r = refine.refine_progress(project)
     if r["total"]:
         steps.append(("Refinement", r["fraction"] * r["total"], r["total"], r["eta_s"],
                       f"retrain the best configurations for the full epoch budget, {r['running']} at a time now "
                       "(their models become the ensemble)"))
     if project.space.objective == "holdout":  # the cached training data: this fragment reruns every 2 s
-        scored, total = validation.validation_status(url, name, data=common.training_data(url, project))
+        scored, total = validation.validation_status(project, data=common.training_data(project))
         steps.append(("Held-out validation", scored, total, None, "retrains each of the best trials with interior "
                       "curves held out"))
-    reason = uncertainty.calibration_status(url, name)
+    reason = uncertainty.calibration_status(project)
     if not reason.startswith("the data has"):  # a band needs an interior field to hold out
         steps.append(("|ΔS_M| band's held-out folds", 0 if reason else 1, 1, None, "trains the best configuration "
                       "with each interior field left out"))
     return steps
 
 
-def _after_search_section(url: str, project, steps: list[tuple]) -> None:
-    """The steps the workers run once the search is done: progress with ETA, or a button when none runs them."""
+def _after_search_section(project, steps: list[tuple]) -> None:
+    """The steps the workers run once the search is done: progress with ETA, or a button that starts a local
+    worker for them when none runs them (the web server itself never trains)."""
     name = project.name
     pending = [s for s in steps if s[1] < s[2]]
     for label, done, total, _, _ in steps:
@@ -66,21 +66,18 @@ def _after_search_section(url: str, project, steps: list[tuple]) -> None:
             st.caption(f"{label}: done ({total:g} of {total:g}).")
     if not pending:
         return
-    if common.live_worker_count(name) or refine.refine_progress(url, name)["running"]:
+    if common.live_worker_count(name) or refine.refine_progress(project)["running"]:
         for label, done, total, eta, what in pending:
             left = "" if eta is None else f", about {common.fmt_duration(eta)} left"
             st.progress(min(1.0, done / max(1, total)),
                         text=f"{label}: {round(done, 1):g} of {total:g}{left} (workers {what})…")
         return
     st.info(" ".join(f"{label}: {round(done, 1):g} of {total:g} done." for label, done, total, _, _ in pending)
-            + " No local worker is running it (workers elsewhere do not): run it here.")
+            + " No worker is running it: start one on this machine.")
     if st.button("Run the steps after the search now", key="finish", icon=":material/done_all:"):
-        bar = st.progress(0.0, text="Retraining the best configurations…")
-
-        def progress(done: int, steps_: int, message: str) -> None:
-            bar.progress(done / max(1, steps_), text=f"{done}/{steps_}: {message}")
-
-        workers.finish_project(url, name, progress=progress)
+        common.register_workers(name, workers.launch_local(project, 1, finish=True))
+        common.flash("success", f"A local worker started the steps after the search of {common.md(name)}; "
+                                "their progress shows here.")
         st.rerun()
 
 
@@ -117,7 +114,6 @@ def _curves_section(curves, best_trial) -> None:
 @st.fragment(run_every=common.REFRESH)
 def live() -> None:
     """Reruns on its own every few seconds; reads only the database."""
-    url = common.db_url()
     names = common.project_names()  # shows the banner itself when the database is down
     if names is None:
         return
@@ -131,14 +127,14 @@ def live() -> None:
                         help="Every project in the database, including ones whose workers run elsewhere.")
     st.session_state[common.PROJECT] = name
     with common.reported("warning") as call:
-        p = projects.progress(url, name)
-        trials = projects.trials_frame(url, name)
-        curves = projects.curves_frame(url, name)
-        project = projects.get_project(url, name)
-        after = _after_search_steps(url, project) if p["done"] and p["best_trial"] is not None else []
+        project = projects.open_project(common.db_url(), name)  # one handle for the whole refresh
+        p = projects.progress(project)
+        trials = projects.trials_frame(project)
+        curves = projects.curves_frame(project)
+        after = _after_search_steps(project) if p["done"] and p["best_trial"] is not None else []
         _progress_section(p, after)
         if after:
-            _after_search_section(url, project, after)
+            _after_search_section(project, after)
     if not call.ok:
         return
     _curves_section(curves, p["best_trial"])

@@ -16,7 +16,7 @@ def _table(url: str, items: list) -> pd.DataFrame:
     rows = []
     for p in items:
         try:
-            prog = projects.progress(url, p.name)
+            prog = projects.progress(projects.ProjectHandle(url, p))
         except common.USER_ERRORS:
             prog = {}
         s = p.space
@@ -106,7 +106,7 @@ def main() -> None:
         confirm = st.checkbox(f"Yes, delete {shown} with its data, trials, curves and models", key="confirm_delete")
         if st.button(f"Delete {shown}", key="delete", icon=":material/delete:", disabled=not confirm):
             with common.reported() as call:
-                projects.delete_project(url, name)
+                projects.delete_project(projects.open_project(url, name))
             if not call.ok:
                 return
             if st.session_state.get(common.PROJECT) == name:

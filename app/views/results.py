@@ -17,22 +17,21 @@ def main() -> None:
     project = common.pick_project("w_results_project")
     if project is None:
         return
-    url = common.db_url()
     units = common.project_units(project)
     common.init("w_results_k", simulate.default_k(project))
     k = st.number_input("Ensemble of the best K models (1 = best model only; default: every kept model, as on the "
                         "Simulate and Entropy pages and in the CLI)", min_value=1,
                         max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **common.KEEP)
     with common.reported("info") as call, st.spinner("Predicting at the training points…"):
-        model = common.predictor(url, project, int(k))
-        fit = simulate.fitted(url, project.name, k=int(k), model=model)
+        model = common.predictor(project, int(k))
+        fit = simulate.fitted(project, k=int(k), model=model)
     if not call.ok:
         st.page_link("views/monitor.py", label="See its progress on the Monitor page", icon=":material/monitoring:")
         return
 
     x1, x2, y = project.x1_name, project.x2_name, project.y_name
     x1_t, x2_t, y_t = (common.unit_label(n, units.get(u)) for n, u in ((x1, "x1"), (x2, "x2"), (y, "y")))
-    st.write(f"Model: {simulate.describe_models(url, project.name, model)}; {len(fit):,} training points.")
+    st.write(f"Model: {simulate.describe_models(project, model)}; {len(fit):,} training points.")
     measured = fit.rename(columns={y: f"{y} model", f"{y} measured": y})
 
     fig = common.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
@@ -64,7 +63,7 @@ def main() -> None:
                             key="dl_fitted")
     with d2:
         try:
-            st.download_button("Download the best model (.keras)", simulate.model_bytes(url, project.name),
+            st.download_button("Download the best model (.keras)", simulate.model_bytes(project),
                                file_name=f"{project.name}-best.keras", mime="application/octet-stream",
                                key="dl_model", icon=":material/download:",
                                help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")

@@ -101,10 +101,9 @@ def main() -> None:
     project = common.pick_project("w_sim_project")
     if project is None:
         return
-    url = common.db_url()
     settings = common.settings()
     try:
-        data = common.training_data(url, project)
+        data = common.training_data(project)
     except common.DB_ERRORS as err:
         common.db_unavailable(err)
         return
@@ -133,12 +132,12 @@ def main() -> None:
                    f"(limit {settings.max_grid_points:,}).")
     if st.button("Simulate", key="simulate", type="primary", icon=":material/play_arrow:", disabled=not ok):
         with common.reported(), st.spinner("Simulating…"):
-            model = common.predictor(url, project, int(k))
-            frame = simulate.simulate(url, project.name, ax1, ax2, k=int(k), max_points=settings.max_grid_points,
+            model = common.predictor(project, int(k))
+            frame = simulate.simulate(project, ax1, ax2, k=int(k), max_points=settings.max_grid_points,
                                       model=model)
             st.session_state[common.SIM] = {
                 "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": int(k),
-                "frame": frame, "x1": ax1, "x2": ax2, "model": simulate.describe_models(url, project.name, model),
+                "frame": frame, "x1": ax1, "x2": ax2, "model": simulate.describe_models(project, model),
             }
     sim = st.session_state.get(common.SIM)
     if sim and sim["project_id"] == project.id:

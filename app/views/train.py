@@ -112,7 +112,7 @@ def _start(name: str, data: dataset.TrainingData, space_kwargs: dict) -> None:
     units = st.session_state.get(common.UNITS) or {}
     shown = common.md(name)
     with common.reported() as call, st.spinner(f"Creating project {shown}…"):
-        projects.create_project(url, name, data, space=SearchSpace(**space_kwargs),
+        project = projects.create_project(url, name, data, space=SearchSpace(**space_kwargs),
                                 n_trials=int(st.session_state["w_trials"]), units=units)
     if not call.ok:
         return
@@ -121,7 +121,7 @@ def _start(name: str, data: dataset.TrainingData, space_kwargs: dict) -> None:
     if settings.local_workers:
         n = int(st.session_state["w_workers"])
         try:
-            procs = workers.launch_local(url, name, n, finish=True)
+            procs = workers.launch_local(project, n, finish=True)
         except (OSError, ValueError) as err:
             st.error(f"project {shown} was created but its workers could not start: {common.md(err)}; "
                      "use Continue below once the problem is fixed.")
@@ -171,7 +171,8 @@ def _current_project(existing: list[str]) -> None:
     shown = common.md(name)
     st.header(f"Project {shown}")
     with common.reported("warning") as call:
-        p = projects.progress(url, name)
+        project = projects.open_project(url, name)
+        p = projects.progress(project)
     if not call.ok:
         return
     running = common.live_worker_count(name)
@@ -187,7 +188,7 @@ def _current_project(existing: list[str]) -> None:
         if st.button("Stop", key="stop", icon=":material/stop:", disabled=p["done"] or p["stop_requested"],
                      help="Every worker, on any machine, ends its current trial and exits."):
             with common.reported():
-                projects.request_stop(url, name)
+                projects.request_stop(project)
                 st.success(f"Stop requested for {shown}: the workers finish their current epoch and exit.")
     with c2:
         common.init("w_more", 10)
@@ -199,13 +200,13 @@ def _current_project(existing: list[str]) -> None:
                         disabled=not settings.local_workers)
         if st.button("Continue", key="continue", icon=":material/fast_forward:"):
             with common.reported() as call:
-                project = projects.add_trials(url, name, int(st.session_state["w_more"]))
+                project = projects.add_trials(project, int(st.session_state["w_more"]))
             if not call.ok:
                 return
             if settings.local_workers:
                 n = int(st.session_state["w_more_workers"])
                 try:
-                    common.register_workers(name, workers.launch_local(url, name, n, finish=True))
+                    common.register_workers(name, workers.launch_local(project, n, finish=True))
                 except (OSError, ValueError) as err:
                     st.error(f"the workers could not start: {common.md(err)}")
                     return

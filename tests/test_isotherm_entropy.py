@@ -1,0 +1,74 @@
+"""|ΔS_M| of an isotherm project (M(H) sweeps at fixed temperatures) on the Entropy page and in the CLI: the
+roles swap, the coarse data and the baselines go through the isotherm path, the band says why it is missing,
+and both front ends give the same figures (AppTest on a temporary SQLite database, one tiny trained network)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from helpers import tiny_space
+from mat_interp_core import cli, entropy, projects, report, workers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import family  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def iso_project(tmp_path_factory):
+    base = tmp_path_factory.mktemp("isotherm_entropy")
+    url = f"sqlite:///{base / 'app.db'}"
+    case = family.isotherm_cases(1)[0]  # the first family magnet, measured as isotherms (emu and Oe, a mass)
+    units = {"m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "mass_mg": case.units.mass_mg,
+             "x1": case.units.h_unit, "x2": "K", "y": case.units.m_unit, "temperature": "x2", "field": "x1",
+             "magnetisation": True}
+    space = tiny_space(layers=(2, 2), nodes=(24, 32), epochs=40, patience=40, min_resource=1000, keep_models=1,
+                       refine_epochs=0, seed=0)
+    projects.create_project(url, "iso", case.data(), space=space, n_trials=1, units=units)
+    assert workers.run_worker(url, "iso", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAT_INTERP_DATABASE_URL", url)
+        mp.setenv("MAT_INTERP_HOME", str(base / "home"))
+        yield url, case
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def test_entropy_page_and_cli_on_isotherms(iso_project, tmp_path) -> None:
+    url, case = iso_project
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["project"] = "iso"
+    at.switch_page("views/entropy.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, texts(at.error)
+    assert any("T (K) is taken as the temperature in K" in c for c in texts(at.caption))
+    assert f"H unit ({case.x1})" in [s.label for s in at.selectbox]
+    merits = at.dataframe[0].value
+    assert set(merits["source"]) == {report.NETWORK, report.COARSE}
+    assert any("held-out band is computed for M(T) sweeps" in w for w in texts(at.warning))
+    # the coarse data's own |ΔS_M| (isotherms on one field grid) is near the exact one at 5 T
+    coarse = merits[(merits["source"] == report.COARSE) & (merits["dH_T"] == 5.0)].iloc[0]
+    exact, _ = family.exact_peak(case, 5.0)
+    assert abs(coarse["peak_J_per_kgK"] / exact - 1) < 0.15, (coarse["peak_J_per_kgK"], exact)
+    at.checkbox(key="w_e_bl_pchip").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    merits = at.dataframe[0].value
+    pchip = merits[(merits["source"] == report.BASELINE_LABELS["pchip"]) & (merits["dH_T"] == 5.0)].iloc[0]
+    assert abs(pchip["peak_J_per_kgK"] / exact - 1) < 0.1, (pchip["peak_J_per_kgK"], exact)
+
+    # the CLI with the page's defaults: the same network figures
+    page = merits[merits["source"] == report.NETWORK].set_index("dH_T")
+    dhs = ",".join(f"{v:g}" for v in page.index)
+    out = tmp_path / "e.csv"
+    assert cli.main(["entropy", "iso", "--dh", dhs, "--database", url, "--out", str(out)]) == 0
+    figures = entropy.figures_of_merit(pd.read_csv(out, comment="#")).set_index("dH_T")
+    np.testing.assert_allclose(figures["peak_J_per_kgK"], page["peak_J_per_kgK"], rtol=1e-6)
