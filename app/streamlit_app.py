@@ -1,7 +1,9 @@
 """mat-interp in the browser: `streamlit run app/streamlit_app.py`.
 
-One file per page in app/views; shared helpers in app/common.py. The pages
-only turn `mat_interp_core` calls into widgets and figures.
+One file per page in app/views; shared helpers next to this file: session.py (session keys, settings,
+error banners), fmt.py (escaping and number formats), figures.py (plotly figures, downloads),
+local_workers.py (worker processes this server started) and common.py (sidebar, project picker, cached
+library results, units). The pages only turn `mat_interp_core` calls into widgets and figures.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 
 _APP_DIR = Path(__file__).resolve().parent
-for _path in (_APP_DIR, _APP_DIR.parent):  # `import common`; mat_interp_core from a plain checkout
+for _path in (_APP_DIR, _APP_DIR.parent):  # the helpers (`import common`); mat_interp_core from a checkout
     if str(_path) not in sys.path:
         sys.path.insert(0 if _path == _APP_DIR else len(sys.path), str(_path))
 

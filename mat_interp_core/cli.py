@@ -376,11 +376,14 @@ def cmd_projects(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from mat_interp_core import dataset, simulate
+    from mat_interp_core import dataset, grids, simulate
 
-    x1 = dataset.parse_axis(args.x1, what="--x1")
-    x2 = dataset.parse_axis(args.x2, what="--x2")
     project = _project(args)
+    if args.x1 is None or args.x2 is None:  # the Simulate page's defaults: five times finer than measured
+        default_x1, default_x2 = grids.default_axes(project.data)
+        print(f"grid: --x1 {args.x1 or default_x1} --x2 {args.x2 or default_x2}")
+    x1 = dataset.parse_axis(args.x1 or default_x1, what="--x1")
+    x2 = dataset.parse_axis(args.x2 or default_x2, what="--x2")
     model, models = simulate.model_set(project, args.ensemble)
     frame = simulate.simulate(project, x1, x2, max_points=get_settings().max_grid_points, model=model)
     _write_csv(frame, args.out, _provenance(project) + [f"models: {models}"])
@@ -756,8 +759,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("delete", cmd_delete, "delete a project: its study, data and models")
 
     p = add("simulate", cmd_simulate, "predict the fine grid with the project's models (every kept one by default)")
-    p.add_argument("--x1", required=True, help="START:STOP:STEP or v1,v2,...")
-    p.add_argument("--x2", required=True, help="START:STOP:STEP or v1,v2,...")
+    p.add_argument("--x1", help="START:STOP:STEP or v1,v2,... (default: as on the Simulate page, a step of 1/5 "
+                   "of the median measured spacing)")
+    p.add_argument("--x2", help="START:STOP:STEP or v1,v2,... (default: as on the Simulate page, a step of 1/5 "
+                   "of the smallest gap between measured curves)")
     p.add_argument("--ensemble", type=int, help="average the best K models and add their spread (default: every "
                    "kept model)")
     p.add_argument("--out", required=True)

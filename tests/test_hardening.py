@@ -316,9 +316,9 @@ def test_html_plot_downloads_embed_plotly():
         from streamlit.runtime import Runtime
 
         sys.path.insert(0, st.session_state["app_dir"])
-        import common
+        import figures
 
-        common.download_html(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), "Plot (HTML)", "plot.html", key="dl")
+        figures.download_html(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])), "Plot (HTML)", "plot.html", key="dl")
         st.session_state["media"] = Runtime.instance().media_file_mgr
 
     at = AppTest.from_function(script, default_timeout=60)

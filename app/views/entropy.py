@@ -6,6 +6,9 @@ import numpy as np
 import streamlit as st
 
 import common
+import figures
+import fmt
+import session
 from mat_interp_core import dataset, entropy, report, simulate, uncertainty
 
 _SOURCES = report.BASELINE_LABELS
@@ -25,24 +28,24 @@ def _unit_widgets(project, units: dict) -> dict | None:
         st.session_state["w_e_mass"] = units.get("mass_mg")
         st.session_state["w_e_molar"] = units.get("molar_mass_g")
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-    dh_text = c1.text_input("Field changes μ0ΔH (T), from the lowest field", key="w_e_dh", **common.KEEP)
-    m_unit = c2.selectbox(f"M unit ({common.md(project.y_name)})", entropy.M_UNITS, key="w_e_m_unit", **common.KEEP)
+    dh_text = c1.text_input("Field changes μ0ΔH (T), from the lowest field", key="w_e_dh", **session.KEEP)
+    m_unit = c2.selectbox(f"M unit ({fmt.md(project.y_name)})", entropy.M_UNITS, key="w_e_m_unit", **session.KEEP)
     t_name, h_name = report.roles(project)
-    h_unit = c3.selectbox(f"H unit ({common.md(h_name)})", entropy.H_UNITS, key="w_e_h_unit", **common.KEEP)
+    h_unit = c3.selectbox(f"H unit ({fmt.md(h_name)})", entropy.H_UNITS, key="w_e_h_unit", **session.KEEP)
     if m_unit == "muB/f.u.":
-        molar = c4.number_input("Molar mass (g/mol)", min_value=0.0, step=0.1, key="w_e_molar", **common.KEEP)
+        molar = c4.number_input("Molar mass (g/mol)", min_value=0.0, step=0.1, key="w_e_molar", **session.KEEP)
         mass = None
     else:
         mass = c4.number_input("Sample mass (mg)", min_value=0.0, step=0.01, format="%.4f",
-                               key="w_e_mass", **common.KEEP,
+                               key="w_e_mass", **session.KEEP,
                                disabled=m_unit != "emu", help="Used when M is in emu.")
         molar = None
-    st.caption(f"{common.md(t_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
+    st.caption(f"{fmt.md(t_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
                "(emu ÷ mass in g), field → μ0H in T (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷); |ΔS_M| in J/(kg·K).")
     try:
         dhs = dataset.parse_values(dh_text, what="the field changes ΔH")
     except dataset.DataError as err:
-        st.error(common.md(err))
+        st.error(fmt.md(err))
         return None
     return dict(t_col=project.x1_name, h_col=project.x2_name, m_col=project.y_name, m_unit=m_unit, h_unit=h_unit,
                 mass_mg=(mass or None) if m_unit == "emu" else None,
@@ -56,16 +59,16 @@ def _grid_widgets(project, kw: dict) -> dict | None:
         try:
             st.session_state["w_e_t_step"], st.session_state["w_e_h_step"] = report.default_steps(project, kw["h_unit"])
         except ValueError as err:
-            st.error(common.md(err))
+            st.error(fmt.md(err))
             return None
         st.session_state["w_e_k"] = simulate.default_k(project)  # the same models as every other front end
     c1, c2, c3 = st.columns(3)
     t_step = c1.number_input(f"Temperature step (K) of the grid", min_value=0.001, step=0.05, format="%.3f",
-                             key="w_e_t_step", **common.KEEP)
+                             key="w_e_t_step", **session.KEEP)
     h_step = c2.number_input("Field step μ0ΔH (T) of the grid", min_value=0.001, step=0.01, format="%.3f",
-                             key="w_e_h_step", **common.KEEP)
+                             key="w_e_h_step", **session.KEEP)
     k = c3.number_input("Ensemble of the best K models", min_value=1, max_value=max(1, project.space.keep_models),
-                        step=1, key="w_e_k", **common.KEEP,
+                        step=1, key="w_e_k", **session.KEEP,
                         help="1: the best model; K > 1: |ΔS_M| of the mean prediction with the members' spread.")
     st.caption("The page simulates its own grid for the integral (the Simulate page's grid is not used): the "
                "defaults, min(0.1 K, measured spacing / 5) × 0.02 T, keep the integral's own error well under 1 %. "
@@ -95,7 +98,7 @@ def _network(project, units, kw: dict, grid: dict):
            grid["h_step_t"], uncertainty.calibration_status(project))
     return _cached(key, lambda: report.network_entropy(
         project, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
-        max_points=common.settings().max_grid_points, model=model))
+        max_points=session.settings().max_grid_points, model=model))
 
 
 def _baseline(which: str, project, units, kw: dict, grid: dict):
@@ -103,12 +106,12 @@ def _baseline(which: str, project, units, kw: dict, grid: dict):
     key = (which, project.id, units, tuple(kw["dh_tesla"]), grid["t_step"], grid["h_step_t"])
     return _cached(key, lambda: report.baseline_entropy(
         project, which, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
-        max_points=common.settings().max_grid_points))
+        max_points=session.settings().max_grid_points))
 
 
 def _lifts() -> tuple[tuple[float, ...], str | None]:
     """The TEC spans of the field drawn under the figures (read before it is drawn: the report needs them)."""
-    common.init("w_e_lifts", ", ".join(f"{v:g}" for v in entropy.DEFAULT_LIFTS_K))
+    session.init("w_e_lifts", ", ".join(f"{v:g}" for v in entropy.DEFAULT_LIFTS_K))
     try:
         return entropy.parse_lifts(dataset.parse_values(st.session_state["w_e_lifts"],
                                                         what="the TEC spans ΔT_lift")), None
@@ -121,14 +124,14 @@ def _measure_next(net, kw: dict, project, data) -> None:
     st.subheader("Measure next")
     cal = net.calibration
     if cal is None or not cal.calibrated:
-        st.info(f"No ranking without a calibrated band: {common.md(getattr(cal, 'reason', 'no band'))}.")
+        st.info(f"No ranking without a calibrated band: {fmt.md(getattr(cal, 'reason', 'no band'))}.")
         return
     table = uncertainty.suggestions(cal, list(net.figures["dH_T"]), list(net.figures["T_peak_K"]))
     if table.empty:
         st.info("The held-out evidence shows no gap worth filling over these field changes.")
         return
     unit = kw["h_unit"]
-    st.caption(f"{common.md(project.x2_name)} values to measure next, best first: the middle of a gap between measured "
+    st.caption(f"{fmt.md(project.x2_name)} values to measure next, best first: the middle of a gap between measured "
                "fields (as the networks see the field axis), ranked by how much the band at the |ΔS_M| peak would "
                "shrink, averaged over the field changes above. Measured: "
                + ", ".join(f"{v:g}" for v in data.x2_values) + f" {unit}.")
@@ -145,20 +148,20 @@ def main() -> None:
     st.title("Entropy")
     st.caption("Magnetic entropy change from the Maxwell relation, ΔS_M(T, ΔH) = ∫ (∂M/∂T)_H d(μ0H), "
                "integrated from the lowest measured field.")
-    common.show_flash()
+    session.show_flash()
     project = common.pick_project("w_entropy_project")
     if project is None:
         return
     units = common.project_units(project)
     if not units.get("magnetisation"):
-        st.info(f"Project {common.md(project.name)} was not marked as magnetisation on the Data page.")
-        common.init("w_e_force", False)
-        if not st.checkbox(f"Treat {common.md(project.y_name)} as magnetisation M(T, H) anyway", key="w_e_force", **common.KEEP):
+        st.info(f"Project {fmt.md(project.name)} was not marked as magnetisation on the Data page.")
+        session.init("w_e_force", False)
+        if not st.checkbox(f"Treat {fmt.md(project.y_name)} as magnetisation M(T, H) anyway", key="w_e_force", **session.KEEP):
             return
     try:
         data = common.training_data(project)
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
+    except session.DB_ERRORS as err:
+        session.db_unavailable(err)
         return
     kw = _unit_widgets(project, units)
     if kw is None:
@@ -166,13 +169,13 @@ def main() -> None:
     try:
         magnet = entropy.MagnetUnits(kw["m_unit"], kw["h_unit"], kw["mass_mg"], kw["molar_mass_g"])
     except entropy.UnitError as err:
-        st.error(common.md(err))
+        st.error(fmt.md(err))
         return
     st.subheader("Grid")
     grid = _grid_widgets(project, kw)
     if grid is None:
         return
-    with common.reported(also=(ValueError,)) as call, st.spinner("Simulating the grid and integrating…"):
+    with session.reported(also=(ValueError,)) as call, st.spinner("Simulating the grid and integrating…"):
         net = _network(project, magnet, kw, grid)
     if not call.ok:
         return
@@ -181,8 +184,8 @@ def main() -> None:
     b = st.columns(len(_SOURCES))
     chosen = []
     for col, (which, label) in zip(b, _SOURCES.items()):
-        common.init(f"w_e_bl_{which}", False)
-        if col.checkbox(label, key=f"w_e_bl_{which}", **common.KEEP,
+        session.init(f"w_e_bl_{which}", False)
+        if col.checkbox(label, key=f"w_e_bl_{which}", **session.KEEP,
                         help="Fitted on the training data, evaluated on the same grid."):
             chosen.append(which)
     others, errors = {}, {}
@@ -198,17 +201,17 @@ def main() -> None:
             errors[_SOURCES[which]] = str(err)
     lifts, lift_error = _lifts()
     rep = report.assemble(project, magnet, net, others, lifts=lifts, errors=errors)
-    st.caption(f"Grid: {common.md(rep.grid)}.")
+    st.caption(f"Grid: {fmt.md(rep.grid)}.")
     for label, reason in rep.errors.items():
-        st.error(f"{label}: {common.md(reason)}")
+        st.error(f"{label}: {fmt.md(reason)}")
     for warning in rep.warnings:
-        st.warning(common.md(warning))
+        st.warning(fmt.md(warning))
     curves = rep.curves
 
     st.subheader("|ΔS_M|(T)")
     calibrated = rep.calibrated
     main_sources = [s for s in (_NETWORK, _COARSE) if s in set(curves["source"])]
-    fig_main = common.fig_lines(curves[curves["source"].isin(main_sources)], "T_K", "dS_J_per_kgK", group="dH_T",
+    fig_main = figures.fig_lines(curves[curves["source"].isin(main_sources)], "T_K", "dS_J_per_kgK", group="dH_T",
                                 style="source", title="|ΔS_M|(T): simulated grid (solid) and coarse data (dashed)"
                                 + (" with its calibrated 90 % band" if calibrated else " (band not calibrated)"),
                                 x_title="T (K)", y_title=_DS_TITLE, group_fmt=lambda v: f"ΔH = {v:g} T",
@@ -222,23 +225,23 @@ def main() -> None:
                    "magnets, and it cannot see a bias that the held-out fits share across a wide gap (README, "
                    "bench/method.py). The ensemble members' spread is not shown: they share the method's bias.")
     else:
-        st.warning(f"The band is not calibrated: {common.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
+        st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
     figs = {"entropy": fig_main}
     if chosen:
         dh_values = sorted(curves["dH_T"].unique())
-        common.choose("w_e_cmp_dh", dh_values, dh_values[-1])
-        dh = st.selectbox("Compare the methods at ΔH (T)", dh_values, key="w_e_cmp_dh", **common.KEEP,
+        session.choose("w_e_cmp_dh", dh_values, dh_values[-1])
+        dh = st.selectbox("Compare the methods at ΔH (T)", dh_values, key="w_e_cmp_dh", **session.KEEP,
                           format_func=lambda v: f"{v:g}")
-        fig_cmp = common.fig_lines(curves[curves["dH_T"] == dh], "T_K", "dS_J_per_kgK", group="source",
+        fig_cmp = figures.fig_lines(curves[curves["dH_T"] == dh], "T_K", "dS_J_per_kgK", group="source",
                                    title=f"|ΔS_M|(T) at ΔH = {dh:g} T by method", x_title="T (K)", y_title=_DS_TITLE)
         st.plotly_chart(fig_cmp, key="entropy_compare")
         figs["entropy-compare"] = fig_cmp
 
     st.subheader("Figures of merit")
-    st.text_input("TEC temperature spans ΔT_lift (K)", key="w_e_lifts", **common.KEEP,
+    st.text_input("TEC temperature spans ΔT_lift (K)", key="w_e_lifts", **session.KEEP,
                   help="TEC(ΔT_lift): the largest mean |ΔS_M| over any ΔT_lift-wide temperature window.")
     if lift_error:
-        st.error(common.md(lift_error))
+        st.error(fmt.md(lift_error))
     merits = rep.figures
     st.dataframe(merits, hide_index=True, height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
@@ -265,12 +268,12 @@ def main() -> None:
     st.subheader("Downloads")
     d = st.columns(2 + len(figs))
     with d[0]:
-        common.download_csv(curves, "|ΔS_M| curves (CSV)", f"{project.name}-delta-s.csv", key="dl_ds")
+        figures.download_csv(curves, "|ΔS_M| curves (CSV)", f"{project.name}-delta-s.csv", key="dl_ds")
     with d[1]:
-        common.download_csv(merits, "Figures of merit (CSV)", f"{project.name}-figures-of-merit.csv", key="dl_fom")
+        figures.download_csv(merits, "Figures of merit (CSV)", f"{project.name}-figures-of-merit.csv", key="dl_fom")
     for col, (stem, fig) in zip(d[2:], figs.items()):
         with col:
-            common.download_html(fig, f"Plot {stem} (HTML)", f"{project.name}-{stem}.html", key=f"dl_{stem}")
+            figures.download_html(fig, f"Plot {stem} (HTML)", f"{project.name}-{stem}.html", key=f"dl_{stem}")
     st.caption("PNG: use the camera icon in each plot's toolbar (top right of the plot).")
 
 

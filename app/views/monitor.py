@@ -5,6 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 import common
+import figures
+import fmt
+import local_workers
+import session
 from mat_interp_core import projects, refine, uncertainty, validation, workers
 
 
@@ -24,12 +28,12 @@ def _progress_section(p: dict, after: list | None = None) -> None:
                 text=f"{finished} / {p['target']} trials finished — {p['pruned']} pruned, {p['failed']} failed, "
                      f"{p['running']} running, {p['waiting']} waiting")
     c = st.columns(5)
-    c[0].metric("Best R²", common.fmt_value(p["best_value"]))
+    c[0].metric("Best R²", fmt.fmt_value(p["best_value"]))
     c[1].metric("Best trial", "—" if p["best_trial"] is None else f"#{p['best_trial']}")
-    c[2].metric("Elapsed", common.fmt_duration(p["elapsed_s"]))
+    c[2].metric("Elapsed", fmt.fmt_duration(p["elapsed_s"]))
     eta = p["eta_s"] if not p["done"] else next((step[3] for step in pending if step[3] is not None), None)
-    c[3].metric("ETA", "done" if p["done"] and not pending else common.fmt_duration(eta))
-    c[4].metric("Local workers", common.live_worker_count(st.session_state.get(common.PROJECT)),
+    c[3].metric("ETA", "done" if p["done"] and not pending else fmt.fmt_duration(eta))
+    c[4].metric("Local workers", local_workers.live_worker_count(st.session_state.get(session.PROJECT)),
                 help="Worker processes this app started; workers elsewhere show up as running trials.")
     if p["best_params"]:
         params = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}"
@@ -66,36 +70,36 @@ def _after_search_section(project, steps: list[tuple]) -> None:
             st.caption(f"{label}: done ({total:g} of {total:g}).")
     if not pending:
         return
-    if common.live_worker_count(name) or refine.refine_progress(project)["running"]:
+    if local_workers.live_worker_count(name) or refine.refine_progress(project)["running"]:
         for label, done, total, eta, what in pending:
-            left = "" if eta is None else f", about {common.fmt_duration(eta)} left"
+            left = "" if eta is None else f", about {fmt.fmt_duration(eta)} left"
             st.progress(min(1.0, done / max(1, total)),
                         text=f"{label}: {round(done, 1):g} of {total:g}{left} (workers {what})…")
         return
     st.info(" ".join(f"{label}: {round(done, 1):g} of {total:g} done." for label, done, total, _, _ in pending)
             + " No worker is running it: start one on this machine.")
     if st.button("Run the steps after the search now", key="finish", icon=":material/done_all:"):
-        common.register_workers(name, workers.launch_local(project, 1, finish=True))
-        common.flash("success", f"A local worker started the steps after the search of {common.md(name)}; "
+        local_workers.register_workers(name, workers.launch_local(project, 1, finish=True))
+        session.flash("success", f"A local worker started the steps after the search of {fmt.md(name)}; "
                                 "their progress shows here.")
         st.rerun()
 
 
 def _curves_section(curves, best_trial) -> None:
     st.subheader("Learning curves")
-    common.init("w_curve_metric", "r2")
-    common.init("w_r2_lo", 0.99)
-    common.init("w_r2_hi", 1.0)
-    common.init("w_auto_range", False)
+    session.init("w_curve_metric", "r2")
+    session.init("w_r2_lo", 0.99)
+    session.init("w_r2_hi", 1.0)
+    session.init("w_auto_range", False)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    metric = c1.radio("Show", ["r2", "loss"], key="w_curve_metric", **common.KEEP, horizontal=True,
+    metric = c1.radio("Show", ["r2", "loss"], key="w_curve_metric", **session.KEEP, horizontal=True,
                       format_func={"r2": "R² vs epoch", "loss": "loss vs epoch (log)"}.get)
-    auto = c4.checkbox("Automatic range", key="w_auto_range", **common.KEEP)
+    auto = c4.checkbox("Automatic range", key="w_auto_range", **session.KEEP)
     lo = c2.number_input("R² axis from", min_value=-1e6, max_value=1.0, step=0.001, format="%.4f",
-                         key="w_r2_lo", **common.KEEP,
+                         key="w_r2_lo", **session.KEEP,
                          disabled=metric != "r2" or auto)
     hi = c3.number_input("R² axis to", min_value=-1e6, max_value=1.5, step=0.001, format="%.4f",
-                         key="w_r2_hi", **common.KEEP,
+                         key="w_r2_hi", **session.KEEP,
                          disabled=metric != "r2" or auto)
     y_range = None
     if metric == "r2" and not auto:
@@ -106,12 +110,12 @@ def _curves_section(curves, best_trial) -> None:
     if curves.empty:
         st.info("No epochs recorded yet: the first curves appear a second or two after a trial starts.")
         return
-    st.plotly_chart(common.fig_learning_curves(curves, metric=metric, best_trial=best_trial, y_range=y_range),
+    st.plotly_chart(figures.fig_learning_curves(curves, metric=metric, best_trial=best_trial, y_range=y_range),
                     key="learning_curves")
     st.caption("Black: best trial; dashed grey: pruned; dotted red: failed.")
 
 
-@st.fragment(run_every=common.REFRESH)
+@st.fragment(run_every=session.REFRESH)
 def live() -> None:
     """Reruns on its own every few seconds; reads only the database."""
     names = common.project_names()  # shows the banner itself when the database is down
@@ -121,13 +125,13 @@ def live() -> None:
         st.info("There are no projects in this database yet.")
         st.page_link("views/train.py", label="Start one on the Train page", icon=":material/model_training:")
         return
-    current = st.session_state.get(common.PROJECT)
-    common.choose("w_monitor_project", names, current if current in names else names[-1])
-    name = st.selectbox("Project", names, key="w_monitor_project", **common.KEEP,
+    current = st.session_state.get(session.PROJECT)
+    session.choose("w_monitor_project", names, current if current in names else names[-1])
+    name = st.selectbox("Project", names, key="w_monitor_project", **session.KEEP,
                         help="Every project in the database, including ones whose workers run elsewhere.")
-    st.session_state[common.PROJECT] = name
-    with common.reported("warning") as call:
-        project = projects.open_project(common.db_url(), name)  # one handle for the whole refresh
+    st.session_state[session.PROJECT] = name
+    with session.reported("warning") as call:
+        project = projects.open_project(session.db_url(), name)  # one handle for the whole refresh
         p = projects.progress(project)
         trials = projects.trials_frame(project)
         curves = projects.curves_frame(project)
@@ -147,6 +151,6 @@ def live() -> None:
 
 
 st.title("Monitor")
-st.caption(f"Refreshes every {common.REFRESH} from the database alone: close the tab and come back any time.")
-common.show_flash()
+st.caption(f"Refreshes every {session.REFRESH} from the database alone: close the tab and come back any time.")
+session.show_flash()
 live()

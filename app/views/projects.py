@@ -7,7 +7,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-import common
+import fmt
+import local_workers
+import session
 from mat_interp_core import projects
 
 
@@ -17,7 +19,7 @@ def _table(url: str, items: list) -> pd.DataFrame:
     for p in items:
         try:
             prog = projects.progress(projects.ProjectHandle(url, p))
-        except common.USER_ERRORS:
+        except session.USER_ERRORS:
             prog = {}
         s = p.space
         rows.append({
@@ -61,19 +63,19 @@ def _data_facts(project) -> None:
     if units.get("stderr"):
         facts.append(f"standard error kept from '{units['stderr']}'")
     if facts:
-        st.caption(common.md("; ".join(facts) + "."))
+        st.caption(fmt.md("; ".join(facts) + "."))
 
 
 def main() -> None:
     st.title("Projects")
     st.caption("Every project in the database, whoever started it and wherever its workers run.")
-    common.show_flash()
-    url = common.db_url()
+    session.show_flash()
+    url = session.db_url()
     try:
         items = projects.list_projects(url)
         table = _table(url, items)
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
+    except session.DB_ERRORS as err:
+        session.db_unavailable(err)
         return
     if not items:
         st.info("There are no projects yet.")
@@ -83,39 +85,39 @@ def main() -> None:
         "best R²": st.column_config.NumberColumn("best R²", format="%.6f")})
 
     names = [p.name for p in items]
-    current = st.session_state.get(common.PROJECT)
-    common.choose("w_projects_pick", names, current if current in names else names[-1])
-    name = st.selectbox("Project", names, key="w_projects_pick", **common.KEEP)
-    shown = common.md(name)
+    current = st.session_state.get(session.PROJECT)
+    session.choose("w_projects_pick", names, current if current in names else names[-1])
+    name = st.selectbox("Project", names, key="w_projects_pick", **session.KEEP)
+    shown = fmt.md(name)
     _data_facts(next(p for p in items if p.name == name))
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Open")
         if st.button(f"Open {shown}", key="open", type="primary", icon=":material/folder_open:"):
-            st.session_state[common.PROJECT] = name
+            st.session_state[session.PROJECT] = name
             st.success(f"{shown} is the current project (Monitor, Results, Simulate and Entropy show it).")
-        if st.session_state.get(common.PROJECT) == name:
+        if st.session_state.get(session.PROJECT) == name:
             st.page_link("views/monitor.py", label="Monitor", icon=":material/monitoring:")
             st.page_link("views/results.py", label="Results", icon=":material/insights:")
     with c2:
         st.subheader("Delete")
-        running = common.live_worker_count(name)
+        running = local_workers.live_worker_count(name)
         if running:
             st.warning(f"{running} local worker{'s are' if running > 1 else ' is'} still training {shown}; "
                        "deleting stops them after their current epoch.")
         confirm = st.checkbox(f"Yes, delete {shown} with its data, trials, curves and models", key="confirm_delete")
         if st.button(f"Delete {shown}", key="delete", icon=":material/delete:", disabled=not confirm):
-            with common.reported() as call:
+            with session.reported() as call:
                 projects.delete_project(projects.open_project(url, name))
             if not call.ok:
                 return
-            if st.session_state.get(common.PROJECT) == name:
-                st.session_state.pop(common.PROJECT, None)
-            sim = st.session_state.get(common.SIM)
+            if st.session_state.get(session.PROJECT) == name:
+                st.session_state.pop(session.PROJECT, None)
+            sim = st.session_state.get(session.SIM)
             if sim and sim.get("project") == name:
-                st.session_state.pop(common.SIM, None)
+                st.session_state.pop(session.SIM, None)
             st.session_state.pop("confirm_delete", None)
-            common.flash("success", f"Deleted project {shown}.")
+            session.flash("success", f"Deleted project {shown}.")
             st.rerun()
 
 

@@ -6,6 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import common
+import figures
+import fmt
+import session
 from mat_interp_core import simulate
 
 
@@ -13,16 +16,16 @@ from mat_interp_core import simulate
 def main() -> None:
     st.title("Results")
     st.caption("The project's networks at the measured points: do they follow the data?")
-    common.show_flash()
+    session.show_flash()
     project = common.pick_project("w_results_project")
     if project is None:
         return
     units = common.project_units(project)
-    common.init("w_results_k", simulate.default_k(project))
+    session.init("w_results_k", simulate.default_k(project))
     k = st.number_input("Ensemble of the best K models (1 = best model only; default: every kept model, as on the "
                         "Simulate and Entropy pages and in the CLI)", min_value=1,
-                        max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **common.KEEP)
-    with common.reported("info") as call, st.spinner("Predicting at the training points…"):
+                        max_value=max(1, project.space.keep_models), step=1, key="w_results_k", **session.KEEP)
+    with session.reported("info") as call, st.spinner("Predicting at the training points…"):
         model = common.predictor(project, int(k))
         fit = simulate.fitted(project, k=int(k), model=model)
     if not call.ok:
@@ -34,7 +37,7 @@ def main() -> None:
     st.write(f"Model: {simulate.describe_models(project, model)}; {len(fit):,} training points.")
     measured = fit.rename(columns={y: f"{y} model", f"{y} measured": y})
 
-    fig = common.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
+    fig = figures.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
                             overlay=measured, title=f"Model (lines) over the measured data (circles)",
                             x_title=x1_t, y_title=y_t)
     st.plotly_chart(fig, key="results_fit")
@@ -43,23 +46,23 @@ def main() -> None:
     with left:
         res = go.Figure()
         values = sorted(fit[x2].unique())
-        for value, colour in zip(values, common.colours(len(values))):
+        for value, colour in zip(values, figures.colours(len(values))):
             part = fit[fit[x2] == value]
-            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=common.plain(f"{x2} = {value:g}"),
+            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=fmt.plain(f"{x2} = {value:g}"),
                                      marker=dict(color=colour, size=4)))
         res.add_hline(y=0, line=dict(color="black", width=1))
-        res.update_layout(title="Residuals (model − measured)", xaxis_title=common.plain(x1_t),
-                          yaxis_title=common.plain(f"residual [{units.get('y') or y}]"), template="plotly_white", height=460,
+        res.update_layout(title="Residuals (model − measured)", xaxis_title=fmt.plain(x1_t),
+                          yaxis_title=fmt.plain(f"residual [{units.get('y') or y}]"), template="plotly_white", height=460,
                           margin=dict(l=60, r=20, t=50, b=50))
         st.plotly_chart(res, key="results_residuals")
     with right:
-        st.plotly_chart(common.fig_heatmap(fit, x1, x2, y, rows_as_categories=True, title="Fitted surface",
+        st.plotly_chart(figures.fig_heatmap(fit, x1, x2, y, rows_as_categories=True, title="Fitted surface",
                                            x_title=x1_t, y_title=f"{x2_t} (measured curves)", z_title=y_t),
                         key="results_heatmap")
 
     d1, d2 = st.columns(2)
     with d1:
-        common.download_csv(fit, "Download fitted values and residuals (CSV)", f"{project.name}-fitted.csv",
+        figures.download_csv(fit, "Download fitted values and residuals (CSV)", f"{project.name}-fitted.csv",
                             key="dl_fitted")
     with d2:
         try:
@@ -67,8 +70,8 @@ def main() -> None:
                                file_name=f"{project.name}-best.keras", mime="application/octet-stream",
                                key="dl_model", icon=":material/download:",
                                help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")
-        except common.USER_ERRORS as err:
-            st.caption(common.md(err))
+        except session.USER_ERRORS as err:
+            st.caption(fmt.md(err))
     st.page_link("views/simulate.py", label="Next: simulate a fine grid", icon=":material/arrow_forward:")
 
 

@@ -9,7 +9,10 @@ import pandas as pd
 import streamlit as st
 
 import common
-from mat_interp_core import dataset, simulate
+import figures
+import fmt
+import session
+from mat_interp_core import dataset, grids, simulate
 
 
 
@@ -18,7 +21,7 @@ def _axis(label: str, key: str, what: str) -> np.ndarray | None:
     try:
         return dataset.parse_axis(text, what=what)
     except dataset.DataError as err:
-        st.error(common.md(err))
+        st.error(fmt.md(err))
         return None
 
 
@@ -48,48 +51,48 @@ def _show(sim: dict, project, data) -> None:
     st.subheader("Line cuts")
     if st.session_state.get("_cuts_for") != sim["id"]:
         st.session_state["_cuts_for"] = sim["id"]
-        measured = common.nearest(data.x2_values, ax2)
-        st.session_state["w_cut_x2"] = ", ".join(common.nice(v) for v in measured[:12])
+        measured = grids.nearest(data.x2_values, ax2)
+        st.session_state["w_cut_x2"] = ", ".join(grids.nice(v) for v in measured[:12])
         picks = np.linspace(ax1[0], ax1[-1], 7)[1:-1] if ax1.size > 1 else ax1
-        st.session_state["w_cut_x1"] = ", ".join(common.nice(v) for v in common.nearest(picks, ax1))
+        st.session_state["w_cut_x1"] = ", ".join(grids.nice(v) for v in grids.nearest(picks, ax1))
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-    m1, m2, my = common.md(x1), common.md(x2), common.md(y)
-    cut_x2_text = c1.text_input(f"{m2} values for {my} vs {m1} (nearest grid values)", key="w_cut_x2", **common.KEEP)
-    cut_x1_text = c2.text_input(f"{m1} values for {my} vs {m2} (nearest grid values)", key="w_cut_x1", **common.KEEP)
-    common.init("w_sim_overlay", True)
-    overlay = c3.checkbox("Show the training data", key="w_sim_overlay", **common.KEEP)
+    m1, m2, my = fmt.md(x1), fmt.md(x2), fmt.md(y)
+    cut_x2_text = c1.text_input(f"{m2} values for {my} vs {m1} (nearest grid values)", key="w_cut_x2", **session.KEEP)
+    cut_x1_text = c2.text_input(f"{m1} values for {my} vs {m2} (nearest grid values)", key="w_cut_x1", **session.KEEP)
+    session.init("w_sim_overlay", True)
+    overlay = c3.checkbox("Show the training data", key="w_sim_overlay", **session.KEEP)
     left, right = st.columns(2)
     try:
-        cut_x2 = common.nearest(dataset.parse_values(cut_x2_text, what=f"{x2} values for the cuts"), ax2)
+        cut_x2 = grids.nearest(dataset.parse_values(cut_x2_text, what=f"{x2} values for the cuts"), ax2)
         part = frame[frame[x2].isin(cut_x2)]
-        fig = common.fig_curves(part, x1, y, x2, mode="lines", std=std,
+        fig = figures.fig_curves(part, x1, y, x2, mode="lines", std=std,
                                 overlay=_overlay(data.frame, x2, ax2) if overlay else None,
                                 title=f"{y} vs {x1}" + (" (band: ± ensemble std)" if std else ""),
                                 x_title=x1_t, y_title=y_t)
         left.plotly_chart(fig, key="sim_cut_x1")
     except dataset.DataError as err:
-        left.error(common.md(err))
+        left.error(fmt.md(err))
     try:
-        cut_x1 = common.nearest(dataset.parse_values(cut_x1_text, what=f"{x1} values for the cuts"), ax1)
+        cut_x1 = grids.nearest(dataset.parse_values(cut_x1_text, what=f"{x1} values for the cuts"), ax1)
         part = frame[frame[x1].isin(cut_x1)]
-        fig = common.fig_curves(part, x2, y, x1, mode="lines+markers" if ax2.size < 30 else "lines", std=std,
+        fig = figures.fig_curves(part, x2, y, x1, mode="lines+markers" if ax2.size < 30 else "lines", std=std,
                                 title=f"{y} vs {x2}" + (" (band: ± ensemble std)" if std else ""),
                                 x_title=x2_t, y_title=y_t)
         right.plotly_chart(fig, key="sim_cut_x2")
     except dataset.DataError as err:
-        right.error(common.md(err))
+        right.error(fmt.md(err))
 
     st.subheader("Map")
     if std:
         left, right = st.columns(2)
     else:
         left, right = st.container(), None
-    left.plotly_chart(common.fig_heatmap(frame, x1, x2, y, title=f"Simulated {y}", x_title=x1_t, y_title=x2_t,
+    left.plotly_chart(figures.fig_heatmap(frame, x1, x2, y, title=f"Simulated {y}", x_title=x1_t, y_title=x2_t,
                                          z_title=y_t), key="sim_heatmap")
     if right is not None:
-        right.plotly_chart(common.fig_heatmap(frame, x1, x2, std, title="Ensemble spread (std)", x_title=x1_t,
+        right.plotly_chart(figures.fig_heatmap(frame, x1, x2, std, title="Ensemble spread (std)", x_title=x1_t,
                                               y_title=x2_t, z_title=std, colorscale="Magma"), key="sim_std")
-    common.download_csv(frame, "Download the simulated grid (CSV)", f"{project.name}-simulated.csv", key="dl_sim")
+    figures.download_csv(frame, "Download the simulated grid (CSV)", f"{project.name}-simulated.csv", key="dl_sim")
     st.page_link("views/entropy.py", label="Next: magnetic entropy change (on a grid the integral needs)",
                  icon=":material/arrow_forward:")
 
@@ -97,31 +100,31 @@ def _show(sim: dict, project, data) -> None:
 def main() -> None:
     st.title("Simulate")
     st.caption("Predict Y on any grid of X1 and X2 inside (or, with care, outside) the measured range.")
-    common.show_flash()
+    session.show_flash()
     project = common.pick_project("w_sim_project")
     if project is None:
         return
-    settings = common.settings()
+    settings = session.settings()
     try:
         data = common.training_data(project)
-    except common.DB_ERRORS as err:
-        common.db_unavailable(err)
+    except session.DB_ERRORS as err:
+        session.db_unavailable(err)
         return
     if st.session_state.get("_sim_axes_for") != project.id:
         st.session_state["_sim_axes_for"] = project.id
-        st.session_state["w_sim_x1"], st.session_state["w_sim_x2"] = common.default_axes(data)
+        st.session_state["w_sim_x1"], st.session_state["w_sim_x2"] = grids.default_axes(data)
     c1, c2, c3 = st.columns([2, 2, 1])
     with c1:
-        ax1 = _axis(f"{common.md(project.x1_name)} axis", "w_sim_x1", f"the {project.x1_name} axis")
+        ax1 = _axis(f"{fmt.md(project.x1_name)} axis", "w_sim_x1", f"the {project.x1_name} axis")
     with c2:
-        ax2 = _axis(f"{common.md(project.x2_name)} axis", "w_sim_x2", f"the {project.x2_name} axis")
-    common.init("w_sim_k", simulate.default_k(project))
+        ax2 = _axis(f"{fmt.md(project.x2_name)} axis", "w_sim_x2", f"the {project.x2_name} axis")
+    session.init("w_sim_k", simulate.default_k(project))
     k = c3.number_input("Ensemble K", min_value=1, max_value=max(1, project.space.keep_models), step=1,
-                        key="w_sim_k", **common.KEEP,
+                        key="w_sim_k", **session.KEEP,
                         help="1: the best model; K > 1: mean of the best K with their spread (default: every kept "
                              "model, as on the Results and Entropy pages and in the CLI).")
     lo1, hi1 = float(data.frame[project.x1_name].min()), float(data.frame[project.x1_name].max())
-    n1, n2 = common.md(project.x1_name), common.md(project.x2_name)
+    n1, n2 = fmt.md(project.x1_name), fmt.md(project.x2_name)
     st.caption(f"Measured: {n1} {lo1:g} … {hi1:g}; {n2} "
                f"{', '.join(f'{v:g}' for v in data.x2_values[:12])}{' …' if len(data.x2_values) > 12 else ''}. "
                f"Defaults: {n1} step 1/5 of the median measured spacing, {n2} step 1/5 "
@@ -131,15 +134,15 @@ def main() -> None:
         st.caption(f"{ax1.size:,} × {ax2.size:,} = {ax1.size * ax2.size:,} points "
                    f"(limit {settings.max_grid_points:,}).")
     if st.button("Simulate", key="simulate", type="primary", icon=":material/play_arrow:", disabled=not ok):
-        with common.reported(), st.spinner("Simulating…"):
+        with session.reported(), st.spinner("Simulating…"):
             model = common.predictor(project, int(k))
             frame = simulate.simulate(project, ax1, ax2, k=int(k), max_points=settings.max_grid_points,
                                       model=model)
-            st.session_state[common.SIM] = {
+            st.session_state[session.SIM] = {
                 "id": uuid.uuid4().hex, "project": project.name, "project_id": project.id, "k": int(k),
                 "frame": frame, "x1": ax1, "x2": ax2, "model": simulate.describe_models(project, model),
             }
-    sim = st.session_state.get(common.SIM)
+    sim = st.session_state.get(session.SIM)
     if sim and sim["project_id"] == project.id:
         _show(sim, project, data)
     else:

@@ -1,0 +1,218 @@
+"""Plotly figures and download buttons built from library results."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.colors import sample_colorscale
+
+import fmt
+
+
+def colours(n: int, scale: str = "Viridis") -> list[str]:
+    if n <= 1:
+        return sample_colorscale(scale, [0.2])
+    return sample_colorscale(scale, [0.05 + 0.85 * i / (n - 1) for i in range(n)])
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 480) -> go.Figure:
+    fig.update_layout(
+        title=fmt.plain(title),
+        xaxis_title=fmt.plain(x_title),
+        yaxis_title=fmt.plain(y_title),
+        height=height,
+        margin=dict(l=60, r=20, t=50, b=50),
+        legend=dict(itemsizing="constant"),
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_curves(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    group: str,
+    *,
+    title: str,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    mode: str = "markers",
+    std: str | None = None,
+    overlay: pd.DataFrame | None = None,
+    overlay_name: str = "measured",
+    max_groups: int = 60,
+) -> go.Figure:
+    """One trace per value of `group` (coloured along a sequential scale), optional ±std band
+    and an overlay of points (same colours) from another frame with the same columns."""
+    fig = go.Figure()
+    values = np.unique(frame[group].to_numpy())
+    if values.size > max_groups:  # keep the figure readable: an even subset of the curves
+        values = values[np.unique(np.linspace(0, values.size - 1, max_groups).round().astype(int))]
+    palette = colours(values.size)
+    for value, colour in zip(values, palette):
+        part = frame[frame[group] == value].sort_values(x)
+        label = fmt.plain(f"{group} = {value:g}")
+        if std is not None and std in part:
+            upper = part[y] + part[std]
+            lower = part[y] - part[std]
+            fig.add_trace(go.Scatter(x=part[x], y=upper, mode="lines", line=dict(width=0), showlegend=False,
+                                     legendgroup=label, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=part[x], y=lower, mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor=_rgba(colour, 0.25), showlegend=False, legendgroup=label,
+                                     hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=part[x], y=part[y], mode=mode, name=label, legendgroup=label,
+            line=dict(color=colour, width=2), marker=dict(color=colour, size=5),
+        ))
+        if overlay is not None:
+            near = overlay[np.isclose(overlay[group].to_numpy(dtype=float), float(value), rtol=1e-9, atol=0)]
+            if len(near):
+                fig.add_trace(go.Scatter(
+                    x=near[x], y=near[y], mode="markers", name=f"{label} ({overlay_name})", legendgroup=label,
+                    marker=dict(color=colour, size=6, symbol="circle-open", line=dict(width=1.5)),
+                    showlegend=False,
+                ))
+    return _layout(fig, title, x_title or x, y_title or y)
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """'rgb(r, g, b)' or '#rrggbb' -> 'rgba(r, g, b, alpha)'."""
+    colour = colour.strip()
+    if colour.startswith("#") and len(colour) == 7:
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    else:
+        r, g, b = (int(float(v)) for v in re.findall(r"[\d.]+", colour)[:3])
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def fig_heatmap(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    z: str,
+    *,
+    title: str,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    z_title: str | None = None,
+    rows_as_categories: bool = False,
+    max_cells: int = 80_000,
+    colorscale: str = "Viridis",
+) -> go.Figure:
+    """Heatmap of z over (x, y) from a long frame.
+
+    A full grid is sent as a matrix, thinned evenly to about ``max_cells`` cells
+    for display only. Scattered data (every X2 curve with its own X1 values) is
+    averaged into X1 bins for display, plotly filling empty bins
+    (``connectgaps``); ``rows_as_categories`` gives every curve a row of equal height.
+    """
+    data = frame[[x, y, z]]
+    xs = np.unique(data[x].to_numpy())
+    ys = np.unique(data[y].to_numpy())
+    hover = (f"{fmt.plain(x_title or x)}: %{{x}}<br>{fmt.plain(y_title or y)}: %{{y}}<br>{fmt.plain(z_title or z)}: "
+             "%{z}<extra></extra>")
+    colorbar = dict(title=dict(text=fmt.plain(z_title or z), side="right"))
+    if len(data) == xs.size * ys.size and not rows_as_categories:
+        matrix = data.pivot_table(index=y, columns=x, values=z, aggfunc="first")
+        thin = max(1, math.ceil(math.sqrt(matrix.size / max_cells)))
+        matrix = matrix.iloc[::thin, ::thin]
+        trace = go.Heatmap(x=matrix.columns.to_numpy(), y=matrix.index.to_numpy(), z=matrix.to_numpy(),
+                           colorscale=colorscale, colorbar=colorbar, hovertemplate=hover)
+    else:
+        # Scattered X1 (every curve sampled at its own X1 values): put X1 into as many
+        # bins as a curve has points, so each row has about one value per column.
+        per_row = int(data.groupby(y)[x].size().median())
+        n_bins = int(np.clip(per_row, 10, max(10, max_cells // max(1, ys.size))))
+        edges = np.linspace(xs[0], xs[-1], n_bins + 1)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        column = np.clip(np.searchsorted(edges, data[x].to_numpy(), side="right") - 1, 0, n_bins - 1)
+        binned = data.assign(**{x: centres[column]}).pivot_table(index=y, columns=x, values=z, aggfunc="mean")
+        binned = binned.reindex(columns=centres)
+        rows = [f"{v:g}" for v in binned.index] if rows_as_categories else binned.index.to_numpy()
+        trace = go.Heatmap(x=binned.columns.to_numpy(), y=rows, z=binned.to_numpy(), colorscale=colorscale,
+                           connectgaps=True, colorbar=colorbar, hovertemplate=hover)
+    fig = go.Figure(trace)
+    if rows_as_categories:
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=[f"{v:g}" for v in ys])
+    return _layout(fig, title, x_title or x, y_title or y, height=460)
+
+
+def fig_learning_curves(curves: pd.DataFrame, *, metric: str, best_trial: int | None, y_range=None) -> go.Figure:
+    """One line per trial; pruned dashed grey, failed dotted red, the best trial thick."""
+    fig = go.Figure()
+    trials = sorted(curves["trial"].unique()) if len(curves) else []
+    palette = colours(max(1, len(trials)), "Turbo")
+    for colour, trial in zip(palette, trials):
+        part = curves[curves["trial"] == trial]
+        state = str(part["state"].iloc[0])
+        line = dict(color=colour, width=1.5)
+        opacity = 0.9
+        if state == "PRUNED":
+            line = dict(color="rgb(150, 150, 150)", width=1, dash="dash")
+            opacity = 0.6
+        elif state == "FAIL":
+            line = dict(color="rgb(214, 39, 40)", width=1, dash="dot")
+            opacity = 0.6
+        if trial == best_trial:
+            line = dict(color="rgb(0, 0, 0)", width=3)
+            opacity = 1.0
+        fig.add_trace(go.Scatter(
+            x=part["epoch"], y=part[metric], mode="lines", line=line, opacity=opacity,
+            name=f"#{trial} {state.lower()}" + (" (best)" if trial == best_trial else ""),
+        ))
+    fig = _layout(fig, f"{len(trials)} trial{'s' if len(trials) != 1 else ''}", "epoch",
+                  "training R²" if metric == "r2" else "training loss (standardised MSE)")
+    if metric == "loss":
+        fig.update_yaxes(type="log")
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def fig_lines(
+    frame: pd.DataFrame, x: str, y: str, *, group: str, style: str | None = None, title: str,
+    x_title: str, y_title: str, group_fmt: Callable[[Any], str] = str, std: str | None = None,
+) -> go.Figure:
+    """Lines coloured by `group`; `style` (e.g. the source of a curve) varies the dash; a ±`std` band
+    where that column has values."""
+    fig = go.Figure()
+    groups = list(pd.unique(frame[group]))
+    palette = colours(len(groups), "Plasma")
+    styles = list(pd.unique(frame[style])) if style else [None]
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    for g, colour in zip(groups, palette):
+        for i, s in enumerate(styles):
+            part = frame[frame[group] == g]
+            if style:
+                part = part[part[style] == s]
+            if part.empty:
+                continue
+            part = part.sort_values(x)
+            name = fmt.plain(group_fmt(g) + (f" — {s}" if style else ""))
+            if std is not None and std in part and part[std].notna().any():
+                for edge, fill in ((part[y] + part[std], None), (part[y] - part[std], "tonexty")):
+                    fig.add_trace(go.Scatter(x=part[x], y=edge, mode="lines", line=dict(width=0), fill=fill,
+                                             fillcolor=_rgba(colour, 0.25), showlegend=False, legendgroup=name,
+                                             hoverinfo="skip"))
+            fig.add_trace(go.Scatter(
+                x=part[x], y=part[y], mode="lines", name=name, legendgroup=name,
+                line=dict(color=colour, width=2.5 if i == 0 else 1.6, dash=dashes[i % len(dashes)]),
+            ))
+    return _layout(fig, title, x_title, y_title)
+
+
+def download_html(fig: go.Figure, label: str, file_name: str, key: str) -> None:
+    st.download_button(label, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),  # opens offline
+                       file_name=file_name, mime="text/html", key=key, icon=":material/download:")
+
+
+def download_csv(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+    st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key, icon=":material/download:")
