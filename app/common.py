@@ -14,7 +14,7 @@ import fmt
 import local_workers
 import session
 
-from mat_interp_core import entropy, projects, readers, simulate
+from mat_interp_core import entropy, models, projects, readers, simulate
 from mat_interp_core.config import mask_url
 from mat_interp_core.dataset import TrainingData
 from mat_interp_core.projects import ProjectError
@@ -77,8 +77,8 @@ def _predictor(_project: projects.ProjectHandle, url: str, project_id: int, k: i
 def predictor(project: projects.ProjectHandle, k: int):
     """Best model (k = 1) or ensemble of the best k, cached by the trials it is made of and their models' R²
     (a refined model replaces a trial's model and its R²)."""
-    values = simulate.model_values(project)
-    trials = tuple((n, values[n]) for n in simulate.ranked_trials(project, values)[: max(1, int(k))])
+    values = models.values(project)
+    trials = tuple((n, values[n]) for n in models.ranked(project, values)[: max(1, int(k))])
     if not trials:
         raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     return _predictor(project, project.url, project.id, int(k), trials)

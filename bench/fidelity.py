@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mat_interp_core import dataset, entropy, projects, refine, simulate, storage, synthetic, validation, workers  # noqa: E402
+from mat_interp_core import dataset, entropy, models, projects, refine, simulate, storage, synthetic, validation, workers  # noqa: E402
 from mat_interp_core.baselines import BASELINES  # noqa: E402
 from mat_interp_core.space import SearchSpace  # noqa: E402
 
@@ -173,9 +173,9 @@ def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
             by_ho = list(table.sort_values(["holdout_rmse"])["trial"].astype(int))
         else:  # --validate 0: no held-out step, the search's own ranking
             table = None
-            by_r2, by_ho = simulate.ranked_trials(projects.open_project(url, name))[: args.ensemble], []
+            by_r2, by_ho = models.ranked(projects.open_project(url, name))[: args.ensemble], []
         valid_s = time.perf_counter() - started
-        members = {m.trial_number: m for m in simulate.load_trial_models(projects.open_project(url, name), by_r2)}  # the search's models
+        members = {m.trial_number: m for m in models.load(projects.open_project(url, name), by_r2)}  # the search's models
         refine_s, refined = 0.0, []
         if space.refinement_epochs:  # then the product's own step after the search (mat-interp train does the same)
             started = time.perf_counter()
@@ -183,7 +183,7 @@ def run_dataset(label: str, data, units, args, truth: bool) -> pd.DataFrame:
                                   epochs=space.refinement_epochs, seeds=args.refine_seeds,
                                   tolerance=args.refine_tolerance, solver=args.refine_solver)
             refine_s = time.perf_counter() - started
-            refined = simulate.load_models(projects.open_project(url, name), args.ensemble)
+            refined = models.load_best(projects.open_project(url, name), args.ensemble)
         prog = projects.progress(projects.open_project(url, name))
         print(f"[{label}] seed {seed}: search {search_s:.0f} s ({prog['complete']} complete, {prog['pruned']} pruned, "
               f"{prog['failed']} failed), validation {valid_s:.0f} s, refinement {refine_s:.0f} s", flush=True)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mat_interp_core import dataset, entropy, network, simulate, synthetic, training, uncertainty  # noqa: E402
+from mat_interp_core import dataset, entropy, models, network, simulate, synthetic, training, uncertainty  # noqa: E402
 from mat_interp_core.baselines import LinearAlongX2  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -97,7 +97,7 @@ def run_case(k: int, transforms: list[str], epochs: int, folds: bool) -> list[di
         for j, cfg in enumerate(CONFIGS):
             params = dict(cfg, batch=batch, x2_transform=kind)
             net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=j)
-            members.append(simulate.TrainedModel(j, 0.0, network.with_target_scaling(net, mean, std)))
+            members.append(models.TrainedModel(j, 0.0, network.with_target_scaling(net, mean, std)))
         ens = simulate.Ensemble(members)
         sim = entropy.simulated_delta_s(ens, x1, x2, UNITS, dh_tesla=dhs, band=False)
         cal = None

@@ -403,9 +403,9 @@ def cmd_fitted(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from mat_interp_core import simulate
+    from mat_interp_core import models
 
-    data = simulate.model_bytes(_project(args))
+    data = models.best_bytes(_project(args))
     with open_private(args.out, "wb") as fh:
         fh.write(data)
     print(f"wrote {args.out} ({len(data)} bytes): keras.saving.load_model(...).predict([[x1, x2]]) gives Y in the data's units")
@@ -613,10 +613,10 @@ def cmd_refine(args) -> int:
 
 
 def _print_refined(project, seconds: float) -> None:
-    from mat_interp_core import refine, simulate
+    from mat_interp_core import models, refine
 
     refined = refine.refined_trials(project)
-    kept = simulate.ranked_trials(project)
+    kept = models.ranked(project)
     print(f"kept {len(kept)} models ({seconds:.0f} s), best first:")
     for number in kept:
         attrs = refined.get(number)

@@ -37,7 +37,7 @@ R² ≈ 0.99987 and overshoot the |ΔS_M| peak at ΔH = 1 T by 5–8 %; the same
 configurations refined with Adam reach R² ≈ 0.999997 and ≤ 2.2 %.
 ``solver="trial"`` keeps each trial's own solver.
 
-The ensemble (:func:`mat_interp_core.simulate.load_models`) is then the mean of
+The ensemble (:func:`mat_interp_core.models.load_best`) is then the mean of
 the kept refined models. All of them, not the best half by refined R²: on the
 fidelity bench (5 seeds, README) the mean of all 10 refined configurations met
 the 3 % peak target for every seed (worst 2.6 % at ΔH = 1 T, curve RMSE 0.121
@@ -60,7 +60,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from mat_interp_core import projects, simulate, storage
+from mat_interp_core import models, optuna_rdb, projects, storage
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "plan", "refine_epochs",
@@ -132,7 +132,7 @@ def refine_project(
     configuration in training within an epoch (:class:`training.StopRequested`).
     """
     from mat_interp_core import network, training
-    from mat_interp_core.validation import _set_finished_trial_attrs, _trial_params
+    from mat_interp_core.validation import _trial_params
 
     url, space = project.url, project.space
     top, candidates, epochs = plan(space, top=top, candidates=candidates, epochs=epochs)
@@ -157,9 +157,10 @@ def refine_project(
     worker = f"{socket.gethostname()}:{os.getpid()}"
     done: list[int] = []
     for trial in todo:
-        if not force and _attrs(url, trial._trial_id).get("refined") == settings:
+        trial_id = optuna_rdb.trial_id(trial)
+        if not force and optuna_rdb.read_user_attrs(url, trial_id).get("refined") == settings:
             continue  # another process refined it meanwhile
-        if not _claim(url, trial._trial_id, worker, settings, 0, 0):
+        if not _claim(url, trial_id, worker, settings, 0, 0):
             continue
         try:
             started = time.perf_counter()
@@ -177,7 +178,7 @@ def refine_project(
                     checked[0] = now
                     if projects.stop_requested(project):
                         raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
-                    _claim(url, trial._trial_id, worker, settings, seed_index[0] * run_epochs + epoch + 1,
+                    _claim(url, trial_id, worker, settings, seed_index[0] * run_epochs + epoch + 1,
                            seeds * run_epochs, started=started)
 
             base = None if space.seed is None else int(space.seed) + trial.number
@@ -195,23 +196,22 @@ def refine_project(
                 raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
             kept = run_epochs == epochs or r2 >= trial.value  # a capped budget must not replace a better model
             if kept:
-                training.store_model(project, trial.number, r2, network.with_target_scaling(model, mean, std),
-                                     mean, std)
+                models.save(project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
             seconds = round(time.perf_counter() - started, 3)
-            _set_finished_trial_attrs(
-                url, trial._trial_id, {"refined": settings, "refined_r2": r2, "refined_s": seconds,
-                                       "refined_epochs": run_epochs, "refined_kept": kept},
+            optuna_rdb.set_finished_user_attrs(
+                url, trial_id, {"refined": settings, "refined_r2": r2, "refined_s": seconds,
+                                "refined_epochs": run_epochs, "refined_kept": kept},
             )
         finally:
-            _release(url, trial._trial_id, worker)
+            _release(url, trial_id, worker)
         done.append(trial.number)
         if progress is not None:
             progress(len(done), len(todo),
                      f"trial {trial.number}: {run_epochs} epochs, R² {trial.value:.6f} -> {r2:.6f}"
                      f"{'' if kept else ' (search model kept)'} ({seconds:.0f} s)")
-    training.keep_best_models(project, keep=max(top, space.keep_models))
+    models.keep_best(project, keep=max(top, space.keep_models))
     if tolerance is not None:
-        _drop_misfits(url, project.id, tolerance)
+        models.drop_misfits(project, tolerance)
     return done
 
 
@@ -225,20 +225,6 @@ def refine_epochs(epochs: int, n_points: int, batch: int) -> int:
     return max(1, min(int(epochs), math.ceil(epochs * MAX_STEPS_PER_EPOCH / steps)))
 
 
-def _attrs(url: str, trial_id: int) -> dict:
-    """The trial's user attributes, read now (a study's cached trials may be stale)."""
-    table = _attr_table()
-    with storage.get_engine(url).connect() as conn:
-        rows = conn.execute(sa.select(table.c.key, table.c.value_json).where(table.c.trial_id == trial_id)).all()
-    return {k: json.loads(v) for k, v in rows}
-
-
-def _attr_table():
-    from optuna.storages._rdb import models as optuna_models
-
-    return optuna_models.TrialUserAttributeModel.__table__
-
-
 def _claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total: int,
            started: float | None = None) -> bool:
     """Claim (or refresh the claim on) a trial's refinement; False when another live process holds it.
@@ -247,20 +233,18 @@ def _claim(url: str, trial_id: int, worker: str, settings: dict, done: int, tota
     two processes cannot both win; a claim not refreshed for CLAIM_STALE_SECONDS (its process died) is taken over.
     It also carries the progress (epochs done of total) that :func:`refine_progress` reports.
     """
-    table = _attr_table()
     now = time.time()
     value = json.dumps({"worker": worker, "settings": settings, "at": now, "done": done, "total": total,
                         "elapsed": 0.0 if started is None else time.perf_counter() - started})
-    where = (table.c.trial_id == trial_id) & (table.c.key == _CLAIM)
     try:
         with storage.get_engine(url).begin() as conn:
-            old = conn.execute(sa.select(table.c.value_json).where(where)).scalar()
+            old = optuna_rdb.user_attr_json(conn, trial_id, _CLAIM)
             if old is not None:
                 held = json.loads(old)
                 if held.get("worker") != worker and now - float(held.get("at", 0)) < CLAIM_STALE_SECONDS:
                     return False
-                conn.execute(table.delete().where(where, table.c.value_json == old))
-            conn.execute(table.insert().values(trial_id=trial_id, key=_CLAIM, value_json=value))
+                optuna_rdb.delete_user_attr(conn, trial_id, _CLAIM, old)
+            optuna_rdb.insert_user_attr(conn, trial_id, _CLAIM, value)
     except sa.exc.IntegrityError:
         return False
     return True
@@ -268,12 +252,10 @@ def _claim(url: str, trial_id: int, worker: str, settings: dict, done: int, tota
 
 def _release(url: str, trial_id: int, worker: str) -> None:
     """Drop this process's claim on the trial (done, or stopped: another process may take it)."""
-    table = _attr_table()
-    where = (table.c.trial_id == trial_id) & (table.c.key == _CLAIM)
     with storage.get_engine(url).begin() as conn:
-        old = conn.execute(sa.select(table.c.value_json).where(where)).scalar()
+        old = optuna_rdb.user_attr_json(conn, trial_id, _CLAIM)
         if old is not None and json.loads(old).get("worker") == worker:
-            conn.execute(table.delete().where(where, table.c.value_json == old))
+            optuna_rdb.delete_user_attr(conn, trial_id, _CLAIM, old)
 
 
 def refine_status(project: ProjectHandle) -> tuple[int, int]:
@@ -315,21 +297,9 @@ def refine_progress(project: ProjectHandle) -> dict:
     return out
 
 
-def _drop_misfits(url: str, project_id: int, tolerance: float) -> None:
-    """Delete the stored models whose misfit 1 - R² exceeds `tolerance` x the best one's."""
-    m = storage.models
-    with storage.get_engine(url).begin() as conn:
-        best = conn.execute(sa.select(sa.func.max(m.c.value)).where(m.c.project_id == project_id,
-                                                                    m.c.trial_number >= 0)).scalar()
-        if best is None or not math.isfinite(best):
-            return
-        floor = 1.0 - tolerance * (1.0 - best)
-        conn.execute(m.delete().where(m.c.project_id == project_id, m.c.trial_number >= 0, m.c.value < floor))
-
-
 def refined_trials(project: ProjectHandle) -> dict[int, dict]:
     """{trial number: its refinement attributes} for the trials whose stored model is a refined one."""
-    stored = simulate.model_values(project)
+    stored = models.values(project)
     study = project.study()
     return {
         t.number: {k: v for k, v in t.user_attrs.items() if k.startswith("refined")}

@@ -11,28 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from mat_interp_core import isotherms, network, storage
+from mat_interp_core import isotherms, models
 from mat_interp_core.dataset import make_grid
 from mat_interp_core.projects import Project, ProjectError, ProjectHandle
-
-
-@dataclass
-class TrainedModel:
-    """A stored network; ``predict`` returns Y in the user's units."""
-
-    trial_number: int
-    value: float
-    model: object
-
-    name = "network"
-
-    def predict(self, x1, x2) -> np.ndarray:
-        x1 = np.asarray(x1, dtype="float64")
-        x2 = np.broadcast_to(np.asarray(x2, dtype="float64"), x1.shape)
-        x = np.stack([x1.ravel(), x2.ravel()], axis=1)
-        return network.predict_std(self.model, x).reshape(x1.shape)
 
 
 @dataclass
@@ -51,78 +33,9 @@ class Ensemble:
         return preds.mean(axis=0), preds.std(axis=0)
 
 
-def ranked_trials(project: ProjectHandle, values: dict[int, float] | None = None) -> list[int]:
-    """Numbers of COMPLETE trials that have a stored model, best first.
-
-    Ranked by the stored model's training R² (the search's, or the refined
-    one after :func:`mat_interp_core.refine.refine_project`). With the
-    'holdout' objective, trials with a held-out score rank first by it.
-    `values`: :func:`model_values`, when the caller has read them already.
-    """
-    from optuna.trial import TrialState
-    study = project.study()
-    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    stored = model_values(project) if values is None else values
-    numbers = [n for n in stored if n in complete]
-
-    def key(n: int):
-        holdout = complete[n].user_attrs.get("holdout_rmse")
-        if project.space.objective == "holdout" and holdout is not None:
-            return (0, holdout)
-        value = stored[n]
-        return (1, -(value if value is not None and np.isfinite(value) else -np.inf))
-
-    return sorted(numbers, key=key)
-
-
-def model_values(project: ProjectHandle) -> dict[int, float]:
-    """{trial number: training R² of its stored model} (the refined R² once refined, so it tells versions apart)."""
-    m = storage.models
-    with storage.get_engine(project.url).connect() as conn:
-        return dict(conn.execute(sa.select(m.c.trial_number, m.c.value).where(
-            m.c.project_id == project.id, m.c.trial_number >= 0)).all())  # < 0: uncertainty's held-out folds
-
-
-def load_models(project: ProjectHandle, k: int = 1) -> list[TrainedModel]:
-    """The best ``k`` stored models of the project (fewer if fewer exist)."""
-    numbers = ranked_trials(project)[: max(1, int(k))]
-    if not numbers:
-        raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
-    return load_trial_models(project, numbers)
-
-
-def load_trial_models(project: ProjectHandle, numbers) -> list[TrainedModel]:
-    """The stored models of the given trials, in the given order (trials without a model are skipped)."""
-    numbers = [int(n) for n in numbers]
-    m = storage.models
-    with storage.get_engine(project.url).connect() as conn:
-        rows = {
-            r.trial_number: r
-            for r in conn.execute(
-                sa.select(m.c.trial_number, m.c.value, m.c.keras).where(
-                    m.c.project_id == project.id, m.c.trial_number.in_(numbers)
-                )
-            )
-        }
-    return [TrainedModel(n, rows[n].value, network.model_from_bytes(rows[n].keras)) for n in numbers if n in rows]
-
-
-def model_bytes(project: ProjectHandle) -> bytes:
-    """The ``.keras`` file of the best model (predict gives Y in the user's units)."""
-    numbers = ranked_trials(project)
-    if not numbers:
-        raise ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
-    with storage.get_engine(project.url).connect() as conn:
-        return conn.execute(
-            sa.select(storage.models.c.keras).where(
-                storage.models.c.project_id == project.id, storage.models.c.trial_number == numbers[0]
-            )
-        ).scalar_one()
-
-
 def predictor(project: ProjectHandle, k: int = 1):
     """The best model (k=1) or an ensemble of the best k."""
-    members = load_models(project, k)
+    members = models.load_best(project, k)
     return members[0] if len(members) == 1 else Ensemble(members)
 
 
@@ -246,12 +159,12 @@ def project_entropy(
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
     if model is None:
-        model, models = model_set(project, k)
+        model, described = model_set(project, k)
     else:
-        models = describe_models(project, model)
+        described = describe_models(project, model)
     result = entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
                                        h_step_t=h_step_t, method=method, max_points=max_points)
-    result.models = models
+    result.models = described
     return with_band(result, uncertainty_calibration(project, units, result.t_axis))
 
 

@@ -245,7 +245,7 @@ def get_engine(url: str) -> sa.Engine:
 _RDB_CLASS = None
 
 
-def _rdb_storage_class():
+def _resilient_storage_class():
     """RDBStorage whose heartbeat survives a database outage.
 
     Optuna records the heartbeat in a thread that dies on the first database
@@ -288,7 +288,7 @@ def _new_optuna_storage(url: str):
     interval, grace = heartbeat_seconds()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _rdb_storage_class()(
+        return _resilient_storage_class()(
             url,
             engine_kwargs=_engine_kwargs(url),
             heartbeat_interval=interval,

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import sqlalchemy as sa
 
-from mat_interp_core import network, storage
+from mat_interp_core import models, network, storage
 from mat_interp_core.dataset import TrainingData
 from mat_interp_core.projects import ProjectHandle, stop_requested
 
@@ -169,7 +169,8 @@ def make_objective(project: ProjectHandle, stop_event: threading.Event):
         if not math.isfinite(r2):
             raise ValueError("training diverged (R² is not finite)")
         try:
-            save_model(project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
+            models.save(project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
+            models.keep_best(project)
         except sa.exc.SQLAlchemyError as err:
             message = f"the trained model could not be stored: {_short(err)}"
             trial.set_user_attr("error", message)
@@ -187,32 +188,3 @@ def fit_r2(model, x: np.ndarray, y: np.ndarray, mean: float, std: float) -> floa
     """Training R² of a network trained on standardised targets (``mean``, ``std``), in the data's units."""
     pred = network.predict_std(model, x) * std + mean
     return 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
-
-
-def store_model(project: ProjectHandle, trial_number: int, value: float, model, mean: float, std: float) -> None:
-    """Store (or replace) the trial's model with its value."""
-    blob = network.model_to_bytes(model)
-    m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
-        conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number == trial_number))
-        conn.execute(m.insert().values(project_id=project.id, trial_number=trial_number, value=value, y_mean=mean,
-                                       y_std=std, keras=blob))
-
-
-def save_model(project: ProjectHandle, trial_number: int, value: float, model, mean: float, std: float) -> None:
-    """Store the model, then keep only the best ``keep_models`` of the project."""
-    store_model(project, trial_number, value, model, mean, std)
-    keep_best_models(project)
-
-
-def keep_best_models(project: ProjectHandle, keep: int | None = None) -> None:
-    """Drop all but the best ``keep`` (default: the project's keep_models) stored models by their value."""
-    m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
-        ranked = conn.execute(
-            sa.select(m.c.trial_number).where(m.c.project_id == project.id, m.c.trial_number >= 0)  # < 0: folds
-            .order_by(m.c.value.desc())
-        ).scalars().all()
-        drop = ranked[keep or project.space.keep_models :]
-        if drop:
-            conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number.in_(drop)))

@@ -76,7 +76,7 @@ def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
 def train_folds(data, params: dict, *, epochs: int, seed: int | None = None,
                 progress: Progress | None = None) -> dict[float, object]:
     """{held-out X2: the configuration `params` trained without that field, Y in the user's units}."""
-    from mat_interp_core import simulate, training
+    from mat_interp_core import models, training
 
     out: dict[float, object] = {}
     fields = fold_fields(data.x2_values)
@@ -84,7 +84,7 @@ def train_folds(data, params: dict, *, epochs: int, seed: int | None = None,
         started = time.perf_counter()
         net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=seed,
                                                   holdout_x2=x2)
-        out[x2] = simulate.TrainedModel(-1 - k, float("nan"), network.with_target_scaling(net, mean, std))
+        out[x2] = models.TrainedModel(-1 - k, float("nan"), network.with_target_scaling(net, mean, std))
         if progress is not None:
             progress(k + 1, len(fields), f"field {x2:g} held out ({time.perf_counter() - started:.0f} s)")
     return out
@@ -273,11 +273,11 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
 
 def _fold_plan(project: ProjectHandle):
     """(project, data, reference trial, its params, epochs, settings that identify the folds)."""
-    from mat_interp_core import projects, refine, simulate
+    from mat_interp_core import models, projects, refine
     from mat_interp_core.validation import _trial_params
     data = project.data
-    values = simulate.model_values(project)
-    ranked = simulate.ranked_trials(project, values)
+    values = models.values(project)
+    ranked = models.ranked(project, values)
     if not ranked:
         raise projects.ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     study = project.study()
@@ -299,7 +299,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     Returns False when nothing was to do: fewer than 3 fields (no interior field), or folds stored for the
     current best model already. The fold models are stored as models with trial numbers -1, -2, ...
     (never part of the ensemble) and the plan as the study's user attribute ``calibration``."""
-    from mat_interp_core import storage, training
+    from mat_interp_core import models
 
     _, data, study, trial, params, epochs, settings = _fold_plan(project)
     if not settings["folds"]:
@@ -308,11 +308,9 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
         return False
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
     folds = train_folds(data, params, epochs=epochs, seed=seed, progress=progress)
-    m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
-        conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number < 0))
-    for x2, fold in folds.items():
-        training.store_model(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
+    models.delete_folds(project)
+    for fold in folds.values():
+        models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
     study.set_user_attr("calibration", settings)
     return True
 
@@ -336,7 +334,7 @@ def calibration_status(project: ProjectHandle) -> str:
 
 def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
     """The project's :class:`Calibration` on `t_axis` (not calibrated, with the reason, when it cannot be)."""
-    from mat_interp_core import simulate
+    from mat_interp_core import models
 
     reason = calibration_status(project)
     data = project.data
@@ -344,7 +342,7 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
         return not_calibrated(reason, data.x2_values, units.h_unit)
     settings = project.study().user_attrs["calibration"]
     numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))]
-    loaded = {m.trial_number: m for m in simulate.load_trial_models(project, numbers)}
+    loaded = {m.trial_number: m for m in models.load(project, numbers)}
     if settings["reference"] not in loaded:
         return not_calibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
     folds = {x2: loaded[-1 - k] for k, x2 in enumerate(settings["folds"]) if -1 - k in loaded}

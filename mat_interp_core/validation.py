@@ -10,7 +10,7 @@ the cheap, sound one: after the search, retrain the best few configurations
 interior X2 curve held out at a time, for a few interior curves spread over the
 range (default 3), and record the mean RMSE on the held-out curves (in Y's
 units) on each trial as the user attribute ``holdout_rmse``. With the project
-objective "holdout", :func:`mat_interp_core.simulate.ranked_trials` then puts
+objective "holdout", :func:`mat_interp_core.models.ranked` then puts
 the lowest held-out error first.
 
 :func:`compare_methods` puts the network next to the baselines a physicist
@@ -20,7 +20,6 @@ figures of merit and the same held-out curves.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Callable, Sequence
@@ -28,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import entropy, simulate, storage
+from mat_interp_core import entropy, models, optuna_rdb, simulate
 from mat_interp_core.baselines import BASELINES, _interior_subset, leave_one_x2_out_rmse
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
@@ -95,22 +94,6 @@ def _trial_params(trial, space) -> dict:
     return params
 
 
-def _set_finished_trial_attrs(url: str, trial_id: int, attrs: dict) -> None:
-    """Write user attributes of a *finished* trial.
-
-    Optuna's storage API refuses to update a finished trial
-    (UpdateFinishedTrialError), so the rows go straight into Optuna's own
-    table (its ORM model gives the schema), replacing earlier values.
-    """
-    from optuna.storages._rdb import models as optuna_models
-
-    table = optuna_models.TrialUserAttributeModel.__table__
-    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-    with storage.get_engine(url).begin() as conn:
-        conn.execute(table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
-        conn.execute(table.insert(), rows)
-
-
 def _candidates(project: ProjectHandle, top: int, n_curves: int, data=None):
     """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²).
 
@@ -122,7 +105,7 @@ def _candidates(project: ProjectHandle, top: int, n_curves: int, data=None):
     data = project.data if data is None else data
     curves = holdout_x2_values(data.x2_values, n_curves)
     study = project.study()
-    stored = simulate.model_values(project)
+    stored = models.values(project)
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -185,9 +168,9 @@ def validate_project(
             on_fold=on_fold,
         )
         mean = float(np.mean(list(scores.values())))
-        _set_finished_trial_attrs(
+        optuna_rdb.set_finished_user_attrs(
             project.url,
-            trial._trial_id,
+            optuna_rdb.trial_id(trial),
             {
                 "holdout_rmse": mean if math.isfinite(mean) else None,
                 "holdout_rmse_by_x2": {f"{k:.10g}": v for k, v in scores.items()},
@@ -264,7 +247,7 @@ def compare_methods(
 
     # networks first (so a project without models fails before the slow baselines)
     try:
-        members = simulate.load_models(project, project.space.keep_models if k is None else max(1, int(k)))
+        members = models.load_best(project, project.space.keep_models if k is None else max(1, int(k)))
     except ProjectError:
         members = []
     study = project.study()

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import cli, entropy, projects, refine, report, simulate, synthetic, uncertainty, validation, workers
+from mat_interp_core import cli, entropy, models, projects, refine, report, simulate, synthetic, uncertainty, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -438,11 +438,11 @@ def test_results_page_shows_the_fit(finished, app_env):
     at.switch_page("views/results.py").run()
     at.selectbox(key="w_results_project").set_value(PROJECT_A).run()
     assert_no_exception(at)
-    best = simulate.ranked_trials(projects.open_project(app_env, PROJECT_A))[0]  # by the refined model's R²
+    best = models.ranked(projects.open_project(app_env, PROJECT_A))[0]  # by the refined model's R²
     assert refine.refined_trials(projects.open_project(app_env, PROJECT_A))
     # by default the same model set as the CLI and the other pages, described the same way
-    models = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
-    assert str(best) in models and any(f"Model: {models};" in str(m.value) for m in at.markdown)
+    described = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
+    assert str(best) in described and any(f"Model: {described};" in str(m.value) for m in at.markdown)
     assert len(charts(at)) == 3  # fit over data, residuals, fitted surface
     assert downloads(at) == ["Download fitted values and residuals (CSV)", "Download the best model (.keras)"]
 
@@ -527,8 +527,8 @@ def test_entropy_page_and_cli_give_one_answer(finished, app_env, tmp_path):
     assert list(cli_figures.index) == list(page.index) == [1.0, 2.0, 3.0, 4.0, 5.0]
     np.testing.assert_allclose(cli_figures["peak_J_per_kgK"], page["peak_J_per_kgK"], rtol=1e-6)
     np.testing.assert_allclose(cli_figures["T_peak_K"], page["T_peak_K"], atol=1e-9)
-    models = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
-    assert any(models in str(c.value) for c in at.caption)
+    described = simulate.model_set(projects.open_project(app_env, PROJECT_A))[1]
+    assert any(described in str(c.value) for c in at.caption)
 
 
 def test_simulate_an_ensemble_shows_its_spread(finished, app_env):

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from helpers import demo_data, tiny_space
-from mat_interp_core import cli, network, projects, refine, simulate, storage, workers
+from mat_interp_core import cli, models, network, projects, refine, storage, workers
 from mat_interp_core.space import SearchSpace, SpaceError
 
 
@@ -56,11 +56,11 @@ def test_refine_replaces_the_best_models_records_r2_and_is_skipped_the_second_ti
         assert attrs[number]["refined_r2"] == pytest.approx(value)
         assert number not in before or blob != before[number][1]  # a new model, not the search's
     # the refined value is the ranking: best refined R² first
-    ranked = simulate.ranked_trials(projects.open_project(url, name))
+    ranked = models.ranked(projects.open_project(url, name))
     assert ranked == sorted(after, key=lambda n: -after[n][0])
     assert refine.refined_trials(projects.open_project(url, name)).keys() == set(after)
     # the stored model is the mean of its 2 seeds, and predicts Y in the data's units
-    members = simulate.load_models(projects.open_project(url, name), 2)
+    members = models.load_best(projects.open_project(url, name), 2)
     x, y = demo_data().arrays()
     pred = members[0].predict(x[:, 0], x[:, 1])
     r2 = 1 - np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)
@@ -88,7 +88,7 @@ def test_refine_drops_models_that_fit_much_worse_than_the_best(searched) -> None
     assert refine.refine_project(projects.open_project(url, name), candidates=3, epochs=12, seeds=1, tolerance=1.0) == []
     kept = _models(url)
     assert [v for v, _ in kept.values()] == [values[1]]
-    assert len(simulate.load_models(projects.open_project(url, name), 5)) == 1
+    assert len(models.load_best(projects.open_project(url, name), 5)) == 1
 
 
 def test_refine_cli_reports_and_rejects_bad_settings(searched, capsys) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import demo_data, tiny_space
 from mat_interp_core.baselines import BASELINES
-from mat_interp_core import cli, dataset, entropy, projects, simulate, synthetic, validation, workers
+from mat_interp_core import cli, dataset, entropy, models, projects, simulate, synthetic, validation, workers
 from mat_interp_core.entropy import MagnetUnits, UnitError
 
 DEMO_UNITS = {"x1": "K", "x2": "Oe", "y": "emu", "magnetisation": True, "m_unit": "emu", "h_unit": "Oe",
@@ -158,7 +158,7 @@ def test_validate_writes_holdout_rmse_and_ranks_by_it(trained, capsys) -> None:
     table = projects.trials_frame(projects.open_project(url, name))
     assert table["holdout_rmse"].notna().sum() == 2
     best = min(scored, key=lambda t: t.user_attrs["holdout_rmse"])
-    assert simulate.ranked_trials(projects.open_project(url, name))[0] == best.number
+    assert models.ranked(projects.open_project(url, name))[0] == best.number
     # a second call scores nothing again
     calls = []
     frame = validation.validate_project(projects.open_project(url, name), top=2, n_curves=2, progress=lambda *a: calls.append(a))
@@ -299,7 +299,7 @@ def test_a_finishing_worker_validates_after_the_search(tmp_path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "finishing ho: 6/6" in done.stdout and "project ho finished" in done.stdout, done.stdout
     assert validation.validation_status(projects.open_project(url, "ho")) == (2, 2)
-    assert simulate.ranked_trials(projects.open_project(url, "ho"))[0] == int(validation.validation_frame(projects.open_project(url, "ho"))["trial"].iloc[0])
+    assert models.ranked(projects.open_project(url, "ho"))[0] == int(validation.validation_frame(projects.open_project(url, "ho"))["trial"].iloc[0])
 
     bad = run_cli("worker", "--database", url, "--finish")
     assert bad.returncode == 2 and "--finish needs a project NAME and --exit-when-idle" in bad.stderr

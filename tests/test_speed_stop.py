@@ -9,7 +9,7 @@ import sys
 import time
 
 from helpers import REPO_ROOT, TINY_ARGS, cli, demo_data, env, tiny_space, wait_until
-from mat_interp_core import projects, refine, synthetic, workers
+from mat_interp_core import optuna_rdb, projects, refine, synthetic, workers
 
 
 def _refine_attrs(url: str, name: str) -> dict[int, dict]:
@@ -75,7 +75,7 @@ def test_a_claimed_refinement_is_skipped_by_others_until_its_claim_goes_stale(ma
     # another process refines the rest and leaves the claimed one alone
     assert refine.refine_project(projects.open_project(url, name), epochs=20, seeds=1) == [trials[1].number]
     # a claim not refreshed for CLAIM_STALE_SECONDS belongs to a dead process: taken over
-    table = refine._attr_table()
+    table = optuna_rdb.user_attr_table()
     from mat_interp_core import storage
 
     with storage.get_engine(url).begin() as conn:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from helpers import TINY_ARGS, cli, demo_data, tiny_space, wait_until, worker
-from mat_interp_core import projects, refine, simulate, storage
+from mat_interp_core import models, projects, refine, simulate, storage
 
 
 def _states(url: str, name: str) -> list[str]:
@@ -30,7 +30,7 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
     # then the refinement (on by default: twice the 30 search epochs, 3 seeds per configuration)
     assert "refining the best 10 trials (60 epochs" in res.stdout, res.stdout
     refined = refine.refined_trials(projects.open_project(url, name))
-    assert refined and set(refined) == set(simulate.ranked_trials(projects.open_project(url, name)))
+    assert refined and set(refined) == set(models.ranked(projects.open_project(url, name)))
     assert all(a["refined"] == refine.refine_settings(60) for a in refined.values())
 
 
@@ -62,7 +62,7 @@ def test_train_with_two_workers_then_simulate(backend, request, tmp_path):
     assert res.returncode == 0, res.stderr
     grid = pd.read_csv(out, comment="#")
     # the project's model set (every kept model): an ensemble adds its members' spread
-    n_models = len(simulate.model_values(projects.open_project(url, "demo")))
+    n_models = len(models.values(projects.open_project(url, "demo")))
     spread = ["moment (emu) std"] if n_models > 1 else []
     assert list(grid.columns) == ["T (K)", "H (Oe)", "moment (emu)", *spread] and len(grid) == 141 * 25
     assert (grid[spread] >= 0).all().all()

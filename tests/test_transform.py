@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import demo_data, tiny_space
-from mat_interp_core import network, projects, refine, simulate, uncertainty, workers
+from mat_interp_core import models, network, projects, refine, uncertainty, workers
 from mat_interp_core.space import SearchSpace, SpaceError
 
 
@@ -75,18 +75,18 @@ def test_search_refinement_and_folds_keep_the_transform(sqlite_url) -> None:
 
     def stored_kinds():
         return {m.trial_number: (_inner(m.model).kind if _inner(m.model) else "linear")
-                for m in simulate.load_models(projects.open_project(sqlite_url, "t"), k=2)}
+                for m in models.load_best(projects.open_project(sqlite_url, "t"), k=2)}
 
     assert all(kind == picked[n] for n, kind in stored_kinds().items())
     refine.refine_project(projects.open_project(sqlite_url, "t"), epochs=5, seeds=1)
     assert all(kind == picked[n] for n, kind in stored_kinds().items())  # the refinement retrained it as searched
     assert uncertainty.calibrate_project(projects.open_project(sqlite_url, "t"))
     settings = projects.open_project(sqlite_url, "t").study().user_attrs["calibration"]
-    best = simulate.ranked_trials(projects.open_project(sqlite_url, "t"))[0]
+    best = models.ranked(projects.open_project(sqlite_url, "t"))[0]
     assert settings["reference"] == best and settings["params"]["x2_transform"] == picked[best]
-    folds = simulate.load_trial_models(projects.open_project(sqlite_url, "t"), [-1 - k for k in range(len(settings["folds"]))])
+    folds = models.load(projects.open_project(sqlite_url, "t"), [-1 - k for k in range(len(settings["folds"]))])
     assert len(folds) == len(settings["folds"]) == 6  # 8 fields: 6 interior, all held out
     assert all((_inner(f.model).kind if _inner(f.model) else "linear") == picked[best] for f in folds)
     # the folds never join the ensemble, and refinement's pruning leaves them alone
-    assert all(n >= 0 for n in simulate.model_values(projects.open_project(sqlite_url, "t")))
+    assert all(n >= 0 for n in models.values(projects.open_project(sqlite_url, "t")))
     assert not uncertainty.calibrate_project(projects.open_project(sqlite_url, "t"))  # up to date: nothing to do

@@ -9,7 +9,7 @@ import common
 import figures
 import fmt
 import session
-from mat_interp_core import simulate
+from mat_interp_core import models, simulate
 
 
 
@@ -66,7 +66,7 @@ def main() -> None:
                             key="dl_fitted")
     with d2:
         try:
-            st.download_button("Download the best model (.keras)", simulate.model_bytes(project),
+            st.download_button("Download the best model (.keras)", models.best_bytes(project),
                                file_name=f"{project.name}-best.keras", mime="application/octet-stream",
                                key="dl_model", icon=":material/download:",
                                help="keras.saving.load_model(...).predict([[x1, x2]]) gives Y in your units.")
