@@ -459,7 +459,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     for res in results:
         print(f"\nmost repeated statements per refresh, {Path(res['tree']).name} ({res['commit']}):")
         for engine, sql, count in res["texts"][: args.top]:
-            print(f"  {count / res['repeats']:>5g} x [{engine}] {sql[:150]}")
+            print(f"  {count / res['repeats']:>5.3g} x [{engine}] {sql[:150]}")
         print(f"statements of one refresh by call site (page line → library function: what), "
               f"{Path(res['tree']).name}:")
         for site, whats in res["sites"]:
