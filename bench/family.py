@@ -5,6 +5,8 @@
     python bench/family.py --quick --cases 0                        # smoke run: a tiny search on one case
     nice -n 10 python bench/family.py --isotherms --only-baselines  # the same scoring on 6 isotherm cases
     python bench/family.py --report bench/out/family.csv            # reprint the tables of an earlier run
+    python bench/family.py --cases 0-5 --tag product6 --rescore     # the product's |ΔS_M| and band again, on the
+                                                                    # projects that run trained (no training)
 
 The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
 span what labs measure: Bean–Rodbell magnets with η from 0 (mean field) to 0.6, J in {1/2, 1, 2, 7/2, 6},
@@ -332,6 +334,39 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
                  if "members" in result.figures else 1)
 
 
+def rescore(chosen: list[Case], csv: Path, url: str, argv) -> int:
+    """The product's rows again from the trained projects of an earlier run (the current entropy path and band;
+    the band's folds are trained again when the current code needs other ones)."""
+    from mat_interp_core import network, projects, simulate, uncertainty
+
+    network.configure_threads(os.cpu_count() or 1)
+
+    old = pd.read_csv(csv)
+    rows = old[old["method"] != "product"].to_dict("records")
+    for case in chosen:
+        try:
+            project = projects.open_project(url, f"family-{case.name}")
+        except projects.ProjectError:
+            print(f"{case.name}: not trained in {url}; skipped", flush=True)
+            continue
+        before = old[(old["case"] == case.name) & (old["method"] == "product")]
+        started = time.perf_counter()
+        if uncertainty.calibrate_project(project):  # the current code's folds, when it needs other ones
+            print(f"{case.name}: band folds trained again ({time.perf_counter() - started:.0f} s)", flush=True)
+            started = time.perf_counter()
+        result = simulate.project_entropy(project, case.units, dh_tesla=list(case.dhs))
+        extra = {k: before[k].iloc[0] for k in ("train_s", "complete", "models") if k in before and len(before)}
+        rows += score(case, "product", result, time.perf_counter() - started, **extra)
+        print(f"{case.name}: rescored", flush=True)
+    out = csv.with_name(csv.stem + "-rescored.csv")
+    results = pd.DataFrame(rows)
+    results.to_csv(out, index=False)
+    text = summary(results) + "\ncommand: python bench/family.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print("\n" + text)
+    out.with_suffix(".txt").write_text(text + "\n")
+    return 0
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -419,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", help="only these baselines, e.g. linear,pchip (default: all)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--report", metavar="CSV", help="only print the tables of an earlier run's CSV")
+    parser.add_argument("--rescore", action="store_true",
+                        help="no search: score the product again with the current code (entropy path, band; its "
+                             "folds retrained if they changed) on the projects an earlier run with the same --tag "
+                             "trained; writes family<tag>-rescored.*")
     args = parser.parse_args(argv)
     if args.report:
         path = Path(args.report)
@@ -435,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"-{tag}" if tag else ""
     csv = OUT / f"family{tag}.csv"
     url = f"sqlite:///{OUT / f'family{tag}.db'}"
+    if args.rescore:
+        return rescore(chosen, csv, url, argv)
     if not args.only_baselines:
         import warnings
 

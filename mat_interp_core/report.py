@@ -137,7 +137,7 @@ def assemble(project: ProjectHandle, units: entropy.MagnetUnits, network: entrop
     t_step = float(np.median(np.diff(network.t_axis))) if network.t_axis.size > 1 else float("nan")
     h_step = (float(entropy.to_tesla(np.median(np.diff(network.h_axis)), units.h_unit))
               if network.h_axis.size > 1 else float("nan"))
-    grid = (f"{network.t_axis.size:,} × {network.h_axis.size:,} points (ΔT = {t_step:.3g} K, μ0ΔH = {h_step:.3g} T)"
+    grid = (f"{network.t_axis.size:,} × {network.h_axis.size:,} points (ΔT = {t_step:.2g} K, μ0ΔH = {h_step:.2g} T)"
             + (f" from the {network.models}" if network.models else ""))
     warnings = unit_warnings(project)
     spiky = network.figures[network.figures["spikiness"] > SPIKY]

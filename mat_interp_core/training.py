@@ -80,15 +80,19 @@ def train_config(
     patience: int,
     seed: int | None = None,
     holdout_x2: float | None = None,
+    rows: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ):
     """Train one configuration; returns (model in standardised units, FitResult, y_mean, y_std).
 
-    ``holdout_x2`` leaves the rows of that X2 set point out of the training data (validation).
+    ``holdout_x2`` leaves the rows of that X2 set point out of the training data (validation); ``rows`` (a
+    boolean mask) trains on those rows only.
     """
     x, y = data.arrays()
+    keep = np.ones(len(y), dtype=bool) if rows is None else np.asarray(rows, dtype=bool).copy()
     if holdout_x2 is not None:
-        keep = ~data.set_points.mask(holdout_x2)
+        keep &= ~data.set_points.mask(holdout_x2)
+    if not keep.all():
         x, y = x[keep], y[keep]
     y_std, mean, std = standardise(y)
     model = network.build_model(params["layers"], params["nodes"], x, params.get("x2_transform", "linear"))

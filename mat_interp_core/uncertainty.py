@@ -20,7 +20,13 @@ spread ±1 %). The evidence here is held out instead:
 3. Each gap [F_j, F_{j+1}] of the full data gets the error ε_j(T) of the folds
    whose double gap contains it, scaled to its width by (w_j / W_i)^P_ORDER,
    widths measured in the X2 transform's coordinate (how the networks see X2).
-4. The band of |ΔS_M|(T, ΔH) is CALIBRATION × Σ_j φ_j ε_j(T), φ_j the part of
+   The folds probe the gaps between fields, not the steps between temperatures: a
+   coarse temperature step near a sharp (first-order) transition is an error of
+   its own. One more fold, the temperature fold, trains the reference
+   configuration on every other temperature of each field's curve; its |ΔS_M|
+   minus the reference's over each gap j, scaled by 2^-T_ORDER (the data has
+   half that spacing), is τ_j(T), added to ε_j(T).
+4. The band of |ΔS_M|(T, ΔH) is CALIBRATION × Σ_j φ_j (ε_j(T) + τ_j(T)), φ_j the part of
    gap j inside [H0, H0 + ΔH] (a plain sum: the errors of neighbouring gaps
    share their sign). CALIBRATION is meant to make it a nominal 90 % interval:
    the ratio |peak error| / (uncalibrated half-width at the peak) was at most
@@ -54,13 +60,17 @@ from mat_interp_core import entropy, network
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
-__all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "Calibration", "fold_fields", "train_folds",
+__all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
+           "temperature_fold_rows", "train_temperature_fold",
            "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (the cost: one training each)
+T_ORDER = 1.0  # the temperature fold's error shrinks as the temperature step^T_ORDER (conservative: first order)
+T_FOLD = -99  # the stored trial number of the temperature fold's model
+MIN_T_POINTS = 6  # fewer temperatures per field curve (median): no temperature fold
 
 Progress = Callable[[int, int, str], None]
 
@@ -90,6 +100,31 @@ def train_folds(data, params: dict, *, epochs: int, seed: int | None = None,
     return out
 
 
+def temperature_fold_rows(data) -> np.ndarray | None:
+    """Rows of every other temperature of each field's curve (the temperature fold trains on these), or None when
+    the curves are too short to thin."""
+    x, _ = data.arrays()
+    labels = data.set_points.labels
+    if np.median(np.bincount(labels)) < MIN_T_POINTS:
+        return None
+    keep = np.zeros(len(labels), dtype=bool)
+    for k in np.unique(labels):
+        rows = np.flatnonzero(labels == k)
+        keep[rows[np.argsort(x[rows, 0], kind="stable")][::2]] = True
+    return keep
+
+
+def train_temperature_fold(data, params: dict, *, epochs: int, seed: int | None = None):
+    """The configuration `params` trained on every other temperature of each curve (None when too few)."""
+    from mat_interp_core import models, training
+
+    rows = temperature_fold_rows(data)
+    if rows is None:
+        return None
+    net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=seed, rows=rows)
+    return models.TrainedModel(T_FOLD, float("nan"), network.with_target_scaling(net, mean, std))
+
+
 @dataclass
 class Calibration:
     """Held-out evidence of one project: per-gap |ΔS_M| errors on a temperature axis (or why there is none)."""
@@ -102,6 +137,11 @@ class Calibration:
     transform: tuple[str, float]  # (kind, scale) of the coordinate
     reason: str = ""  # non-empty: not calibrated, and why
     folds: dict = field(default_factory=dict)  # held-out X2 -> D_i(T)
+    t_error: np.ndarray | None = None  # (n_fields - 1, n_T): τ_j(T) of the temperature fold, uncalibrated
+
+    def total(self) -> np.ndarray:
+        """ε_j(T) + τ_j(T): each gap's whole uncalibrated error."""
+        return self.gap_error if self.t_error is None else self.gap_error + self.t_error
 
     @property
     def calibrated(self) -> bool:
@@ -136,11 +176,12 @@ def _from_u(kind: str, scale: float, u: float) -> float:
 def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndarray, units: entropy.MagnetUnits,
               *, t_axis: np.ndarray, transform: str = network.DEFAULT_X2_TRANSFORM,
               h_step_t: float = entropy.DEFAULT_H_STEP_T, y: np.ndarray | None = None,
-              x2_read: np.ndarray | None = None) -> Calibration:
+              x2_read: np.ndarray | None = None, t_fold=None) -> Calibration:
     """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring).
 
     x1, x2: the measured temperatures and field set points; with the measured `y` (and the field read-backs
-    `x2_read`, when they jitter around the set points) each fold is also scored against the held-out field."""
+    `x2_read`, when they jitter around the set points) each fold is also scored against the held-out field.
+    `t_fold`: the temperature fold's model (see the module's docstring)."""
     x2_values = np.unique(np.asarray(x2, dtype=float))
     if x2_values.size < 3:
         return not_calibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
@@ -180,8 +221,19 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
         w = u[j + 1] - u[j]
         near = [i for i in (j, j + 1) if i in held] or [min(held, key=lambda i: abs(i - j - 0.5))]
         gaps[j] = np.max([held[i] * (w / (u[i + 1] - u[i - 1])) ** P_ORDER for i in near], axis=0)
+    t_error = None
+    if t_fold is not None:
+        t_error = np.zeros_like(gaps)
+        for j in range(x2_values.size - 1):
+            lo, hi = fields_t[j], fields_t[j + 1]
+            h = np.linspace(lo, hi, max(8, int(math.ceil((hi - lo) / h_step_t))) + 1) / factor
+            tt, hh = np.meshgrid(t_axis, h)
+            table = pd.DataFrame({"T": tt.ravel(), "H": hh.ravel()})
+            ds = [entropy.delta_s(table.assign(M=np.asarray(m.predict(tt, hh), float).ravel()), dh_tesla=hi - lo,
+                                  **kw).sort_values("T_K")["dS_J_per_kgK"].to_numpy() for m in (t_fold, reference)]
+            t_error[j] = np.abs(ds[0] - ds[1]) * 2.0 ** -T_ORDER
     return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, scale),
-                       folds={float(x2_values[i]): d for i, d in held.items()})
+                       folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error)
 
 
 _SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
@@ -225,7 +277,7 @@ def band(cal: Calibration, dh_tesla: Sequence[float], t: np.ndarray | None = Non
     rows = []
     for dh in np.atleast_1d(np.asarray(dh_tesla, dtype=float)):
         if cal.calibrated:
-            half = factor * (_fractions(cal, dh)[:, None] * cal.gap_error).sum(axis=0)
+            half = factor * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
             half = np.interp(t_out, cal.t_axis, half)
         else:
             half = np.full(t_out.size, np.nan)
@@ -256,7 +308,7 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         else:
             it = int(np.argmin(np.abs(cal.t_axis - float(t_peak[k]))))
         red += factor * gain * per_t[:, it] / dhs.size
-        total += factor * per_t[:, it].sum() / dhs.size
+        total += factor * (phi[:, None] * cal.total())[:, it].sum() / dhs.size
     kind, scale = cal.transform
     rows = []
     for j in np.argsort(-red):
@@ -289,7 +341,8 @@ def _fold_plan(project: ProjectHandle):
             params["solver"] = solver
     _, _, epochs = refine.plan(project.space)
     settings = {"reference": int(trial.number), "value": float(values[trial.number]), "epochs": int(epochs),
-                "folds": fold_fields(data.x2_values), "params": params}
+                "folds": fold_fields(data.x2_values), "params": params,
+                "t_fold": temperature_fold_rows(data) is not None}
     return project, data, study, trial, params, epochs, settings
 
 
@@ -307,9 +360,14 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     if not force and study.user_attrs.get("calibration") == settings:
         return False
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
-    folds = train_folds(data, params, epochs=epochs, seed=seed, progress=progress)
+    folds = list(train_folds(data, params, epochs=epochs, seed=seed, progress=progress).values())
+    if settings["t_fold"]:
+        started = time.perf_counter()
+        folds.append(train_temperature_fold(data, params, epochs=epochs, seed=seed))
+        if progress is not None:
+            progress(len(folds), len(folds), f"every other temperature held out ({time.perf_counter() - started:.0f} s)")
     models.delete_folds(project)
-    for fold in folds.values():
+    for fold in folds:
         models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
     study.set_user_attr("calibration", settings)
     return True
@@ -326,9 +384,10 @@ def calibration_status(project: ProjectHandle) -> str:
                 "how wrong |ΔS_M| is between fields")
     stored = study.user_attrs.get("calibration")
     if stored is None:
-        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds'])} trainings)"
+        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds']) + settings['t_fold']} trainings)"
     if stored != settings:
-        return f"the held-out folds belong to an earlier best model: `mat-interp calibrate {project.name}` renews them"
+        return ("the held-out folds belong to an earlier best model or an older way of calibrating: "
+                f"`mat-interp calibrate {project.name}` renews them")
     return ""
 
 
@@ -341,11 +400,12 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
     if reason:
         return not_calibrated(reason, data.x2_values, units.h_unit)
     settings = project.study().user_attrs["calibration"]
-    numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))]
+    numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))] + [T_FOLD]
     loaded = {m.trial_number: m for m in models.load(project, numbers)}
     if settings["reference"] not in loaded:
         return not_calibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
     folds = {x2: loaded[-1 - k] for k, x2 in enumerate(settings["folds"]) if -1 - k in loaded}
     x, y = data.arrays()
     return calibrate(loaded[settings["reference"]], folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
-                     transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1])
+                     transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1],
+                     t_fold=loaded.get(T_FOLD))

@@ -89,6 +89,19 @@ def test_band_covers_the_exact_peak(gap_project) -> None:
         assert abs(row.peak_J_per_kgK - exact) <= row.peak_band, (row.dH_T, row.peak_J_per_kgK, exact, row.peak_band)
 
 
+def test_temperature_fold_keeps_every_other_temperature_of_each_curve() -> None:
+    data = _data((0.5, 1.0, 5.0))  # 36 temperatures per field, 1 K apart
+    rows = uncertainty.temperature_fold_rows(data)
+    x, _ = data.arrays()
+    for k in range(3):
+        sel = data.set_points.labels == k
+        kept = np.sort(x[sel & rows, 0])
+        assert kept.size == 18 and np.allclose(np.diff(kept), 2.0, atol=0.05)  # the demo jitters T by ±0.02 K
+    short = dataset.validate(synthetic.demo_frame(MAGNET, fields_T=(0.5, 1, 2, 3, 5), temperatures=np.arange(30.0, 35.0),
+                                                  noise=0.0, seed=1), "T (K)", "H (Oe)", "moment (emu)")
+    assert uncertainty.temperature_fold_rows(short) is None  # 5 temperatures: too few to thin
+
+
 def test_two_fields_give_a_band_marked_not_calibrated(tmp_path, capsys) -> None:
     url = f"sqlite:///{tmp_path}/mi.db"
     space = tiny_space(epochs=20, patience=20, min_resource=1000, keep_models=1, refine_epochs=0, seed=0)
@@ -130,6 +143,18 @@ def test_band_and_suggestions_from_known_fold_errors() -> None:
     sug = uncertainty.suggestions(cal, [2.0], factor=1.0)
     assert list(sug.x2) == pytest.approx([1.5, 2.5])  # the two gaps with evidence of error, middles
     assert sug.reduction.iloc[0] == pytest.approx(0.05 * (1 - 2 ** (1 - uncertainty.P_ORDER)))
+    # the temperature fold: its |ΔS_M| is off by 0.2 per tesla on every gap, scaled by 2^-T_ORDER and added
+    with_t = uncertainty.calibrate(Flat(1.0), {2.0: Flat(1.1), 3.0: Flat(1.0)}, t, x2, units, t_axis=t,
+                                   transform="linear", t_fold=Flat(1.2))
+    scale = 2.0 ** -uncertainty.T_ORDER
+    assert with_t.t_error[:, 0] == pytest.approx(np.array([0.2, 0.2, 0.4]) * scale)
+    half = uncertainty.band(with_t, [1.0, 4.0], factor=1.0)
+    assert half[half.dH_T == 1.0].dS_band.to_numpy() == pytest.approx(np.full(t.size, 0.05 + 0.2 * scale))
+    assert half[half.dH_T == 4.0].dS_band.to_numpy() == pytest.approx(np.full(t.size, 0.1 + 0.8 * scale))
+    # filling a field gap does not shrink the temperature part: the same reduction, a smaller share of the band
+    sug_t = uncertainty.suggestions(with_t, [2.0], factor=1.0)
+    assert sug_t.reduction.iloc[0] == pytest.approx(sug.reduction.iloc[0])
+    assert sug_t.reduction_pct.iloc[0] < sug.reduction_pct.iloc[0]
     not_cal = uncertainty.calibrate(Flat(1.0), {}, t, np.array([1.0, 5.0]), units, t_axis=t)
     assert not not_cal.calibrated and "2 fields" in not_cal.reason
     assert uncertainty.band(not_cal, [1.0]).dS_band.isna().all()
