@@ -1,9 +1,10 @@
 """The stored models of a project (the ``models`` table): save, keep the best, rank, load.
 
-The only module that reads or writes ``storage.models``. A row is one trial's network (Y in the user's units)
-with its value, the training R² (the search's, or the refined one after
-:func:`mat_interp_core.refine.refine_project`). Rows with trial numbers < 0 are the held-out fold models of
-:mod:`mat_interp_core.uncertainty`: never ranked, kept or counted as the project's models.
+The only module that reads or writes ``storage.models``, but for
+:func:`mat_interp_core.projects.delete_project`, which drops a project's rows of every table at once. A row is
+one trial's network (Y in the user's units) with its value, the training R² (the search's, or the refined one
+after :func:`mat_interp_core.refine.refine_project`). Rows with trial numbers < 0 are the held-out fold models
+of :mod:`mat_interp_core.uncertainty`: never ranked, kept or counted as the project's models.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def ranked(project: ProjectHandle, stored: dict[int, float] | None = None) -> li
     `stored`: :func:`values`, when the caller has read them already.
     """
     from optuna.trial import TrialState
-    study = project.study()
-    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    complete = {t.number: t for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)
+                if t.state == TrialState.COMPLETE}
     stored = values(project) if stored is None else stored
     numbers = [n for n in stored if n in complete]
 
