@@ -15,10 +15,13 @@ from plotly.colors import sample_colorscale
 import fmt
 
 
+def _positions(n: int) -> list[float]:
+    """Where n curves sit on a colour scale (its ends left out)."""
+    return [0.2] if n <= 1 else [0.05 + 0.85 * i / (n - 1) for i in range(n)]
+
+
 def colours(n: int, scale: str = "Viridis") -> list[str]:
-    if n <= 1:
-        return sample_colorscale(scale, [0.2])
-    return sample_colorscale(scale, [0.05 + 0.85 * i / (n - 1) for i in range(n)])
+    return sample_colorscale(scale, _positions(n))
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 480) -> go.Figure:
@@ -47,18 +50,22 @@ def fig_curves(
     std: str | None = None,
     overlay: pd.DataFrame | None = None,
     overlay_name: str = "measured",
+    group_title: str | None = None,
     max_groups: int = 60,
 ) -> go.Figure:
     """One trace per value of `group` (coloured along a sequential scale), optional ±std band
-    and an overlay of points (same colours) from another frame with the same columns."""
+    and an overlay of points from another frame with the same columns: each overlaid curve at its own
+    `group` value, in the colour of that value on the same scale (never moved onto a drawn curve).
+    `group_title`: the group's name with its unit, for the legend."""
     fig = go.Figure()
     values = np.unique(frame[group].to_numpy())
     if values.size > max_groups:  # keep the figure readable: an even subset of the curves
         values = values[np.unique(np.linspace(0, values.size - 1, max_groups).round().astype(int))]
     palette = colours(values.size)
+    named = group_title or group
     for value, colour in zip(values, palette):
         part = frame[frame[group] == value].sort_values(x)
-        label = fmt.plain(f"{group} = {value:g}")
+        label = fmt.plain(f"{named} = {value:g}")
         if std is not None and std in part:
             upper = part[y] + part[std]
             lower = part[y] - part[std]
@@ -79,7 +86,26 @@ def fig_curves(
                     marker=dict(color=colour, size=6, symbol="circle-open", line=dict(width=1.5)),
                     showlegend=False,
                 ))
+    if overlay is not None and len(values):
+        _overlay_between(fig, overlay, x, y, group, values, named, overlay_name)
     return _layout(fig, title, x_title or x, y_title or y)
+
+
+def _overlay_between(fig: go.Figure, overlay: pd.DataFrame, x: str, y: str, group: str, values: np.ndarray,
+                     named: str, overlay_name: str) -> None:
+    """The overlay's curves whose `group` value is none of the drawn `values`: each at its own value, coloured
+    where that value falls on the drawn curves' scale, with its own legend entry."""
+    drawn = np.asarray(values, dtype=float)
+    positions = _positions(drawn.size)
+    for value in np.unique(overlay[group].to_numpy(dtype=float)):
+        if np.isclose(drawn, value, rtol=1e-9, atol=0).any():
+            continue  # drawn above, in its curve's colour
+        colour = sample_colorscale("Viridis", [float(np.interp(value, drawn, positions))])[0]
+        part = overlay[overlay[group].to_numpy(dtype=float) == value].sort_values(x)
+        fig.add_trace(go.Scatter(
+            x=part[x], y=part[y], mode="markers", name=fmt.plain(f"{named} = {value:g} ({overlay_name})"),
+            marker=dict(color=colour, size=6, symbol="circle-open", line=dict(width=1.5)),
+        ))
 
 
 def _rgba(colour: str, alpha: float) -> str:
@@ -174,6 +200,23 @@ def fig_learning_curves(curves: pd.DataFrame, *, metric: str, best_trial: int | 
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
     return fig
+
+
+def r2_range(curves: pd.DataFrame, pad: float = 0.05) -> tuple[float, float] | None:
+    """An R² axis range from the data: from the lowest latest R² of the running and complete trials (so a trial
+    in its first epochs shows) to the highest R² reached, padded by ``pad`` of the span; None without values."""
+    if curves.empty or "r2" not in curves:
+        return None
+    values = curves.dropna(subset=["r2"])
+    values = values[np.isfinite(values["r2"].to_numpy(dtype=float))]
+    if values.empty:
+        return None
+    latest = values.sort_values("epoch").groupby("trial").tail(1)
+    live = latest[latest["state"].astype(str).isin(["RUNNING", "COMPLETE"])]
+    lo = float((live if len(live) else latest)["r2"].min())
+    hi = float(values["r2"].max())
+    margin = max((hi - lo) * pad, 1e-4)
+    return lo - margin, hi + margin
 
 
 def fig_lines(

@@ -8,6 +8,7 @@ them with a deadline, so the data-page tests run while the workers train.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mat_interp_core import cli, entropy, models, projects, refine, report, simulate, synthetic, uncertainty, validation, workers
+from mat_interp_core import cli, entropy, grids, models, projects, refine, report, simulate, synthetic, uncertainty, validation, workers
 from mat_interp_core.dataset import read_table, validate
 from mat_interp_core.space import SearchSpace
 
@@ -352,13 +353,17 @@ def test_monitor_shows_the_finished_study(finished, app_env):
     bar = at.get("progress")[0]
     assert bar.value == 100 and bar.text.startswith("2 / 2 trials finished")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Best R²"] == f"{status['best_value']:.6f}"
+    assert metrics["Best R² of the search"] == f"{status['best_value']:.6f}"
     assert metrics["Best trial"] == f"#{status['best_trial']}" and metrics["ETA"] == "done"
     assert at.dataframe[0].value["trial"].tolist() == [0, 1]
     (chart,) = charts(at)
     fig = figure(chart)
-    assert fig["layout"]["yaxis"]["range"] == [0.99, 1.0]
     curves = projects.curves_frame(projects.open_project(app_env, PROJECT_A))
+    # An automatic R² range by default, from the data: every complete trial's latest R² up to the best one.
+    assert at.checkbox(key="w_auto_range").value
+    lo, hi = fig["layout"]["yaxis"]["range"]
+    latest = curves.sort_values("epoch").groupby("trial").tail(1)
+    assert lo < latest.loc[latest["state"] == "COMPLETE", "r2"].min() and hi > curves["r2"].max()
     assert len(fig["data"]) == curves["trial"].nunique() == 2
     for trace in fig["data"]:  # pruned trials dashed, the best one drawn thick
         if "pruned" in trace["name"]:
@@ -366,11 +371,14 @@ def test_monitor_shows_the_finished_study(finished, app_env):
         if trace["name"].endswith("(best)"):
             assert trace["line"]["width"] == 3 and trace["name"].startswith(f"#{status['best_trial']} ")
     assert at.number_input(key="w_r2_lo").value == 0.99 and at.number_input(key="w_r2_hi").value == 1.0
-    # The y-range control: a reversed range is refused, the automatic range drops it.
+    # The manual range is kept as an option; a reversed range is refused, the automatic range drops it.
+    at.checkbox(key="w_auto_range").uncheck().run()
+    assert figure(charts(at)[0])["layout"]["yaxis"]["range"] == [0.99, 1.0]
     at.number_input(key="w_r2_lo").set_value(1.0).run()
     assert any("needs 'from' below 'to'" in e for e in texts(at.error))
     at.checkbox(key="w_auto_range").check().run()
-    assert not at.error and "range" not in figure(charts(at)[0])["layout"].get("yaxis", {})
+    assert not at.error and figure(charts(at)[0])["layout"]["yaxis"]["range"] == [lo, hi]
+    assert at.dataframe[0].proto.placeholder == "—"  # missing values (a running trial's R²) as a dash, not None
     assert at.session_state["project"] == PROJECT_A
 
 
@@ -546,6 +554,81 @@ def test_simulate_an_ensemble_shows_its_spread(finished, app_env):
     assert len(charts(at)) == 4  # two cuts, the map and the spread map
 
 
+def plotted(values) -> np.ndarray:
+    """A trace's x or y as numbers (plotly sends long arrays as base64 'bdata')."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values, dtype=float)
+
+
+def test_simulate_overlay_keeps_each_measured_curve_at_its_own_field(finished, app_env):
+    """A grid off the measured fields: each measured curve drawn at its own H (never snapped to a grid line),
+    legends with units, and a warning that the grid leaves the measured range."""
+    at = new_app()
+    at.session_state["project"] = PROJECT_A
+    at.switch_page("views/simulate.py").run()
+    at.text_input(key="w_sim_x1").set_value("5:87:1")
+    at.text_input(key="w_sim_x2").set_value("0:60000:3000").run()
+    assert any("grid leaves the measured range: H (Oe) 0 … 60000 leaves the measured 100 … 50000" in w
+               for w in texts(at.warning)), texts(at.warning)
+    at.button(key="simulate").click().run()
+    assert_no_exception(at)
+    data = projects.open_project(app_env, PROJECT_A).data.frame
+    overlaid = {}
+    for trace in figure(charts(at)[0])["data"]:  # moment vs T at the cuts, with the measured data
+        found = re.fullmatch(r"H \(Oe\) = (\S+) \(measured\)", trace.get("name", ""))
+        if found:
+            overlaid[float(found.group(1))] = trace
+        elif trace.get("name"):
+            assert trace["name"].startswith("H (Oe) = ")  # the legend names the field with its unit
+    assert set(overlaid) == set(data["H (Oe)"].unique())  # 100, 1000, 5000, …: none of them on the grid
+    for h, trace in overlaid.items():
+        part = data[data["H (Oe)"] == h]
+        assert sorted(plotted(trace["x"])) == pytest.approx(sorted(part["T (K)"]))
+        assert sorted(plotted(trace["y"])) == pytest.approx(sorted(part["moment (emu)"]))
+
+
+def test_simulate_page_and_cli_share_the_default_grid_and_models(finished, app_env, tmp_path, capsys):
+    project = projects.open_project(app_env, PROJECT_B)
+    at = new_app()
+    at.session_state["project"] = PROJECT_B
+    at.switch_page("views/simulate.py").run()
+    assert at.number_input(key="w_sim_k").value == simulate.default_k(project)
+    x1, x2 = at.text_input(key="w_sim_x1").value, at.text_input(key="w_sim_x2").value
+    assert (x1, x2) == grids.default_axes(project.data)
+    assert not at.warning, texts(at.warning)  # the default grid stays inside the measured range
+    at.button(key="simulate").click().run()
+    assert_no_exception(at)
+    described = simulate.model_set(project)[1]
+    assert any(f"with {described}." in s for s in texts(at.success)), texts(at.success)
+    out = tmp_path / "sim.csv"
+    assert cli.main(["simulate", PROJECT_B, "--database", app_env, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"grid: --x1 {x1} --x2 {x2}" in printed and f"models: {described}" in printed
+    page = at.session_state["simulation"]["frame"]
+    np.testing.assert_allclose(pd.read_csv(out, comment="#").to_numpy(), page.to_numpy(), rtol=1e-6)
+
+
+def test_monitor_shows_a_running_trial_from_its_first_epochs(finished, app_env, monkeypatch):
+    real = projects.curves_frame
+
+    def with_a_running_trial(project):
+        first = pd.DataFrame({"trial": 99, "epoch": [1, 2, 3], "loss": [2.0, 1.0, 0.8], "r2": [-0.6, 0.1, 0.35],
+                              "state": "RUNNING"})
+        return pd.concat([real(project), first], ignore_index=True)
+
+    monkeypatch.setattr(projects, "curves_frame", with_a_running_trial)
+    at = new_app()
+    at.session_state["project"] = PROJECT_A
+    at.switch_page("views/monitor.py").run()
+    assert_no_exception(at)
+    fig = figure(charts(at)[0])
+    lo, hi = fig["layout"]["yaxis"]["range"]
+    finished_r2 = real(projects.open_project(app_env, PROJECT_A))["r2"].max()
+    assert lo < 0.35 < hi and hi > finished_r2  # the running trial's current value and the finished ones show
+    assert any(t["name"].startswith("#99 running") for t in fig["data"])
+
+
 def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_env):
     at = new_app()
     at.session_state["project"] = PROJECT_B
@@ -632,6 +715,9 @@ def test_projects_page_lists_opens_and_deletes(finished, app_env):
     row = table.set_index("project").loc[PROJECT_A]
     assert row["points"] == 800 and row["finished"] == 2 and row["target"] == 2 and row["status"] == "done"
     assert row["best R²"] == pytest.approx(finished["status"][PROJECT_A]["best_value"])
+    # The wide table fits the page: stretched, the project column pinned, missing values as a dash.
+    proto = at.dataframe[0].proto
+    assert proto.placeholder == "—" and json.loads(proto.columns)["project"]["pinned"]
 
     at.selectbox(key="w_projects_pick").set_value("to-delete").run()
     at.button(key="open").click().run()

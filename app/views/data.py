@@ -75,7 +75,7 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     with st.expander("Preview of the file", expanded=True):
         preview = frame.head(1000).copy()
         preview.attrs = {}  # read_table's bookkeeping (file line numbers) is not for display
-        st.dataframe(preview, height=230)
+        st.dataframe(preview, height=230, placeholder="—")
         if len(frame) > 1000:
             st.caption(f"first 1,000 of {len(frame):,} rows")
     loaded: readers.Loaded = src["loaded"]
@@ -248,7 +248,7 @@ def _plots(data: dataset.TrainingData, units: dict) -> None:
     with left:
         fig = figures.fig_curves(data.frame, data.x1_name, data.y_name, data.x2_name,
                                 title=f"{data.y_name} vs {data.x1_name}", x_title=x1_t, y_title=y_t,
-                                mode="markers+lines")
+                                mode="markers+lines", group_title=x2_t)
         st.plotly_chart(fig, key="data_curves")
     with right:
         fig = figures.fig_heatmap(data.frame, data.x1_name, data.x2_name, data.y_name, rows_as_categories=True,

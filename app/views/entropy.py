@@ -135,7 +135,7 @@ def _measure_next(net, kw: dict, project, data) -> None:
                "fields (as the networks see the field axis), ranked by how much the band at the |ΔS_M| peak would "
                "shrink, averaged over the field changes above. Measured: "
                + ", ".join(f"{v:g}" for v in data.x2_values) + f" {unit}.")
-    st.dataframe(table.head(5), hide_index=True, column_config={
+    st.dataframe(table.head(5), hide_index=True, placeholder="—", column_config={
         "x2": st.column_config.NumberColumn(f"measure at ({unit})", format="%.4g"),
         "gap_from": st.column_config.NumberColumn(f"between ({unit})", format="%g"),
         "gap_to": st.column_config.NumberColumn(f"and ({unit})", format="%g"),
@@ -243,7 +243,7 @@ def main() -> None:
     if lift_error:
         st.error(fmt.md(lift_error))
     merits = rep.figures
-    st.dataframe(merits, hide_index=True, height=min(36 * (len(merits) + 1) + 4, 800), column_config={
+    st.dataframe(merits, hide_index=True, placeholder="—", height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
         "peak_J_per_kgK": st.column_config.NumberColumn("peak |ΔS_M| (J/kg K)", format="%.4f"),
         "T_peak_K": st.column_config.NumberColumn("T at peak (K)", format="%.2f"),

@@ -28,7 +28,9 @@ def _progress_section(p: dict, after: list | None = None) -> None:
                 text=f"{finished} / {p['target']} trials finished — {p['pruned']} pruned, {p['failed']} failed, "
                      f"{p['running']} running, {p['waiting']} waiting")
     c = st.columns(5)
-    c[0].metric("Best R²", fmt.fmt_value(p["best_value"]))
+    c[0].metric("Best R² of the search", fmt.fmt_value(p["best_value"]),
+                help="The search's best trial; the Projects and Results pages show the best model's R² (refined "
+                     "once the steps after the search have run).")
     c[1].metric("Best trial", "—" if p["best_trial"] is None else f"#{p['best_trial']}")
     c[2].metric("Elapsed", fmt.fmt_duration(p["elapsed_s"]))
     eta = p["eta_s"] if not p["done"] else next((step[3] for step in pending if step[3] is not None), None)
@@ -90,11 +92,13 @@ def _curves_section(curves, best_trial) -> None:
     session.init("w_curve_metric", "r2")
     session.init("w_r2_lo", 0.99)
     session.init("w_r2_hi", 1.0)
-    session.init("w_auto_range", False)
+    session.init("w_auto_range", True)  # from the data: running trials show from their first epochs
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     metric = c1.radio("Show", ["r2", "loss"], key="w_curve_metric", **session.KEEP, horizontal=True,
                       format_func={"r2": "R² vs epoch", "loss": "loss vs epoch (log)"}.get)
-    auto = c4.checkbox("Automatic range", key="w_auto_range", **session.KEEP)
+    auto = c4.checkbox("Automatic range", key="w_auto_range", **session.KEEP,
+                       help="From every trial's latest R² up to the best one: a trial in its first epochs shows. "
+                            "Off: the range typed on the left.")
     lo = c2.number_input("R² axis from", min_value=-1e6, max_value=1.0, step=0.001, format="%.4f",
                          key="w_r2_lo", **session.KEEP,
                          disabled=metric != "r2" or auto)
@@ -107,6 +111,8 @@ def _curves_section(curves, best_trial) -> None:
             st.error("the R² axis needs 'from' below 'to'")
         else:
             y_range = (lo, hi)
+    elif metric == "r2":
+        y_range = figures.r2_range(curves)
     if curves.empty:
         st.info("No epochs recorded yet: the first curves appear a second or two after a trial starts.")
         return
@@ -143,11 +149,12 @@ def live() -> None:
         return
     _curves_section(curves, p["best_trial"])
     st.subheader("Trials")
-    st.dataframe(trials, hide_index=True,
+    st.dataframe(trials, hide_index=True, placeholder="—",
                  column_config={"R2": st.column_config.NumberColumn("R²", format="%.6f"),
                                 "lr": st.column_config.NumberColumn("lr", format="%.2e"),
                                 "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
-                                "holdout_rmse": st.column_config.NumberColumn("held-out RMSE", format="%.4g")})
+                                "holdout_rmse": st.column_config.NumberColumn("held-out RMSE", format="%.4g"),
+                                "note": st.column_config.TextColumn("note", width="large")})
 
 
 st.title("Monitor")

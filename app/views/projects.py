@@ -49,7 +49,7 @@ def _data_facts(project) -> None:
     sources = units.get("sources") or []
     if sources:
         st.dataframe(pd.DataFrame([{"source file": s["name"], "bytes": s["size"], "rows": s.get("rows"),
-                                    "SHA-256": s["sha256"]} for s in sources]), hide_index=True)
+                                    "SHA-256": s["sha256"]} for s in sources]), hide_index=True, placeholder="—")
     facts = []
     if units.get("set_points"):
         facts.append(f"{len(units['set_points'])} set points of {project.x2_name} "
@@ -81,8 +81,13 @@ def main() -> None:
         st.info("There are no projects yet.")
         st.page_link("views/data.py", label="Load data to start one", icon=":material/upload_file:")
         return
-    st.dataframe(table, hide_index=True, column_config={
-        "best R²": st.column_config.NumberColumn("best R²", format="%.6f")})
+    small = st.column_config.NumberColumn(width="small")
+    st.dataframe(table, hide_index=True, width="stretch", placeholder="—", column_config={
+        "project": st.column_config.TextColumn(pinned=True),
+        "best R²": st.column_config.NumberColumn("best R²", format="%.6f"),
+        "points": small, "finished": small, "target": small, "failed": small, "running": small, "epochs": small,
+        "X1 / X2 / Y": st.column_config.TextColumn(width="medium"),
+    })
 
     names = [p.name for p in items]
     current = st.session_state.get(session.PROJECT)

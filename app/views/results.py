@@ -39,7 +39,7 @@ def main() -> None:
 
     fig = figures.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
                             overlay=measured, title=f"Model (lines) over the measured data (circles)",
-                            x_title=x1_t, y_title=y_t)
+                            x_title=x1_t, y_title=y_t, group_title=x2_t)
     st.plotly_chart(fig, key="results_fit")
 
     left, right = st.columns(2)
@@ -48,7 +48,7 @@ def main() -> None:
         values = sorted(fit[x2].unique())
         for value, colour in zip(values, figures.colours(len(values))):
             part = fit[fit[x2] == value]
-            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=fmt.plain(f"{x2} = {value:g}"),
+            res.add_trace(go.Scatter(x=part[x1], y=part["residual"], mode="markers", name=fmt.plain(f"{x2_t} = {value:g}"),
                                      marker=dict(color=colour, size=4)))
         res.add_hline(y=0, line=dict(color="black", width=1))
         res.update_layout(title="Residuals (model − measured)", xaxis_title=fmt.plain(x1_t),

@@ -25,18 +25,14 @@ def _axis(label: str, key: str, what: str) -> np.ndarray | None:
         return None
 
 
-def _overlay(training: pd.DataFrame, x2: str, grid_x2: np.ndarray) -> pd.DataFrame:
-    """Training points, each measured curve moved onto its nearest grid curve (when within half a step)."""
+def _overlay(training: pd.DataFrame, x2: str, cuts: list[float], grid_x2: np.ndarray) -> pd.DataFrame:
+    """The measured curves next to the drawn cuts (within half a grid step of one), each at its own X2."""
     values = np.unique(training[x2].to_numpy(dtype=float))
     step = float(np.min(np.diff(grid_x2))) if grid_x2.size > 1 else np.inf
-    mapping = {}
-    for v in values:
-        g = float(grid_x2[int(np.argmin(np.abs(grid_x2 - v)))])
-        if abs(g - v) <= step / 2 + 1e-12 * max(1.0, abs(v)):
-            mapping[v] = g
-    out = training[training[x2].isin(list(mapping))].copy()
-    out[x2] = out[x2].map(mapping)
-    return out
+    cuts_ = np.asarray(cuts, dtype=float)
+    near = [v for v in values
+            if cuts_.size and np.min(np.abs(cuts_ - v)) <= step / 2 + 1e-12 * max(1.0, abs(v))]
+    return training[training[x2].isin(near)]
 
 
 def _show(sim: dict, project, data) -> None:
@@ -66,7 +62,8 @@ def _show(sim: dict, project, data) -> None:
         cut_x2 = grids.nearest(dataset.parse_values(cut_x2_text, what=f"{x2} values for the cuts"), ax2)
         part = frame[frame[x2].isin(cut_x2)]
         fig = figures.fig_curves(part, x1, y, x2, mode="lines", std=std,
-                                overlay=_overlay(data.frame, x2, ax2) if overlay else None,
+                                overlay=_overlay(data.frame, x2, cut_x2, ax2) if overlay else None,
+                                group_title=x2_t,
                                 title=f"{y} vs {x1}" + (" (band: ± ensemble std)" if std else ""),
                                 x_title=x1_t, y_title=y_t)
         left.plotly_chart(fig, key="sim_cut_x1")
@@ -76,6 +73,7 @@ def _show(sim: dict, project, data) -> None:
         cut_x1 = grids.nearest(dataset.parse_values(cut_x1_text, what=f"{x1} values for the cuts"), ax1)
         part = frame[frame[x1].isin(cut_x1)]
         fig = figures.fig_curves(part, x2, y, x1, mode="lines+markers" if ax2.size < 30 else "lines", std=std,
+                                 group_title=x1_t,
                                 title=f"{y} vs {x2}" + (" (band: ± ensemble std)" if std else ""),
                                 x_title=x2_t, y_title=y_t)
         right.plotly_chart(fig, key="sim_cut_x2")
@@ -133,6 +131,10 @@ def main() -> None:
     if ok:
         st.caption(f"{ax1.size:,} × {ax2.size:,} = {ax1.size * ax2.size:,} points "
                    f"(limit {settings.max_grid_points:,}).")
+        outside = grids.outside_measured(data, ax1, ax2)
+        if outside:
+            st.warning(fmt.md("The grid leaves the measured range: " + "; ".join(outside) + ". The models "
+                              "extrapolate there, with no data to check them."), icon=":material/warning:")
     if st.button("Simulate", key="simulate", type="primary", icon=":material/play_arrow:", disabled=not ok):
         with session.reported(), st.spinner("Simulating…"):
             model = common.predictor(project, int(k))
