@@ -108,8 +108,8 @@ def ranked(project: ProjectHandle, stored: dict[int, float] | None = None) -> li
     `stored`: :func:`values`, when the caller has read them already.
     """
     from optuna.trial import TrialState
-    study = project.study()
-    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    complete = {t.number: t for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)
+                if t.state == TrialState.COMPLETE}
     stored = values(project) if stored is None else stored
     numbers = [n for n in stored if n in complete]
 

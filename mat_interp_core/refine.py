@@ -98,9 +98,9 @@ def _candidates(project: ProjectHandle, n: int) -> list:
     """The `n` COMPLETE trials with the best search R²."""
     from optuna.trial import TrialState
 
-    complete = [
-        t for t in project.study().get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
+    complete = [  # the handle's trial list: a polling page reads it once per refresh
+        t for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
     ]
     return sorted(complete, key=lambda t: -t.value)[:n]
 

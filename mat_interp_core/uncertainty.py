@@ -333,7 +333,7 @@ def _fold_plan(project: ProjectHandle):
     if not ranked:
         raise projects.ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     study = project.study()
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == ranked[0])
+    trial = next(t for t in project.trials(max_age=project.TRIALS_MAX_AGE_S) if t.number == ranked[0])
     params = _trial_params(trial, project.space)
     if "refined" in trial.user_attrs:  # the reference was trained the refinement's way: so are its folds
         solver = trial.user_attrs["refined"].get("solver", refine.DEFAULT_SOLVER)
