@@ -714,7 +714,14 @@ def test_projects_page_lists_opens_and_deletes(finished, app_env):
     assert {PROJECT_A, PROJECT_B, "to-delete"} <= set(table["project"])
     row = table.set_index("project").loc[PROJECT_A]
     assert row["points"] == 800 and row["finished"] == 2 and row["target"] == 2 and row["status"] == "done"
-    assert row["best R²"] == pytest.approx(finished["status"][PROJECT_A]["best_value"])
+    # The best model's R² (the refined one's), the number the Results page shows under the same label.
+    best = simulate.model_set(projects.open_project(app_env, PROJECT_A))[0]
+    best = (getattr(best, "members", None) or [best])[0]
+    assert row["best model R²"] == pytest.approx(best.value) and row["best model"] == f"trial {best.trial_number}"
+    results = new_app()
+    results.session_state["project"] = PROJECT_A
+    results.switch_page("views/results.py").run()
+    assert {m.label: m.value for m in results.metric}["best model R²"] == f"{row['best model R²']:.6f}"
     # The wide table fits the page: stretched, the project column pinned, missing values as a dash.
     proto = at.dataframe[0].proto
     assert proto.placeholder == "—" and json.loads(proto.columns)["project"]["pinned"]

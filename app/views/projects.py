@@ -10,17 +10,27 @@ import streamlit as st
 import fmt
 import local_workers
 import session
-from mat_interp_core import projects
+from mat_interp_core import models, projects
 
+
+
+def _best_model(handle) -> tuple[int | None, float | None]:
+    """(trial, R²) of the best stored model (the refined one's R² once refined): the model that answers first on
+    the Results, Simulate and Entropy pages, so the Results page shows the same number."""
+    stored = models.values(handle)
+    ranked = models.ranked(handle, stored)
+    return (ranked[0], stored[ranked[0]]) if ranked else (None, None)
 
 
 def _table(url: str, items: list) -> pd.DataFrame:
     rows = []
     for p in items:
+        handle = projects.ProjectHandle(url, p)
         try:
-            prog = projects.progress(projects.ProjectHandle(url, p))
+            prog = projects.progress(handle)
+            best_trial, best_r2 = _best_model(handle)
         except session.USER_ERRORS:
-            prog = {}
+            prog, best_trial, best_r2 = {}, None, None
         s = p.space
         rows.append({
             "project": p.name,
@@ -31,7 +41,8 @@ def _table(url: str, items: list) -> pd.DataFrame:
             "target": p.n_trials,
             "failed": prog.get("failed"),
             "running": prog.get("running"),
-            "best R²": prog.get("best_value"),
+            "best model R²": best_r2,
+            "best model": None if best_trial is None else f"trial {best_trial}",
             "objective": s.objective,
             "epochs": s.epochs,
             "layers": f"{s.layers[0]}–{s.layers[1]}",
@@ -84,7 +95,9 @@ def main() -> None:
     small = st.column_config.NumberColumn(width="small")
     st.dataframe(table, hide_index=True, width="stretch", placeholder="—", column_config={
         "project": st.column_config.TextColumn(pinned=True),
-        "best R²": st.column_config.NumberColumn("best R²", format="%.6f"),
+        "best model R²": st.column_config.NumberColumn(
+            "best model R²", format="%.6f", help="Training R² of the best stored model (the refined one's once "
+            "refined): the model the Results page names first."),
         "points": small, "finished": small, "target": small, "failed": small, "running": small, "epochs": small,
         "X1 / X2 / Y": st.column_config.TextColumn(width="medium"),
     })

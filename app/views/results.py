@@ -35,6 +35,9 @@ def main() -> None:
     x1, x2, y = project.x1_name, project.x2_name, project.y_name
     x1_t, x2_t, y_t = (common.unit_label(n, units.get(u)) for n, u in ((x1, "x1"), (x2, "x2"), (y, "y")))
     st.write(f"Model: {simulate.describe_models(project, model)}; {len(fit):,} training points.")
+    best = (getattr(model, "members", None) or [model])[0]  # the models come best first
+    st.metric("best model R²", fmt.fmt_value(best.value), help=f"Training R² of trial {best.trial_number}'s stored "
+              "model (the refined one's once refined), as on the Projects page.")
     measured = fit.rename(columns={y: f"{y} model", f"{y} measured": y})
 
     fig = figures.fig_curves(fit, x1, y, x2, mode="lines", std=f"{y} std" if f"{y} std" in fit else None,
