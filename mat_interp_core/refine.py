@@ -132,7 +132,6 @@ def refine_project(
     configuration in training within an epoch (:class:`training.StopRequested`).
     """
     from mat_interp_core import network, training
-    from mat_interp_core.validation import _trial_params
 
     url, space = project.url, project.space
     top, candidates, epochs = plan(space, top=top, candidates=candidates, epochs=epochs)
@@ -164,7 +163,7 @@ def refine_project(
             continue
         try:
             started = time.perf_counter()
-            params = _trial_params(trial, space)
+            params = space.params_of(trial)
             if solver != "trial":
                 params["solver"] = solver
             run_epochs = refine_epochs(epochs, len(x), params["batch"])

@@ -110,14 +110,23 @@ def baseline_entropy(project: ProjectHandle, which: str, units: entropy.MagnetUn
     """|ΔS_M| of a baseline (``baselines.BASELINES[which]``) fitted on the training data, on the network's grid."""
     if which not in BASELINES:
         raise ValueError(f"unknown baseline {which!r}; choose from {', '.join(BASELINES)}")
+    x, y = project.data.arrays()
+    model = BASELINES[which]().fit(x[:, 0], project.data.x2_set_point, y)  # along X2: the set points
+    return model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method,
+                         max_points=max_points)
+
+
+def model_entropy(project: ProjectHandle, model, units: entropy.MagnetUnits, *, dh_tesla=None,
+                  t_step: float | None = None, h_step_t: float | None = None, method: str = "maxwell",
+                  max_points: int = 5_000_000) -> entropy.SimulatedEntropy:
+    """|ΔS_M| of any predictor of the project's Y (a network, an ensemble, a fitted baseline) on the grid the
+    product picks for the project's data, without a band (isotherms: the roles swap before the Maxwell code)."""
     data = project.data
-    x, y = data.arrays()
-    x2 = data.x2_set_point  # baselines along X2 work on the set points
-    model = BASELINES[which]().fit(x[:, 0], x2, y)
     grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
-    if isotherms.is_isotherm(project.units):  # along X2 = the temperatures; the isotherm path swaps the roles
+    if isotherms.is_isotherm(project.units):
         return isotherms.isotherm_entropy(data, units, model, **grid)
-    return entropy.simulated_delta_s(model, x[:, 0], x2, units, **grid)
+    x, _ = data.arrays()
+    return entropy.simulated_delta_s(model, x[:, 0], data.x2_set_point, units, **grid)
 
 
 def assemble(project: ProjectHandle, units: entropy.MagnetUnits, network: entropy.SimulatedEntropy,

@@ -104,6 +104,15 @@ class SearchSpace:
         )
         return params
 
+    def params_of(self, trial) -> dict[str, Any]:
+        """The configuration a finished trial sampled (what :meth:`suggest` returned), to train it again: a
+        fixed solver or X2 transform comes from the trial's attributes, else this space's (trials from before
+        transforms: linear)."""
+        params = dict(trial.params)
+        params.setdefault("solver", trial.user_attrs.get("solver", self.solvers[0]))
+        params.setdefault("x2_transform", trial.user_attrs.get("x2_transform", "linear"))
+        return params
+
 
 def _check_range(name: str, value, low, high, cast) -> None:
     try:

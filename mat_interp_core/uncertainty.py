@@ -326,7 +326,6 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
 def _fold_plan(project: ProjectHandle):
     """(project, data, reference trial, its params, epochs, settings that identify the folds)."""
     from mat_interp_core import models, projects, refine
-    from mat_interp_core.validation import _trial_params
     data = project.data
     values = models.values(project)
     ranked = models.ranked(project, values)
@@ -334,7 +333,7 @@ def _fold_plan(project: ProjectHandle):
         raise projects.ProjectError(f"project {project.name!r} has no finished trial with a model yet; train it first")
     study = project.study()
     trial = next(t for t in project.trials(max_age=project.TRIALS_MAX_AGE_S) if t.number == ranked[0])
-    params = _trial_params(trial, project.space)
+    params = project.space.params_of(trial)
     if "refined" in trial.user_attrs:  # the reference was trained the refinement's way: so are its folds
         solver = trial.user_attrs["refined"].get("solver", refine.DEFAULT_SOLVER)
         if solver != "trial":

@@ -87,13 +87,6 @@ def holdout_scores(
     return out
 
 
-def _trial_params(trial, space) -> dict:
-    params = dict(trial.params)
-    params.setdefault("solver", trial.user_attrs.get("solver", space.solvers[0]))
-    params.setdefault("x2_transform", trial.user_attrs.get("x2_transform", "linear"))  # trials before transforms
-    return params
-
-
 def _candidates(project: ProjectHandle, top: int, n_curves: int, data=None):
     """(project, data, held-out curves, the best `top` stored COMPLETE trials by training R²).
 
@@ -164,7 +157,7 @@ def validate_project(
                 progress(done, total, f"trial {trial.number}: {project.x2_name} = {x2:g} held out, RMSE {rmse:.4g}")
 
         scores = holdout_scores(
-            data, _trial_params(trial, space), curves, epochs=space.epochs, patience=space.patience, seed=seed,
+            data, space.params_of(trial), curves, epochs=space.epochs, patience=space.patience, seed=seed,
             on_fold=on_fold,
         )
         mean = float(np.mean(list(scores.values())))
@@ -240,6 +233,8 @@ def compare_methods(
     bound of the ensemble's own error, since the RMSE of a mean is at most
     the mean of the RMSEs).
     """
+    from mat_interp_core import report
+
     data = project.data
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point  # curve-by-curve methods work on the set points, not the read-backs
@@ -282,11 +277,8 @@ def compare_methods(
             }
             rows.append(row)
 
-    # direct: the paper's calculation on the measured grid
-    direct = entropy.delta_s(
-        data.frame.assign(**{data.x2_name: x2}), t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name, dh_tesla=dhs, method=method,
-        **units.kwargs(),
-    )
+    # direct: the paper's calculation on the measured grid (the report's coarse data)
+    direct = report.coarse_curves(project, units, dhs, method)
     add("direct", entropy.figures_of_merit(direct), None, "trapezoid on the measured fields (no interpolation)")
     tick("direct")
 
@@ -294,7 +286,7 @@ def compare_methods(
     for key, cls in BASELINES.items():
         model = cls().fit(x1, x2, y)
         loo = leave_one_x2_out_rmse(cls, x1, x2, y, held_out=np.asarray(curves))
-        sim = entropy.simulated_delta_s(model, x1, x2, units, **sim_kw)
+        sim = report.model_entropy(project, model, units, **sim_kw)
         note = ""
         if key == "rbf":
             p = model.params
@@ -305,14 +297,14 @@ def compare_methods(
     if members:
         best = members[0]
         score = attrs.get(best.trial_number, {}).get("holdout_rmse")
-        sim = entropy.simulated_delta_s(best, x1, x2, units, **sim_kw)
+        sim = report.model_entropy(project, best, units, **sim_kw)
         add("network", sim.figures, score, f"trial {best.trial_number}, training R² {best.value:.6f}")
         tick("network")
         if len(members) > 1:
             ens = simulate.Ensemble(members)
             scores = [attrs.get(m.trial_number, {}).get("holdout_rmse") for m in members]
             loo = float(np.mean(scores)) if all(s is not None for s in scores) else None
-            sim = entropy.simulated_delta_s(ens, x1, x2, units, **sim_kw)
+            sim = report.model_entropy(project, ens, units, **sim_kw)
             trials = ",".join(str(m.trial_number) for m in members)
             add(f"ensemble{len(members)}", sim.figures, loo, f"trials {trials}; LOO = mean of members'")
             tick("ensemble")
