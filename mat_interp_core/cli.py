@@ -26,6 +26,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (DataError, ProjectError, SpaceError, UnitError, DatabaseUnavailable, ConfigError, ModelError)
 
 
+_UNIT_FLAGS = {"m_unit": "--m-unit", "h_unit": "--h-unit", "mass_mg": "--mass-mg", "molar_mass_g": "--molar-mass-g"}
+
+
 def _url(args) -> str:
     """The database URL of --database, else of the settings; a URL that cannot work is a ConfigError here."""
     if args.database is not None:
@@ -842,5 +845,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (_user_errors() + (_DataError,)) as err:
-        print(f"error: {err}", file=sys.stderr)
+        flags = [_UNIT_FLAGS[f] for f in getattr(err, "fields", ()) if f in _UNIT_FLAGS]
+        print(f"error: {err}" + (f" (options: {', '.join(flags)})" if flags else ""), file=sys.stderr)
         return 2

@@ -57,7 +57,14 @@ _T_TOL_K = 1e-6  # temperatures closer than this (in K) are the same temperature
 
 
 class UnitError(ValueError):
-    """An unknown unit, or a unit that needs a mass or molar mass that was not given."""
+    """An unknown unit, or a unit that needs a mass or molar mass that was not given.
+
+    ``fields`` names the unit settings it is about (m_unit, h_unit, mass_mg, molar_mass_g): each front end
+    names them its own way (a command-line option, a field of the page)."""
+
+    def __init__(self, message: str, fields: Sequence[str] = ()):
+        super().__init__(message)
+        self.fields = tuple(fields)
 
 
 # --------------------------------------------------------------------------- units
@@ -80,17 +87,17 @@ def to_specific_moment(
         return values.copy()
     if unit == "emu":
         if mass_mg is None:
-            raise UnitError("magnetisation in 'emu' needs the sample mass: pass mass_mg (in mg)")
+            raise UnitError("magnetisation in 'emu' needs the sample mass (in mg)", fields=("mass_mg",))
         _check_positive("mass_mg", mass_mg)
         return values / (mass_mg * 1e-3)
     if unit == "muB/f.u.":
         if molar_mass_g is None:
-            raise UnitError(
-                "magnetisation in 'muB/f.u.' needs the molar mass: pass molar_mass_g (g per mole of formula units)"
-            )
+            raise UnitError("magnetisation in 'muB/f.u.' needs the molar mass (g per mole of formula units)",
+                            fields=("molar_mass_g",))
         _check_positive("molar_mass_g", molar_mass_g)
         return values * N_A * MU_B / (molar_mass_g * 1e-3)
-    raise UnitError(f"unknown magnetisation unit {unit!r}; allowed units are {', '.join(map(repr, M_UNITS))}")
+    raise UnitError(f"unknown magnetisation unit {unit!r}; allowed units are {', '.join(map(repr, M_UNITS))}",
+                    fields=("m_unit",))
 
 
 def to_tesla(h: np.ndarray | float, unit: str) -> np.ndarray:
@@ -98,7 +105,8 @@ def to_tesla(h: np.ndarray | float, unit: str) -> np.ndarray:
     values = np.asarray(h, dtype=float)
     factors = {"Oe": 1e-4, "kOe": 0.1, "T": 1.0, "A/m": MU_0}
     if unit not in factors:
-        raise UnitError(f"unknown field unit {unit!r}; allowed units are {', '.join(map(repr, H_UNITS))}")
+        raise UnitError(f"unknown field unit {unit!r}; allowed units are {', '.join(map(repr, H_UNITS))}",
+                        fields=("h_unit",))
     return values * factors[unit]
 
 
@@ -108,7 +116,7 @@ def _check_positive(name: str, value: float) -> None:
     except TypeError:
         ok = False
     if not ok:
-        raise UnitError(f"{name} must be a positive number, got {value!r}")
+        raise UnitError(f"{name} must be a positive number, got {value!r}", fields=(name,))
 
 
 # --------------------------------------------------------------------------- ΔS_M
@@ -451,20 +459,18 @@ def resolve_units(
     h = pick(h_unit, "h_unit") or pick(None, "x2", allowed=H_UNITS)
     mass = pick(mass_mg, "mass_mg")
     molar = pick(molar_mass_g, "molar_mass_g")
-    missing = []
+    missing = []  # (field, what it is)
     if m is None:
-        missing.append(f"the magnetisation unit (--m-unit, one of {', '.join(M_UNITS)})")
+        missing.append(("m_unit", f"the magnetisation unit (one of {', '.join(M_UNITS)})"))
     if h is None:
-        missing.append(f"the field unit (--h-unit, one of {', '.join(H_UNITS)})")
+        missing.append(("h_unit", f"the field unit (one of {', '.join(H_UNITS)})"))
     if m == "emu" and mass is None:
-        missing.append("the sample mass (--mass-mg, in mg), needed because M is in emu")
+        missing.append(("mass_mg", "the sample mass (in mg), needed because M is in emu"))
     if m == "muB/f.u." and molar is None:
-        missing.append("the molar mass (--molar-mass-g, g per mole of formula units), needed for muB/f.u.")
+        missing.append(("molar_mass_g", "the molar mass (g per mole of formula units), needed for muB/f.u."))
     if missing:
-        raise UnitError(
-            "|ΔS_M| needs explicit units and the project does not store them: give "
-            + "; ".join(missing)
-        )
+        raise UnitError("|ΔS_M| needs explicit units and the project does not store them: give "
+                        + "; ".join(what for _, what in missing), fields=[name for name, _ in missing])
     return MagnetUnits(
         m_unit=str(m),
         h_unit=str(h),

@@ -15,6 +15,8 @@ _SOURCES = report.BASELINE_LABELS
 _NETWORK = report.NETWORK
 _COARSE = report.COARSE
 _DS_TITLE = "|ΔS_M| (J kg⁻¹ K⁻¹)"
+_UNIT_FIELDS = {"m_unit": "'M unit'", "h_unit": "'H unit'", "mass_mg": "'Sample mass (mg)'",
+                "molar_mass_g": "'Molar mass (g/mol)'"}  # the page's names of the library's unit settings
 
 
 def _unit_widgets(project, units: dict) -> dict | None:
@@ -169,7 +171,9 @@ def main() -> None:
     try:
         magnet = entropy.MagnetUnits(kw["m_unit"], kw["h_unit"], kw["mass_mg"], kw["molar_mass_g"])
     except entropy.UnitError as err:
-        st.error(fmt.md(err))
+        fields = [_UNIT_FIELDS[f] for f in err.fields if f in _UNIT_FIELDS]
+        st.error(fmt.md(err) + (f" (the {', '.join(fields)} field{'s' if len(fields) > 1 else ''} above)"
+                                if fields else ""))
         return
     st.subheader("Grid")
     grid = _grid_widgets(project, kw)
