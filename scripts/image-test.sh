@@ -23,8 +23,10 @@ STATE="${MAT_INTERP_IMAGE_STATE:-/var/tmp/mat-interp-image}"   # our containers.
 BASE_IMAGE=localhost/pybase:bookworm
 IMAGE=localhost/mat-interp:latest
 DB_IMAGE=localhost/mat-interp-mysql-standin:bookworm
+# iptables: netavark sets up the build's bridge network with it (a machine without Docker may not have it:
+# "netavark: No such file or directory" at the first RUN step)
 PACKAGES=(podman buildah runc fuse-overlayfs slirp4netns uidmap catatonit debootstrap podman-compose
-          netavark aardvark-dns binutils)
+          netavark aardvark-dns iptables binutils)
 RUN_ID="mitest$$"
 T0=$SECONDS
 
