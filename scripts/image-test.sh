@@ -164,12 +164,17 @@ compose() {
     podman-compose --no-ansi -p "$RUN_ID" -f "$COMPOSE_DIR/docker-compose.yml" -f "$COMPOSE_DIR/compose.mariadb.yml" "$@"
 }
 
-study_done() {  # exit 0 when the app container sees the study's trials all finished
-    podman exec "$1" python -c "
+study_done() {  # exit 0 when the app container sees the study's trials all finished; a failing check dies
+    local out rc=0
+    out="$(podman exec "$1" python -c "
 import os, sys
 from mat_interp_core import projects
-p = projects.progress(os.environ['MAT_INTERP_DATABASE_URL'], 'citest')
-sys.exit(0 if p['done'] else 1)"
+p = projects.progress(projects.open_project(os.environ['MAT_INTERP_DATABASE_URL'], 'citest'))
+sys.exit(0 if p['done'] else 3)" 2>&1)" || rc=$?
+    [ "$rc" -eq 3 ] && return 1
+    [ "$rc" -eq 0 ] && return 0
+    printf '%s\n' "$out" > "$STATE/study-check.log"  # wait_for hides our output: the caller reports it
+    return 1
 }
 
 check_compose() {
@@ -202,7 +207,9 @@ space = SearchSpace(layers=(2, 2), nodes=(16, 24), solvers=("adam",), epochs=30,
                     min_resource=10, keep_models=2, refine_epochs=0)
 projects.create_project(os.environ["MAT_INTERP_DATABASE_URL"], "citest", data, space=space, n_trials=2)
 EOF
+    rm -f "$STATE/study-check.log"
     if ! wait_for 600 "the compose worker finished the study" study_done "$app"; then
+        [ -s "$STATE/study-check.log" ] && die "the check of the study failed in the app container: $(tail -3 "$STATE/study-check.log")"
         podman logs --tail 40 "$worker" >&2 || true
         die "the compose worker did not finish the study's 2 trials within 600 s"
     fi
@@ -212,7 +219,7 @@ EOF
     hosts="$(podman exec "$app" python -c "
 import os
 from mat_interp_core import projects
-study = projects.load_study(os.environ['MAT_INTERP_DATABASE_URL'], 'citest')
+study = projects.open_project(os.environ['MAT_INTERP_DATABASE_URL'], 'citest').study()
 print(' '.join(sorted({t.user_attrs.get('worker', '?').split(':')[0] for t in study.trials})))")"
     [ "$hosts" = "$worker_host" ] || die "trials ran on '$hosts', not in the worker container ($worker_host)"
     podman exec "$app" mat-interp status citest | tail -4 >&2
