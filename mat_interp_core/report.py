@@ -96,12 +96,8 @@ def network_entropy(project: ProjectHandle, units: entropy.MagnetUnits, **kwargs
 def coarse_curves(project: ProjectHandle, units: entropy.MagnetUnits, dh_tesla=None,
                   method: str = "maxwell") -> pd.DataFrame:
     """|ΔS_M| of the measured data itself (trapezoid on the measured fields, curve by curve at the set points;
-    isotherms are put on one field grid first)."""
-    data = project.data
-    if isotherms.is_isotherm(project.units):
-        return isotherms.isotherm_entropy(data, units, None, dh_tesla=dh_tesla, method=method).curves
-    return entropy.delta_s(data.frame.assign(**{data.x2_name: data.x2_set_point}), t_col=data.x1_name,
-                           h_col=data.x2_name, m_col=data.y_name, dh_tesla=dh_tesla, method=method, **units.kwargs())
+    isotherms are put on one field grid first): :func:`simulate.project_entropy` from the training data."""
+    return simulate.project_entropy(project, units, dh_tesla=dh_tesla, source="training", method=method).curves
 
 
 def baseline_entropy(project: ProjectHandle, which: str, units: entropy.MagnetUnits, *, dh_tesla=None,
@@ -112,21 +108,8 @@ def baseline_entropy(project: ProjectHandle, which: str, units: entropy.MagnetUn
         raise ValueError(f"unknown baseline {which!r}; choose from {', '.join(BASELINES)}")
     x, y = project.data.arrays()
     model = BASELINES[which]().fit(x[:, 0], project.data.x2_set_point, y)  # along X2: the set points
-    return model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method,
-                         max_points=max_points)
-
-
-def model_entropy(project: ProjectHandle, model, units: entropy.MagnetUnits, *, dh_tesla=None,
-                  t_step: float | None = None, h_step_t: float | None = None, method: str = "maxwell",
-                  max_points: int = 5_000_000) -> entropy.SimulatedEntropy:
-    """|ΔS_M| of any predictor of the project's Y (a network, an ensemble, a fitted baseline) on the grid the
-    product picks for the project's data, without a band (isotherms: the roles swap before the Maxwell code)."""
-    data = project.data
-    grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
-    if isotherms.is_isotherm(project.units):
-        return isotherms.isotherm_entropy(data, units, model, **grid)
-    x, _ = data.arrays()
-    return entropy.simulated_delta_s(model, x[:, 0], data.x2_set_point, units, **grid)
+    return simulate.model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t,
+                                  method=method, max_points=max_points)
 
 
 def assemble(project: ProjectHandle, units: entropy.MagnetUnits, network: entropy.SimulatedEntropy,

@@ -130,25 +130,17 @@ def project_entropy(
 
     if source not in ("simulated", "training"):
         raise ProjectError(f"source must be 'simulated' or 'training'; got {source!r}")
+    from mat_interp_core import uncertainty
+
     data = project.data
+    isotherm = isotherms.is_isotherm(project.units)
+    if source == "training" and isotherm:  # each isotherm on one field grid, the trapezoid between temperatures
+        return isotherms.isotherm_entropy(data, units, None, dh_tesla=dh_tesla, method=method)
     x, _ = data.arrays()
     x[:, 1] = data.x2_set_point  # curve by curve: the set points, not the jittering read-backs
-    if isotherms.is_isotherm(project.units):  # M(H) at fixed temperatures: the roles swap before the Maxwell code
-        if source == "simulated" and model is None:
-            model = model_set(project, k)[0]
-        result = isotherms.isotherm_entropy(data, units, model if source == "simulated" else None, dh_tesla=dh_tesla,
-                                            t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
-        if source == "training":
-            return result
-        from mat_interp_core import uncertainty
-
-        result.models = describe_models(project, model)
-        return with_band(result, uncertainty.not_calibrated(
-            "the held-out band is computed for M(T) sweeps at fixed fields; this project holds isotherms",
-            data.x2_values, units.h_unit))
-    if dh_tesla is None:
-        dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)
     if source == "training":
+        if dh_tesla is None:
+            dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)
         t_grid = None
         if t_step is not None:
             t_axis, _ = entropy.fine_axes(x[:, 0], x[:, 1], h_unit=units.h_unit, t_step=t_step, h_step_t=1e9,
@@ -162,17 +154,29 @@ def project_entropy(
         model, described = model_set(project, k)
     else:
         described = describe_models(project, model)
-    result = entropy.simulated_delta_s(model, x[:, 0], x[:, 1], units, dh_tesla=dh_tesla, t_step=t_step,
-                                       h_step_t=h_step_t, method=method, max_points=max_points)
+    result = model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t,
+                           method=method, max_points=max_points)
     result.models = described
-    return with_band(result, uncertainty_calibration(project, units, result.t_axis))
+    if isotherm:
+        cal = uncertainty.not_calibrated("the held-out band is computed for M(T) sweeps at fixed fields; this "
+                                         "project holds isotherms", data.x2_values, units.h_unit)
+    else:
+        cal = uncertainty.project_calibration(project, units, result.t_axis)
+    return with_band(result, cal)
 
 
-def uncertainty_calibration(project: ProjectHandle, units, t_axis):
-    """The project's held-out calibration on `t_axis` (mat_interp_core.uncertainty)."""
-    from mat_interp_core import uncertainty
+def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step: float | None = None,
+                  h_step_t: float | None = None, method: str = "maxwell", max_points: int = 5_000_000):
+    """|ΔS_M| of any predictor of the project's Y (a network, an ensemble, a fitted baseline) on the grid the
+    product picks for the project's data, without a band (isotherms: the roles swap before the Maxwell code)."""
+    from mat_interp_core import entropy
 
-    return uncertainty.project_calibration(project, units, t_axis)
+    data = project.data
+    grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+    if isotherms.is_isotherm(project.units):
+        return isotherms.isotherm_entropy(data, units, model, **grid)
+    x, _ = data.arrays()
+    return entropy.simulated_delta_s(model, x[:, 0], data.x2_set_point, units, **grid)
 
 
 def with_band(result, cal):

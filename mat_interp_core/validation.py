@@ -286,7 +286,7 @@ def compare_methods(
     for key, cls in BASELINES.items():
         model = cls().fit(x1, x2, y)
         loo = leave_one_x2_out_rmse(cls, x1, x2, y, held_out=np.asarray(curves))
-        sim = report.model_entropy(project, model, units, **sim_kw)
+        sim = simulate.model_entropy(project, model, units, **sim_kw)
         note = ""
         if key == "rbf":
             p = model.params
@@ -297,14 +297,14 @@ def compare_methods(
     if members:
         best = members[0]
         score = attrs.get(best.trial_number, {}).get("holdout_rmse")
-        sim = report.model_entropy(project, best, units, **sim_kw)
+        sim = simulate.model_entropy(project, best, units, **sim_kw)
         add("network", sim.figures, score, f"trial {best.trial_number}, training R² {best.value:.6f}")
         tick("network")
         if len(members) > 1:
             ens = simulate.Ensemble(members)
             scores = [attrs.get(m.trial_number, {}).get("holdout_rmse") for m in members]
             loo = float(np.mean(scores)) if all(s is not None for s in scores) else None
-            sim = report.model_entropy(project, ens, units, **sim_kw)
+            sim = simulate.model_entropy(project, ens, units, **sim_kw)
             trials = ",".join(str(m.trial_number) for m in members)
             add(f"ensemble{len(members)}", sim.figures, loo, f"trials {trials}; LOO = mean of members'")
             tick("ensemble")
