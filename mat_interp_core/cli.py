@@ -411,7 +411,8 @@ def cmd_export(args) -> int:
     data = models.best_bytes(_project(args))
     with open_private(args.out, "wb") as fh:
         fh.write(data)
-    print(f"wrote {args.out} ({len(data)} bytes): keras.saving.load_model(...).predict([[x1, x2]]) gives Y in the data's units")
+    print(f"wrote {args.out} ({len(data)} bytes): mat_interp_core.network.register_layers(), then "
+          "keras.saving.load_model(...).predict([[x1, x2]]) gives Y in the data's units")
     return 0
 
 

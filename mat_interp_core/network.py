@@ -73,6 +73,12 @@ def x2_transform_scale(kind: str, x2: np.ndarray) -> float:
     return float(max(a[a > 0].min(), floor))
 
 
+def register_layers() -> None:
+    """Register the custom layers of a saved model with Keras (call before ``keras.saving.load_model`` on an
+    exported ``.keras`` file: the layer class is defined on first use, so Keras loads lazily)."""
+    _x2_transform_class()
+
+
 def x2_transform_layer(kind: str = "linear", scale: float = 1.0):
     """A fixed (non-trainable) Keras layer mapping (X1, X2) -> (X1, f(X2 / scale)); saved with the model."""
     return _x2_transform_class()(kind=kind, scale=scale, name="x2_transform")
@@ -338,7 +344,7 @@ def model_from_bytes(data: bytes):
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:
             fh.write(data)
-        _x2_transform_class()  # registered before loading (safe_mode stays on)
+        register_layers()  # before loading (safe_mode stays on)
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except ValueError as err:

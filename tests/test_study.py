@@ -93,6 +93,9 @@ def test_only_the_best_models_are_kept_and_export_predicts_user_units(sqlite_url
     assert cli("export-model", "keep", "--out", str(path), "--database", sqlite_url).returncode == 0
     import keras
 
+    from mat_interp_core import network
+
+    network.register_layers()  # the exported file's X2 transform layer, as the export command says
     model = keras.saving.load_model(path)
     data = demo_data().frame
     pred = np.asarray(model.predict(data.iloc[:, :2].to_numpy("float32"), verbose=0))[:, 0]
