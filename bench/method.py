@@ -103,7 +103,8 @@ def run_case(k: int, transforms: list[str], epochs: int, folds: bool) -> list[di
         cal = None
         if folds:
             params = dict(CONFIGS[0], batch=batch, x2_transform=kind)
-            fm = uncertainty.train_folds(data, params, epochs=epochs, seed=0)
+            fm = dict(zip(uncertainty.fold_fields(data.x2_values),
+                          uncertainty.train_folds(data, params, epochs=epochs, seed=0, t_fold=False)))
             cal = uncertainty.calibrate(members[0], fm, x1, x2, UNITS, t_axis=sim.t_axis, transform=kind)
             raw = uncertainty.band(cal, dhs, factor=1.0)
             sug = uncertainty.suggestions(cal, dhs, factor=1.0)

@@ -185,8 +185,18 @@ def r2_from_loss(loss: float) -> float:
     return 1.0 - float(loss)
 
 
-def fit(
-    model,
+def fit(model, x: np.ndarray, y_std: np.ndarray, **kwargs) -> FitResult:
+    """Train ``model`` on (x, standardised y); restore the weights of the lowest training loss.
+
+    ``on_epoch(epoch, loss)`` is called after every epoch; it may raise (pruning,
+    a stop request) and the exception propagates after nothing else is done.
+    Keywords as :func:`fit_many`.
+    """
+    return fit_many([model], x, y_std, **kwargs)[0]
+
+
+def fit_many(
+    models: list,
     x: np.ndarray,
     y_std: np.ndarray,
     *,
@@ -196,76 +206,97 @@ def fit(
     epochs: int,
     patience: int = 20,
     seed: int | None = None,
+    weights: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
-) -> FitResult:
-    """Train ``model`` on (x, standardised y); restore the weights of the lowest training loss.
+) -> list[FitResult]:
+    """Train several networks side by side in one graph, each as :func:`fit` would train it alone.
 
-    ``on_epoch(epoch, loss)`` is called after every epoch; it may raise (pruning,
-    a stop request) and the exception propagates after nothing else is done.
+    On these small networks an optimizer step costs dispatch, not arithmetic, so k networks stepped together
+    cost little more than one (bench/search_speed.py --joint prints the ratio). Every network sees the same
+    batches; the loss is the sum of their own losses, so each one's gradients, Adam moments and learning-rate
+    schedule are its own. ``weights`` (k x n, 0 or 1) trains network i on the rows where weights[i] is 1 (a
+    held-out fold is the rows of 0): its loss is the mean over its own rows of each batch. Each network keeps
+    the weights of its own lowest epoch loss; training ends when every one has gone ``patience`` epochs without
+    improving. ``on_epoch(epoch, loss)`` gets the mean loss of the networks.
     """
     import keras
     import tensorflow as tf
 
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
+    k = len(models)
     n = int(x.shape[0])
     batch_size = int(min(batch_size, n))
     steps = math.ceil(n / batch_size)
     optimizer = make_optimizer(solver, lr, steps, epochs)
-    variables = model.trainable_variables
+    per_model = [m.trainable_variables for m in models]
+    variables = [v for vs in per_model for v in vs]
     optimizer.build(variables)
-    best = [tf.Variable(v, trainable=False) for v in variables]
+    best = [[tf.Variable(v, trainable=False) for v in vs] for vs in per_model]
     x_t = tf.constant(np.asarray(x, dtype="float32"))
     y_t = tf.constant(np.asarray(y_std, dtype="float32").reshape(-1))
+    w = np.ones((k, n), dtype="float32") if weights is None else np.asarray(weights, dtype="float32").reshape(k, n)
+    if not (w.sum(axis=1) > 0).all():
+        raise ValueError("every network needs at least one training row")
+    w_t = tf.constant(w)
+    rows = tf.constant(w.sum(axis=1))
 
     @tf.function(autograph=False)
     def run_epoch():
         order = tf.random.shuffle(tf.range(n))
         xs = tf.gather(x_t, order)
         ys = tf.gather(y_t, order)
+        ws = tf.gather(w_t, order, axis=1)
 
         def step(i, total):
             start = i * batch_size
             xb = xs[start : start + batch_size]
             yb = ys[start : start + batch_size]
+            wb = ws[:, start : start + batch_size]
             with tf.GradientTape() as tape:
-                pred = model(xb, training=True)[:, 0]
-                loss = tf.reduce_mean(tf.square(pred - yb))
+                sq = tf.stack([tf.square(m(xb, training=True)[:, 0] - yb) for m in models])  # k x batch
+                sums = tf.reduce_sum(sq * wb, axis=1)
+                loss = tf.reduce_sum(sums / tf.maximum(tf.reduce_sum(wb, axis=1), 1.0))
             grads = tape.gradient(loss, variables)
             optimizer.apply(grads, variables)
-            return i + 1, total + loss * tf.cast(tf.shape(yb)[0], tf.float32)
+            return i + 1, total + sums
 
-        _, total = tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), tf.constant(0.0)))
-        return total / n
+        _, total = tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), tf.zeros(k)))
+        return total / rows
 
     @tf.function(autograph=False)
-    def keep_best():
-        for b, v in zip(best, variables):
-            b.assign(v)
+    def keep_best(improved):
+        for i, (bs, vs) in enumerate(zip(best, per_model)):
+            for b, v in zip(bs, vs):
+                b.assign(tf.where(improved[i], v, b))
 
-    result = FitResult()
-    best_loss = math.inf
-    since_best = 0
+    results = [FitResult() for _ in models]
+    best_loss = np.full(k, math.inf)
+    since_best = np.zeros(k, dtype=int)
     for epoch in range(int(epochs)):
-        loss = float(run_epoch())
-        if not math.isfinite(loss):
-            result.loss.append(loss)
+        losses = np.asarray(run_epoch(), dtype="float64")
+        for r, loss in zip(results, losses):
+            r.loss.append(float(loss))
+        if not np.isfinite(losses).all():
             break
-        result.loss.append(loss)
-        if loss < best_loss:
-            best_loss, result.best_epoch, since_best = loss, epoch, 0
-            keep_best()
-        else:
-            since_best += 1
+        improved = losses < best_loss
+        best_loss = np.where(improved, losses, best_loss)
+        since_best = np.where(improved, 0, since_best + 1)
+        for r in np.flatnonzero(improved):
+            results[r].best_epoch = epoch
+        if improved.any():
+            keep_best(tf.constant(improved))
         if on_epoch is not None:
-            on_epoch(epoch, loss)
-        if since_best >= patience:
-            result.stopped_early = True
+            on_epoch(epoch, float(losses.mean()))
+        if (since_best >= patience).all():
+            for r in results:
+                r.stopped_early = True
             break
-    if result.best_epoch >= 0:
-        for b, v in zip(best, variables):
-            v.assign(b)
-    return result
+    for r, bs, vs in zip(results, best, per_model):
+        if r.best_epoch >= 0:
+            for b, v in zip(bs, vs):
+                v.assign(b)
+    return results
 
 
 def predict_std(model, x: np.ndarray, batch: int = 65536) -> np.ndarray:
@@ -282,6 +313,13 @@ def with_target_scaling(model, y_mean: float, y_std: float):
     inputs = keras.Input(shape=(2,), name="x1_x2")
     out = keras.layers.Rescaling(scale=float(y_std), offset=float(y_mean), name="target_units")(model(inputs))
     return keras.Model(inputs, out, name="mat_interp_model")
+
+
+def standardised_net(model):
+    """The network inside a model of :func:`with_target_scaling` (standardised target; trains in place)."""
+    import keras
+
+    return next(layer for layer in model.layers if isinstance(layer, keras.Sequential))
 
 
 def average_models(models: list):

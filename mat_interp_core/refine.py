@@ -69,6 +69,8 @@ __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PE
 DEFAULT_SEEDS = 3  # seeds averaged per configuration
 DEFAULT_TOLERANCE = None  # a number: also drop refined models with 1 - R² > this x the best model's
 DEFAULT_SOLVER = "adam"  # "trial": each trial's own solver
+DEFAULT_START = "scratch"  # "search": go on from the search's stored model of the trial (see refine_project)
+STARTS = ("scratch", "search")
 
 MAX_STEPS_PER_EPOCH = 16  # the refinement's budget: at most epochs x this many optimizer steps
 _SEED_STRIDE = 100_003  # seed j of a trial: the search's seed + j x this (no clash with other trials)
@@ -79,9 +81,11 @@ _CLAIM_REFRESH_SECONDS = 5.0  # how often a refining process refreshes its claim
 Progress = Callable[[int, int, str], None]  # (done, total, message)
 
 
-def refine_settings(epochs: int, seeds: int = DEFAULT_SEEDS, solver: str = DEFAULT_SOLVER) -> dict:
+def refine_settings(epochs: int, seeds: int = DEFAULT_SEEDS, solver: str = DEFAULT_SOLVER,
+                    start: str = DEFAULT_START) -> dict:
     """What identifies a refinement (stored as the trial's ``refined`` attribute)."""
-    return {"epochs": int(epochs), "seeds": int(seeds), "solver": solver}
+    out = {"epochs": int(epochs), "seeds": int(seeds), "solver": solver}
+    return out if start == "scratch" else {**out, "start": start}
 
 
 def plan(space, *, top: int | None = None, candidates: int | None = None,
@@ -114,6 +118,7 @@ def refine_project(
     seeds: int = DEFAULT_SEEDS,
     tolerance: float | None = DEFAULT_TOLERANCE,
     solver: str = DEFAULT_SOLVER,
+    start: str = DEFAULT_START,
     force: bool = False,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
@@ -143,10 +148,12 @@ def refine_project(
         raise ProjectError(f"--tolerance must be a number >= 1; got {tolerance!r}")
     if solver != "trial" and solver not in network.SOLVERS:
         raise ProjectError(f"--solver must be trial or one of {', '.join(network.SOLVERS)}; got {solver!r}")
+    if start not in STARTS:
+        raise ProjectError(f"--start must be one of {', '.join(STARTS)}; got {start!r}")
     chosen = _candidates(project, max(candidates, top))
     if not chosen:
         raise ProjectError(f"project {project.name!r} has no finished trial yet; train it first")
-    settings = refine_settings(epochs, seeds, solver)
+    settings = refine_settings(epochs, seeds, solver, start)
     todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
     if todo:
         shift = slot % len(todo)
@@ -167,7 +174,7 @@ def refine_project(
             if solver != "trial":
                 params["solver"] = solver
             run_epochs = refine_epochs(epochs, len(x), params["batch"])
-            checked, seed_index = [time.monotonic()], [0]
+            checked = [time.monotonic()]
 
             def on_epoch(epoch: int, _loss: float) -> None:
                 if stop is not None and stop.is_set():
@@ -177,18 +184,17 @@ def refine_project(
                     checked[0] = now
                     if projects.stop_requested(project):
                         raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
-                    _claim(url, trial_id, worker, settings, seed_index[0] * run_epochs + epoch + 1,
-                           seeds * run_epochs, started=started)
+                    _claim(url, trial_id, worker, settings, epoch + 1, run_epochs, started=started)
 
             base = None if space.seed is None else int(space.seed) + trial.number
-            nets = []
-            for j in range(seeds):
-                seed_index[0] = j
-                seed = None if base is None else base + _SEED_STRIDE * j
-                net, result, mean, std = training.train_config(
-                    data, params, epochs=run_epochs, patience=run_epochs, seed=seed, on_epoch=on_epoch
-                )
-                nets.append(net)
+            begin = None
+            if start == "search":  # the stored model of the search (or of an earlier refinement) goes on training
+                stored = models.load(project, [trial.number] * seeds)  # none (no longer kept): from scratch
+                begin = [network.standardised_net(m.model) for m in stored] or None
+            trained, mean, std = training.train_configs(  # the seeds side by side in one graph
+                data, params, epochs=run_epochs, patience=run_epochs, on_epoch=on_epoch, start=begin,
+                seeds=[None if base is None else base + _SEED_STRIDE * j for j in range(seeds)])
+            nets = [net for net, _ in trained]
             model = network.average_models(nets)
             r2 = training.fit_r2(model, x, y, mean, std)
             if not math.isfinite(r2):

@@ -88,16 +88,46 @@ def train_config(
     ``holdout_x2`` leaves the rows of that X2 set point out of the training data (validation); ``rows`` (a
     boolean mask) trains on those rows only.
     """
-    x, y = data.arrays()
-    keep = np.ones(len(y), dtype=bool) if rows is None else np.asarray(rows, dtype=bool).copy()
+    keep = None if rows is None else np.asarray(rows, dtype=bool).copy()
     if holdout_x2 is not None:
-        keep &= ~data.set_points.mask(holdout_x2)
-    if not keep.all():
-        x, y = x[keep], y[keep]
+        keep = (np.ones(len(data.arrays()[1]), dtype=bool) if keep is None else keep) & ~data.set_points.mask(holdout_x2)
+    [(model, result)], mean, std = train_configs(data, params, epochs=epochs, patience=patience, seeds=[seed],
+                                               rows=None if keep is None else [keep], on_epoch=on_epoch)
+    return model, result, mean, std
+
+
+def train_configs(
+    data: TrainingData,
+    params: dict,
+    *,
+    epochs: int,
+    patience: int,
+    seeds: list,
+    rows: list | None = None,
+    start: list | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+):
+    """Train networks of one configuration side by side (:func:`network.fit_many`): one per seed, network i on
+    the rows ``rows[i]`` (boolean masks; None: every row). Returns ([(model, FitResult)], y_mean, y_std): the
+    models predict the target standardised with the mean and std of the rows any of them trains on. ``start``:
+    networks (standardised units, as :func:`network.standardised_net` gives them) that go on training instead
+    of new ones."""
+    import keras
+
+    x, y = data.arrays()
+    k = len(seeds)
+    masks = np.ones((k, len(y)), dtype=bool) if rows is None else np.array([np.asarray(r, dtype=bool) for r in rows])
+    used = masks.any(axis=0)
+    if not used.all():
+        x, y, masks = x[used], y[used], masks[:, used]
     y_std, mean, std = standardise(y)
-    model = network.build_model(params["layers"], params["nodes"], x, params.get("x2_transform", "linear"))
-    result = network.fit(
-        model,
+    nets = list(start or [])
+    for seed, mask in list(zip(seeds, masks))[len(nets):]:
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+        nets.append(network.build_model(params["layers"], params["nodes"], x[mask], params.get("x2_transform", "linear")))
+    results = network.fit_many(
+        nets,
         x,
         y_std,
         solver=params["solver"],
@@ -105,10 +135,11 @@ def train_config(
         batch_size=params["batch"],
         epochs=epochs,
         patience=patience,
-        seed=seed,
+        seed=seeds[0],
+        weights=None if masks.all() else masks,
         on_epoch=on_epoch,
     )
-    return model, result, mean, std
+    return list(zip(nets, results)), mean, std
 
 
 def make_objective(project: ProjectHandle, stop_event: threading.Event):

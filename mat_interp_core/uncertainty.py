@@ -7,7 +7,8 @@ spread ±1 %). The evidence here is held out instead:
 1. For each interior measured field F_i (up to ``MAX_FOLDS``, evenly spread),
    the reference configuration (the best stored model's: its layers, nodes,
    learning rate, batch, X2 transform; Adam for the whole epoch budget, as the
-   refinement trains it) is retrained WITHOUT that field: the fold model.
+   refinement trains it, within its step budget) is retrained WITHOUT that field:
+   the fold model. The folds train side by side in one graph, each on its own rows.
 2. Carried through ∂M/∂T and the H integral: D_i(T) = |ΔS_M| of the fold model
    over [F_{i-1}, F_{i+1}] minus that of the reference model. It is what
    the method gets wrong over that double gap when F_i is missing, as far as
@@ -61,13 +62,13 @@ if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
-           "temperature_fold_rows", "train_temperature_fold",
+           "temperature_fold_rows",
            "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
-MAX_FOLDS = 6  # interior fields held out at most (the cost: one training each)
+MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
 T_ORDER = 1.0  # the temperature fold's error shrinks as the temperature step^T_ORDER (conservative: first order)
 T_FOLD = -99  # the stored trial number of the temperature fold's model
 MIN_T_POINTS = 6  # fewer temperatures per field curve (median): no temperature fold
@@ -81,23 +82,6 @@ def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
 
     values = np.unique(np.asarray(x2_values, dtype=float))
     return [float(v) for v in _interior_subset(values, int(n))] if values.size >= 3 else []
-
-
-def train_folds(data, params: dict, *, epochs: int, seed: int | None = None,
-                progress: Progress | None = None) -> dict[float, object]:
-    """{held-out X2: the configuration `params` trained without that field, Y in the user's units}."""
-    from mat_interp_core import models, training
-
-    out: dict[float, object] = {}
-    fields = fold_fields(data.x2_values)
-    for k, x2 in enumerate(fields):
-        started = time.perf_counter()
-        net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=seed,
-                                                  holdout_x2=x2)
-        out[x2] = models.TrainedModel(-1 - k, float("nan"), network.with_target_scaling(net, mean, std))
-        if progress is not None:
-            progress(k + 1, len(fields), f"field {x2:g} held out ({time.perf_counter() - started:.0f} s)")
-    return out
 
 
 def temperature_fold_rows(data) -> np.ndarray | None:
@@ -114,15 +98,41 @@ def temperature_fold_rows(data) -> np.ndarray | None:
     return keep
 
 
-def train_temperature_fold(data, params: dict, *, epochs: int, seed: int | None = None):
-    """The configuration `params` trained on every other temperature of each curve (None when too few)."""
-    from mat_interp_core import models, training
+def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_fold: bool = True,
+                progress: Progress | None = None) -> list:
+    """The configuration `params` trained once per held-out interior field (trial numbers -1, -2, ... in the
+    order of :func:`fold_fields`) and, with `t_fold` and curves long enough, on every other temperature
+    (:data:`T_FOLD`): :class:`models.TrainedModel` with Y in the user's units.
 
-    rows = temperature_fold_rows(data)
-    if rows is None:
-        return None
-    net, _, mean, std = training.train_config(data, params, epochs=epochs, patience=epochs, seed=seed, rows=rows)
-    return models.TrainedModel(T_FOLD, float("nan"), network.with_target_scaling(net, mean, std))
+    All of them train side by side in one graph (:func:`training.train_configs`), each on its own rows, within
+    the refinement's step budget (:func:`refine.refine_epochs`). `progress(done, total, message)` counts epochs.
+    """
+    from mat_interp_core import models, refine, training
+
+    x, _ = data.arrays()
+    fields = fold_fields(data.x2_values)
+    rows = [~data.set_points.mask(x2) for x2 in fields]
+    numbers = [-1 - k for k in range(len(fields))]
+    t_rows = temperature_fold_rows(data) if t_fold else None
+    if t_rows is not None:
+        rows.append(t_rows)
+        numbers.append(T_FOLD)
+    if not rows:
+        return []
+    run_epochs = refine.refine_epochs(epochs, len(x), params["batch"])
+    started, told = time.perf_counter(), [time.perf_counter()]
+
+    def on_epoch(epoch: int, _loss: float) -> None:
+        now = time.perf_counter()
+        if progress is not None and (now - told[0] >= 1.0 or epoch + 1 == run_epochs):
+            told[0] = now
+            progress(epoch + 1, run_epochs, f"{len(rows)} held-out folds: epoch {epoch + 1} of {run_epochs} "
+                                            f"({now - started:.0f} s)")
+
+    trained, mean, std = training.train_configs(data, params, epochs=run_epochs, patience=run_epochs,
+                                                seeds=[seed] * len(rows), rows=rows, on_epoch=on_epoch)
+    return [models.TrainedModel(n, float("nan"), network.with_target_scaling(net, mean, std))
+            for n, (net, _) in zip(numbers, trained)]
 
 
 @dataclass
@@ -341,7 +351,7 @@ def _fold_plan(project: ProjectHandle):
     _, _, epochs = refine.plan(project.space)
     settings = {"reference": int(trial.number), "value": float(values[trial.number]), "epochs": int(epochs),
                 "folds": fold_fields(data.x2_values), "params": params,
-                "t_fold": temperature_fold_rows(data) is not None}
+                "t_fold": temperature_fold_rows(data) is not None, "training": "joint"}
     return project, data, study, trial, params, epochs, settings
 
 
@@ -359,12 +369,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     if not force and study.user_attrs.get("calibration") == settings:
         return False
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
-    folds = list(train_folds(data, params, epochs=epochs, seed=seed, progress=progress).values())
-    if settings["t_fold"]:
-        started = time.perf_counter()
-        folds.append(train_temperature_fold(data, params, epochs=epochs, seed=seed))
-        if progress is not None:
-            progress(len(folds), len(folds), f"every other temperature held out ({time.perf_counter() - started:.0f} s)")
+    folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"], progress=progress)
     models.delete_folds(project)
     for fold in folds:
         models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
@@ -383,7 +388,7 @@ def calibration_status(project: ProjectHandle) -> str:
                 "how wrong |ΔS_M| is between fields")
     stored = study.user_attrs.get("calibration")
     if stored is None:
-        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds']) + settings['t_fold']} trainings)"
+        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds']) + settings['t_fold']} networks side by side)"
     if stored != settings:
         return ("the held-out folds belong to an earlier best model or an older way of calibrating: "
                 f"`mat-interp calibrate {project.name}` renews them")

@@ -156,3 +156,53 @@ def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_me
     assert f"project {name} finished" in out
     assert refine.refine_status(projects.open_project(url, name)) == (3, 3)
     assert sorted(t.user_attrs["refined"]["epochs"] for t in projects.open_project(url, name).study().trials) == [40, 40, 40]
+
+
+
+def test_networks_trained_side_by_side_match_their_solo_training_and_keep_to_their_rows() -> None:
+    """network.fit_many: the first seed's network is the one train_config gives alone (same seed, same batches);
+    a network masked off some rows never learns them."""
+    from mat_interp_core import dataset, synthetic, training
+
+    data = demo_data()
+    x, y = data.arrays()
+    params = {"layers": 2, "nodes": 16, "lr": 3e-3, "batch": 64, "solver": "adam"}
+    solo, _, _, _ = training.train_config(data, params, epochs=15, patience=15, seed=7)
+    ((first, r1), (second, r2)), _, _ = training.train_configs(data, params, epochs=15, patience=15, seeds=[7, 8])
+    assert r1.epochs == r2.epochs == 15
+    assert np.allclose(network.predict_std(first, x), network.predict_std(solo, x), atol=1e-4)
+    assert not np.allclose(network.predict_std(second, x), network.predict_std(solo, x), atol=1e-3)
+    # network 1 never sees the rows of one field, whose moments are made absurd; network 0 sees every row
+    frame = synthetic.demo_frame()
+    field = np.unique(frame["H (Oe)"])[3]
+    frame.loc[frame["H (Oe)"] == field, "moment (emu)"] += 50 * frame["moment (emu)"].std()
+    bad = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+    hidden = bad.set_points.mask(field)
+    xb, yb = bad.arrays()
+    trained, mean, std = training.train_configs(bad, params, epochs=40, patience=40, seeds=[1, 1],
+                                                rows=[np.ones(len(yb), bool), ~hidden])
+    (full, _), (masked, _) = trained
+
+    def err(net):
+        return np.abs(network.predict_std(net, xb[~hidden]) * std + mean - yb[~hidden]).mean()
+
+    assert err(masked) < 0.5 * err(full)  # the absurd rows pulled the network that saw them, not the other
+
+
+def test_refinement_from_the_search_model_goes_on_from_it(searched) -> None:
+    """start="search" begins at the search's stored model: one epoch leaves it near the search's fit, where one
+    epoch from scratch is far from it; the settings say which start."""
+    url, name = searched
+    project = projects.open_project(url, name)
+    best = models.ranked(project)[0]
+    value = next(t.value for t in project.study().trials if t.number == best)
+    assert best in refine.refine_project(project, candidates=2, epochs=1, seeds=1, start="search")
+    attrs = {t.number: t.user_attrs for t in projects.open_project(url, name).study().trials}
+    assert attrs[best]["refined"] == {"epochs": 1, "seeds": 1, "solver": "adam", "start": "search"}
+    warm = attrs[best]["refined_r2"]
+    assert warm > value - 0.02
+    refine.refine_project(projects.open_project(url, name), candidates=2, epochs=1, seeds=1, force=True)
+    scratch = {t.number: t.user_attrs for t in projects.open_project(url, name).study().trials}[best]["refined_r2"]
+    assert scratch < warm - 0.05
+    with pytest.raises(projects.ProjectError, match="--start must be one of scratch, search"):
+        refine.refine_project(projects.open_project(url, name), start="nowhere")
