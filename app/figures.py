@@ -171,28 +171,40 @@ def fig_heatmap(
 
 
 def fig_learning_curves(curves: pd.DataFrame, *, metric: str, best_trial: int | None, y_range=None) -> go.Figure:
-    """One line per trial; pruned dashed grey, failed dotted red, the best trial thick."""
-    fig = go.Figure()
-    trials = sorted(curves["trial"].unique()) if len(curves) else []
+    """One line per trial; the best trial thick black; pruned trials dashed grey and failed ones dotted red,
+    each kind as one line broken between trials (a study's many pruned trials cost one trace, not one each)."""
+    traces = []  # plain dicts, added at once: a study of 200 trials costs ms, not 1-2 ms a trace
+    groups = dict(list(curves.groupby("trial", sort=True))) if len(curves) else {}
+    trials = list(groups)
     palette = colours(max(1, len(trials)), "Turbo")
+    merged = {"PRUNED": (dict(color="rgb(150, 150, 150)", width=1, dash="dash"), []),
+              "FAIL": (dict(color="rgb(214, 39, 40)", width=1, dash="dot"), [])}
     for colour, trial in zip(palette, trials):
-        part = curves[curves["trial"] == trial]
+        part = groups[trial]
         state = str(part["state"].iloc[0])
-        line = dict(color=colour, width=1.5)
-        opacity = 0.9
-        if state == "PRUNED":
-            line = dict(color="rgb(150, 150, 150)", width=1, dash="dash")
-            opacity = 0.6
-        elif state == "FAIL":
-            line = dict(color="rgb(214, 39, 40)", width=1, dash="dot")
-            opacity = 0.6
+        if state in merged and trial != best_trial:
+            merged[state][1].append(part)
+            continue
+        line, opacity = dict(color=colour, width=1.5), 0.9
         if trial == best_trial:
-            line = dict(color="rgb(0, 0, 0)", width=3)
-            opacity = 1.0
-        fig.add_trace(go.Scatter(
-            x=part["epoch"], y=part[metric], mode="lines", line=line, opacity=opacity,
-            name=f"#{trial} {state.lower()}" + (" (best)" if trial == best_trial else ""),
+            line, opacity = dict(color="rgb(0, 0, 0)", width=3), 1.0
+        traces.append(dict(
+            type="scatter", x=part["epoch"].to_numpy(), y=part[metric].to_numpy(), mode="lines", line=line,
+            opacity=opacity, name=f"#{trial} {state.lower()}" + (" (best)" if trial == best_trial else ""),
         ))
+    for state, (line, parts) in merged.items():
+        if not parts:
+            continue
+        nan = np.array([np.nan])
+        x = np.concatenate([a for p in parts for a in (p["epoch"].to_numpy(dtype=float), nan)])
+        y = np.concatenate([a for p in parts for a in (p[metric].to_numpy(dtype=float), nan)])
+        who = np.concatenate([np.full(len(p) + 1, int(p["trial"].iloc[0])) for p in parts])
+        traces.append(dict(
+            type="scatter", x=x, y=y, mode="lines", line=line, opacity=0.6, connectgaps=False, customdata=who,
+            name=f"{state.lower().replace('fail', 'failed')} ({len(parts)} trial{'s' if len(parts) != 1 else ''})",
+            hovertemplate="#%{customdata}: epoch %{x}, %{y}<extra></extra>",
+        ))
+    fig = go.Figure(data=traces)
     fig = _layout(fig, f"{len(trials)} trial{'s' if len(trials) != 1 else ''}", "epoch",
                   "training R²" if metric == "r2" else "training loss (standardised MSE)")
     if metric == "loss":

@@ -2,6 +2,7 @@
 
     python bench/monitor.py [--trials 200] [--repeats 10] [--tree PATH]
     python bench/monitor.py --tree /tmp/mi-before --tree . --rounds 3     # both, alternating, with ratios
+    python bench/monitor.py --mariadb --tree /tmp/mi-before --tree .      # on a real MariaDB (issue 12's target)
 
 Builds a throw-away SQLite database holding one project with a realistic finished study: the demo data set
 (800 points, 8 fields), `--trials` finished trials added with Optuna's API (about 45 % COMPLETE, the rest
@@ -56,6 +57,10 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=None,
                     help="with several trees: alternating rounds of --repeats runs each (default 2)")
     ap.add_argument("--pending", action="store_true", help="leave the steps after the search undone")
+    ap.add_argument("--mariadb", action="store_true",
+                    help="on a real MariaDB on 127.0.0.1 (tests/mariadb.py starts Debian's mariadbd; a fresh database "
+                         "per tree and round) instead of a SQLite file")
+    ap.add_argument("--database", help=argparse.SUPPRESS)  # a child's empty database (from the parent's --mariadb)
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic study (default 0)")
     ap.add_argument("--top", type=int, default=8, help="most repeated SQL statements to list (default 8)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # a child's answer to its parent
@@ -303,7 +308,7 @@ def _normalise(sql: str) -> str:
 
 def measure(tree: Path, workdir: Path, args: argparse.Namespace) -> dict:
     tree = tree.resolve()
-    url = f"sqlite:///{workdir / 'bench.db'}"
+    url = args.database or f"sqlite:///{workdir / 'bench.db'}"
     os.environ.update(MAT_INTERP_DATABASE_URL=url, MAT_INTERP_HOME=str(workdir / "home"), TF_CPP_MIN_LOG_LEVEL="3")
     os.environ.pop("MAT_INTERP_WORKERS", None)
     sys.path.insert(0, str(tree))
@@ -317,6 +322,7 @@ def measure(tree: Path, workdir: Path, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     facts = build_database(url, args.trials, args.seed, args.pending)
     facts["build_s"] = time.perf_counter() - t0
+    facts["database"] = "MariaDB" if url.startswith("mysql") else "SQLite"
 
     tally = Tally()
     tally.watch(storage.get_engine(url), "ours")
@@ -379,13 +385,17 @@ def _describe(tree: Path) -> str:
 # ------------------------------------------------------------------ several trees: child processes, alternating
 
 
-def compare(trees: list[Path], args: argparse.Namespace) -> list[dict]:
-    rounds = args.rounds or 2
+def compare(trees: list[Path], args: argparse.Namespace, server=None) -> list[dict]:
+    """Each tree in a child process, alternating; `server` (a tests/mariadb.py MariaDBServer): a fresh database
+    on it for each child."""
+    rounds = args.rounds or (2 if len(trees) > 1 else 1)
     merged: dict[str, dict] = {}
     for r in range(rounds):
-        for tree in (trees if r % 2 == 0 else trees[::-1]):  # A B, B A, A B, ...
+        for k, tree in enumerate(trees if r % 2 == 0 else trees[::-1]):  # A B, B A, A B, ...
             cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--trials", str(args.trials),
                    "--repeats", str(args.repeats), "--seed", str(args.seed)] + (["--pending"] if args.pending else [])
+            if server is not None:
+                cmd += ["--database", server.new_database(f"monitor_{r}_{k}")]
             print(f"round {r + 1}/{rounds}: {tree}", file=sys.stderr, flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
@@ -420,7 +430,7 @@ def _row(res: dict) -> dict:
 def report(results: list[dict], args: argparse.Namespace) -> None:
     facts = results[0]["facts"]
     state = "steps after the search pending" if args.pending else "finished, every step after the search done"
-    print(f"Monitor refresh: {facts['trials']} trials ({facts['complete']} complete, {facts['pruned']} pruned), "
+    print(f"Monitor refresh on {facts.get('database', 'SQLite')}: {facts['trials']} trials ({facts['complete']} complete, {facts['pruned']} pruned), "
           f"{facts['curve_rows']:,} curve rows, {facts['kept']} kept models; {state}; "
           f"{sum(r['repeats'] for r in results) // len(results)} timed AppTest runs per tree")
     rows = [(r, _row(r)) for r in results]
@@ -470,6 +480,18 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
 def main() -> None:
     args = _parse()
     trees = [Path(t).resolve() for t in args.tree] or [ROOT]
+    if args.mariadb:  # a local server for the children, each on a fresh database
+        sys.path.insert(0, str(ROOT / "tests"))
+        from mariadb import MariaDBServer, mariadbd_path
+
+        if mariadbd_path() is None:
+            raise SystemExit("--mariadb: mariadbd is not installed (scripts/test.sh installs Debian's mariadb-server)")
+        server = MariaDBServer().start()
+        try:
+            report(compare(trees, args, server), args)
+        finally:
+            server.cleanup()
+        return
     if len(trees) > 1 or (args.rounds or 1) > 1:
         report(compare(trees, args), args)
         return

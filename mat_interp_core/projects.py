@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -360,18 +361,47 @@ def progress(project: ProjectHandle) -> dict[str, Any]:
     }
 
 
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+_CURVES: dict[tuple, dict[int, pd.DataFrame]] = {}  # (url, project id, created_at) -> finished trials' curves
+_CURVES_LOCK = threading.Lock()
+_CURVES_PROJECTS = 16  # projects whose finished curves this process keeps
+
+
 @storage.reports_unavailable
-def curves_frame(project: ProjectHandle) -> pd.DataFrame:
-    """Per-epoch training curves of every trial (trial, epoch, loss, r2, state) from our table."""
-    with storage.get_engine(project.url).connect() as conn:
-        rows = conn.execute(
-            sa.select(storage.curves.c.trial_number, storage.curves.c.epoch, storage.curves.c.loss, storage.curves.c.r2)
-            .where(storage.curves.c.project_id == project.id)
-            .order_by(storage.curves.c.trial_number, storage.curves.c.epoch)
-        ).all()
-    frame = pd.DataFrame(rows, columns=["trial", "epoch", "loss", "r2"])
+def curves_frame(project: ProjectHandle, max_points: int | None = None) -> pd.DataFrame:
+    """Per-epoch training curves of every trial (trial, epoch, loss, r2, state) from our table.
+
+    A finished trial's curve never changes, so this process reads it once (a polling page then reads only the
+    running trials' rows). ``max_points``: each curve thinned to about that many epochs, its first, last and
+    best kept (what a plot needs; None: every epoch)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         states = {t.number: t.state.name for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)}
+    key = (project.url, project.id, project.created_at)
+    with _CURVES_LOCK:
+        cached = _CURVES.setdefault(key, {})
+        while len(_CURVES) > _CURVES_PROJECTS:
+            _CURVES.pop(next(iter(_CURVES)))
+        known = dict(cached)
+    c = storage.curves.c
+    query = sa.select(c.trial_number, c.epoch, c.loss, c.r2).where(c.project_id == project.id)
+    if known:
+        query = query.where(c.trial_number.not_in(list(known)))
+    with storage.get_engine(project.url).connect() as conn:
+        rows = conn.execute(query.order_by(c.trial_number, c.epoch)).all()
+    fresh = pd.DataFrame(rows, columns=["trial", "epoch", "loss", "r2"])
+    parts = dict(known)
+    for trial, part in fresh.groupby("trial", sort=False):
+        parts[int(trial)] = part
+        if states.get(int(trial)) in _FINISHED:  # finished before the rows were read: final
+            with _CURVES_LOCK:
+                cached[int(trial)] = part
+    frame = pd.concat([parts[t] for t in sorted(parts)], ignore_index=True) if parts else fresh
+    if max_points and len(frame):
+        n = frame.groupby("trial")["epoch"].transform("size").to_numpy()
+        step = -(-n // int(max_points))
+        pos = frame.groupby("trial").cumcount().to_numpy()
+        best = (frame["r2"] == frame.groupby("trial")["r2"].transform("max")).to_numpy()
+        frame = frame[(pos % step == 0) | (pos == n - 1) | best].reset_index(drop=True)
     frame["state"] = frame["trial"].map(states).fillna("UNKNOWN")
     return frame

@@ -612,10 +612,10 @@ def test_simulate_page_and_cli_share_the_default_grid_and_models(finished, app_e
 def test_monitor_shows_a_running_trial_from_its_first_epochs(finished, app_env, monkeypatch):
     real = projects.curves_frame
 
-    def with_a_running_trial(project):
+    def with_a_running_trial(project, **kwargs):
         first = pd.DataFrame({"trial": 99, "epoch": [1, 2, 3], "loss": [2.0, 1.0, 0.8], "r2": [-0.6, 0.1, 0.35],
                               "state": "RUNNING"})
-        return pd.concat([real(project), first], ignore_index=True)
+        return pd.concat([real(project, **kwargs), first], ignore_index=True)
 
     monkeypatch.setattr(projects, "curves_frame", with_a_running_trial)
     at = new_app()

@@ -203,3 +203,26 @@ def test_cli_simulate_rejects_bad_grids(sqlite_url, capsys, monkeypatch):
     monkeypatch.delenv("MAT_INTERP_MAX_GRID_POINTS")
     assert cli.main(["simulate", "g", "--x1", "0:10:1", "--x2", "1,2", "--out", "x.csv", "--database", sqlite_url]) == 2
     assert "no finished trial" in capsys.readouterr().err
+
+
+def test_curves_of_finished_trials_are_read_once_and_thinned_for_plots(sqlite_url) -> None:
+    """projects.curves_frame: a finished trial's rows are read once per process (a row added behind its back
+    afterwards is not read again), a running trial's every time; max_points keeps first, last and best."""
+    from mat_interp_core import workers
+
+    projects.create_project(sqlite_url, "c", demo_data(), space=tiny_space(epochs=40, patience=40,
+                                                                           min_resource=1000), n_trials=2)
+    assert workers.run_worker(sqlite_url, "c", exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
+    project = projects.open_project(sqlite_url, "c")
+    first = projects.curves_frame(project)
+    assert set(first.trial) == {0, 1} and (first.groupby("trial").epoch.max() == 40).all()
+    with storage.get_engine(sqlite_url).begin() as conn:  # a row no finished trial can get: not read again
+        conn.execute(storage.curves.insert(), [{"project_id": project.id, "trial_number": 0, "epoch": 41,
+                                                "loss": 0.5, "r2": 0.5}])
+    assert projects.curves_frame(projects.open_project(sqlite_url, "c")).epoch.max() == 40
+    thin = projects.curves_frame(projects.open_project(sqlite_url, "c"), max_points=10)
+    for trial, part in thin.groupby("trial"):
+        full = first[first.trial == trial]
+        assert 10 <= len(part) <= 12
+        assert part.epoch.iloc[0] == 1 and part.epoch.iloc[-1] == 40
+        assert full.r2.max() in set(part.r2)

@@ -12,6 +12,9 @@ import session
 from mat_interp_core import projects, refine, uncertainty, validation, workers
 
 
+CURVE_POINTS = 200  # epochs drawn per learning curve at most (first, last and best always)
+
+
 def _progress_section(p: dict, after: list | None = None) -> None:
     """The search's progress; `after`: the steps after it (see _after_search_steps), "Finished" once all are done."""
     target = max(1, int(p["target"]))
@@ -140,7 +143,7 @@ def live() -> None:
         project = projects.open_project(session.db_url(), name)  # one handle for the whole refresh
         p = projects.progress(project)
         trials = projects.trials_frame(project)
-        curves = projects.curves_frame(project)
+        curves = projects.curves_frame(project, max_points=CURVE_POINTS)
         after = _after_search_steps(project) if p["done"] and p["best_trial"] is not None else []
         _progress_section(p, after)
         if after:
