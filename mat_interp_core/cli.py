@@ -153,7 +153,7 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
     space = project.space
     if space.refinement_epochs:
         top, candidates, epochs = refine.plan(space)
-        print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seeds "
+        print(f"refining the best {candidates} trials ({epochs} epochs, no early stop, {refine.DEFAULT_SEEDS} seed(s) "
               f"each, {refine.DEFAULT_SOLVER}; off with --refine-epochs 0) on {len(procs)} worker(s) and keeping the "
               f"best {top}...", flush=True)
     bar, step = None, None
@@ -606,10 +606,11 @@ def cmd_refine(args) -> int:
     seeds = refine.DEFAULT_SEEDS if args.seeds is None else args.seeds
     network.configure_threads(args.threads or os.cpu_count() or 1)
     print(f"refining the best {candidates} trials of {args.name} ({epochs} epochs, no early stop, {seeds} "
-          f"seed(s) each, solver {args.solver}) and keeping the best {top}", flush=True)
+          f"seed(s) each, solver {args.solver}, from {args.start}) and keeping the best {top}", flush=True)
     started = time.perf_counter()
     done = refine.refine_project(project, top=top, candidates=candidates, epochs=epochs, seeds=seeds,
-                                 tolerance=args.tolerance, solver=args.solver, force=args.force, progress=_progress)
+                                 tolerance=args.tolerance, solver=args.solver, start=args.start, force=args.force,
+                                 progress=_progress)
     if not done:
         print("nothing to refine: the best trials are refined with these settings already")
     _print_refined(project, time.perf_counter() - started)
@@ -625,7 +626,8 @@ def _print_refined(project, seconds: float) -> None:
     for number in kept:
         attrs = refined.get(number)
         what = (f"refined ({attrs['refined']['epochs']} epochs x {attrs['refined']['seeds']} seeds, "
-                f"{attrs['refined'].get('solver', 'trial')}), "
+                f"{attrs['refined'].get('solver', 'trial')}"
+                f"{', from the search model' if attrs['refined'].get('start') == 'search' else ''}), "
                 f"R² {attrs['refined_r2']:.6f}" if attrs else "not refined")
         print(f"  trial {number}: {what}")
 
@@ -821,7 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: --top)")
     p.add_argument("--epochs", type=int, help="epochs of each refined model (default: the project's refine-epochs, "
                    "twice its search epochs unless set)")
-    p.add_argument("--seeds", type=int, help="seeds averaged per configuration (default 3)")
+    p.add_argument("--seeds", type=int, help="networks averaged per configuration (default 1)")
+    p.add_argument("--start", choices=("scratch", "search"), default="scratch",
+                   help="scratch (default): new weights; search: go on from the search's stored model (cheaper, "
+                        "and worse on bench/refine_budget.py's cases)")
     p.add_argument("--tolerance", type=float,
                    help="also drop refined models whose 1 - R² exceeds this x the best one's (default: "
                         "off, every refined model is kept)")

@@ -15,7 +15,8 @@ This step beyond the paper keeps the search untouched and afterwards:
    keep_models, 10);
 2. retrains each configuration (its layers, nodes, learning rate and batch
    size; with `solver`, Adam by default — see below; its seed, the project's
-   seed + the trial number, and `seeds` - 1 more, averaged into one model) on
+   seed + the trial number; with `seeds` > 1, that many networks trained side
+   by side and averaged into one model) on
    all the data for `epochs` epochs — at most epochs x MAX_STEPS_PER_EPOCH
    optimizer steps, so large data sets cost steps, not 37x the epochs of a
    small one — without early stopping, so the decay runs to its end (the weights of the lowest training loss are restored as usual);
@@ -64,19 +65,19 @@ from mat_interp_core import models, optuna_rdb, projects, storage
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "plan", "refine_epochs",
-           "refine_settings", "refine_project", "refine_progress", "refine_status", "refined_trials"]
+           "claim", "release", "refine_settings", "refine_project", "refine_progress", "refine_status", "refined_trials"]
 
-DEFAULT_SEEDS = 3  # seeds averaged per configuration
+DEFAULT_SEEDS = 1  # networks averaged per configuration (3 bought nothing on bench/refine_budget.py's cases)
 DEFAULT_TOLERANCE = None  # a number: also drop refined models with 1 - R² > this x the best model's
 DEFAULT_SOLVER = "adam"  # "trial": each trial's own solver
-DEFAULT_START = "scratch"  # "search": go on from the search's stored model of the trial (see refine_project)
+DEFAULT_START = "scratch"  # "search": go on from the search's stored model (cheaper; worse on bench/refine_budget.py)
 STARTS = ("scratch", "search")
 
 MAX_STEPS_PER_EPOCH = 16  # the refinement's budget: at most epochs x this many optimizer steps
 _SEED_STRIDE = 100_003  # seed j of a trial: the search's seed + j x this (no clash with other trials)
 _CLAIM = "refining"  # the trial attribute a refining process holds (see _claim)
 CLAIM_STALE_SECONDS = 60.0  # a claim not refreshed for this long belongs to a dead process
-_CLAIM_REFRESH_SECONDS = 5.0  # how often a refining process refreshes its claim and reads the stop request
+CLAIM_REFRESH_SECONDS = 5.0  # how often a refining process refreshes its claim and reads the stop request
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
 
@@ -166,7 +167,7 @@ def refine_project(
         trial_id = optuna_rdb.trial_id(trial)
         if not force and optuna_rdb.read_user_attrs(url, trial_id).get("refined") == settings:
             continue  # another process refined it meanwhile
-        if not _claim(url, trial_id, worker, settings, 0, 0):
+        if not claim(url, trial_id, worker, settings, 0, 0):
             continue
         try:
             started = time.perf_counter()
@@ -180,11 +181,11 @@ def refine_project(
                 if stop is not None and stop.is_set():
                     raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
                 now = time.monotonic()
-                if now - checked[0] >= _CLAIM_REFRESH_SECONDS:
+                if now - checked[0] >= CLAIM_REFRESH_SECONDS:
                     checked[0] = now
                     if projects.stop_requested(project):
                         raise training.StopRequested(f"stopped by request while refining trial {trial.number}")
-                    _claim(url, trial_id, worker, settings, epoch + 1, run_epochs, started=started)
+                    claim(url, trial_id, worker, settings, epoch + 1, run_epochs, started=started)
 
             base = None if space.seed is None else int(space.seed) + trial.number
             begin = None
@@ -208,7 +209,7 @@ def refine_project(
                                 "refined_epochs": run_epochs, "refined_kept": kept},
             )
         finally:
-            _release(url, trial_id, worker)
+            release(url, trial_id, worker)
         done.append(trial.number)
         if progress is not None:
             progress(len(done), len(todo),
@@ -230,37 +231,38 @@ def refine_epochs(epochs: int, n_points: int, batch: int) -> int:
     return max(1, min(int(epochs), math.ceil(epochs * MAX_STEPS_PER_EPOCH / steps)))
 
 
-def _claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total: int,
-           started: float | None = None) -> bool:
-    """Claim (or refresh the claim on) a trial's refinement; False when another live process holds it.
+def claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total: int,
+          started: float | None = None, key: str = _CLAIM) -> bool:
+    """Claim (or refresh the claim on) a piece of work on a trial; False when another live process holds it.
 
-    The claim is the trial's ``refining`` attribute, inserted under Optuna's unique (trial, key) constraint, so
-    two processes cannot both win; a claim not refreshed for CLAIM_STALE_SECONDS (its process died) is taken over.
-    It also carries the progress (epochs done of total) that :func:`refine_progress` reports.
+    The claim is the trial's attribute `key` (``refining``: the trial's refinement), inserted under Optuna's
+    unique (trial, key) constraint, so two processes cannot both win; a claim not refreshed for
+    CLAIM_STALE_SECONDS (its process died) is taken over. It also carries the progress (epochs done of total)
+    that :func:`refine_progress` reports.
     """
     now = time.time()
     value = json.dumps({"worker": worker, "settings": settings, "at": now, "done": done, "total": total,
                         "elapsed": 0.0 if started is None else time.perf_counter() - started})
     try:
         with storage.get_engine(url).begin() as conn:
-            old = optuna_rdb.user_attr_json(conn, trial_id, _CLAIM)
+            old = optuna_rdb.user_attr_json(conn, trial_id, key)
             if old is not None:
                 held = json.loads(old)
                 if held.get("worker") != worker and now - float(held.get("at", 0)) < CLAIM_STALE_SECONDS:
                     return False
-                optuna_rdb.delete_user_attr(conn, trial_id, _CLAIM, old)
-            optuna_rdb.insert_user_attr(conn, trial_id, _CLAIM, value)
+                optuna_rdb.delete_user_attr(conn, trial_id, key, old)
+            optuna_rdb.insert_user_attr(conn, trial_id, key, value)
     except sa.exc.IntegrityError:
         return False
     return True
 
 
-def _release(url: str, trial_id: int, worker: str) -> None:
-    """Drop this process's claim on the trial (done, or stopped: another process may take it)."""
+def release(url: str, trial_id: int, worker: str, key: str = _CLAIM) -> None:
+    """Drop this process's claim `key` on the trial (done, or stopped: another process may take it)."""
     with storage.get_engine(url).begin() as conn:
-        old = optuna_rdb.user_attr_json(conn, trial_id, _CLAIM)
+        old = optuna_rdb.user_attr_json(conn, trial_id, key)
         if old is not None and json.loads(old).get("worker") == worker:
-            optuna_rdb.delete_user_attr(conn, trial_id, _CLAIM, old)
+            optuna_rdb.delete_user_attr(conn, trial_id, key, old)
 
 
 def refine_status(project: ProjectHandle) -> tuple[int, int]:

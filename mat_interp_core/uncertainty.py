@@ -48,7 +48,12 @@ the gaps by that expected reduction over the user's ΔH values.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -62,8 +67,8 @@ if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
-           "temperature_fold_rows",
-           "calibrate", "band", "suggestions", "calibrate_project", "project_calibration"]
+           "temperature_fold_rows", "fold_numbers",
+           "calibrate", "band", "suggestions", "calibrate_project", "calibration_done", "project_calibration"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
@@ -72,6 +77,8 @@ MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each co
 T_ORDER = 1.0  # the temperature fold's error shrinks as the temperature step^T_ORDER (conservative: first order)
 T_FOLD = -99  # the stored trial number of the temperature fold's model
 MIN_T_POINTS = 6  # fewer temperatures per field curve (median): no temperature fold
+FOLD_PARTS = 2  # the folds are trained in this many groups, which the finishing workers claim one at a time
+PROGRESS_SECONDS = 5.0  # how often the folds' training reports its progress
 
 Progress = Callable[[int, int, str], None]
 
@@ -99,13 +106,16 @@ def temperature_fold_rows(data) -> np.ndarray | None:
 
 
 def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_fold: bool = True,
-                progress: Progress | None = None) -> list:
+                only: Sequence[int] | None = None, progress: Progress | None = None,
+                on_epoch: Callable[[int, float], None] | None = None) -> list:
     """The configuration `params` trained once per held-out interior field (trial numbers -1, -2, ... in the
     order of :func:`fold_fields`) and, with `t_fold` and curves long enough, on every other temperature
     (:data:`T_FOLD`): :class:`models.TrainedModel` with Y in the user's units.
 
-    All of them train side by side in one graph (:func:`training.train_configs`), each on its own rows, within
-    the refinement's step budget (:func:`refine.refine_epochs`). `progress(done, total, message)` counts epochs.
+    All of them (or the trial numbers in `only`) train side by side in one graph (:func:`training.train_configs`),
+    each on its own rows, within the refinement's step budget (:func:`refine.refine_epochs`).
+    `progress(done, total, message)` counts epochs (every few seconds); `on_epoch(epoch, loss)` is called after
+    each epoch and may raise (a stop request) to end the training.
     """
     from mat_interp_core import models, refine, training
 
@@ -117,20 +127,25 @@ def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_f
     if t_rows is not None:
         rows.append(t_rows)
         numbers.append(T_FOLD)
+    if only is not None:
+        keep = [k for k, n in enumerate(numbers) if n in set(only)]
+        rows, numbers = [rows[k] for k in keep], [numbers[k] for k in keep]
     if not rows:
         return []
     run_epochs = refine.refine_epochs(epochs, len(x), params["batch"])
     started, told = time.perf_counter(), [time.perf_counter()]
 
-    def on_epoch(epoch: int, _loss: float) -> None:
+    def each_epoch(epoch: int, loss: float) -> None:
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
         now = time.perf_counter()
-        if progress is not None and (now - told[0] >= 1.0 or epoch + 1 == run_epochs):
+        if progress is not None and (now - told[0] >= PROGRESS_SECONDS or epoch + 1 == run_epochs):
             told[0] = now
             progress(epoch + 1, run_epochs, f"{len(rows)} held-out folds: epoch {epoch + 1} of {run_epochs} "
                                             f"({now - started:.0f} s)")
 
     trained, mean, std = training.train_configs(data, params, epochs=run_epochs, patience=run_epochs,
-                                                seeds=[seed] * len(rows), rows=rows, on_epoch=on_epoch)
+                                                seeds=[seed] * len(rows), rows=rows, on_epoch=each_epoch)
     return [models.TrainedModel(n, float("nan"), network.with_target_scaling(net, mean, std))
             for n, (net, _) in zip(numbers, trained)]
 
@@ -355,26 +370,78 @@ def _fold_plan(project: ProjectHandle):
     return project, data, study, trial, params, epochs, settings
 
 
-def calibrate_project(project: ProjectHandle, *, progress: Progress | None = None, force: bool = False) -> bool:
+def fold_numbers(settings: dict) -> list[int]:
+    """The stored trial numbers of the fold models a calibration plan has: -1, -2, ... and T_FOLD."""
+    return [-1 - k for k in range(len(settings["folds"]))] + ([T_FOLD] if settings["t_fold"] else [])
+
+
+def calibrate_project(project: ProjectHandle, *, progress: Progress | None = None, force: bool = False,
+                      slot: int = 0, stop: threading.Event | None = None) -> bool:
     """Train and store the held-out fold models of the project's best model (see the module's docstring).
 
     Returns False when nothing was to do: fewer than 3 fields (no interior field), or folds stored for the
-    current best model already. The fold models are stored as models with trial numbers -1, -2, ...
-    (never part of the ensemble) and the plan as the study's user attribute ``calibration``."""
-    from mat_interp_core import models
+    current best model already. The fold models are stored as models with trial numbers -1, -2, ... and
+    T_FOLD (never part of the ensemble) and the plan as the study's user attribute ``calibration``, set once
+    every fold is stored.
+
+    The folds are trained in FOLD_PARTS groups: each process claims a group (the reference trial's attribute
+    ``calibrating_G``, as the refinement claims configurations), trains it, stores its models and marks it
+    (study attribute ``folds_G``), so the finishing workers share them (`slot` makes them start on different
+    groups); a group claimed by a live process is left to it, one whose process died is taken over. `stop` set,
+    or the project's stop request, ends the group in training within an epoch (training.StopRequested).
+    """
+    from mat_interp_core import models, optuna_rdb, projects, refine, training
 
     _, data, study, trial, params, epochs, settings = _fold_plan(project)
     if not settings["folds"]:
         return False
     if not force and study.user_attrs.get("calibration") == settings:
         return False
+    mark = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    numbers = fold_numbers(settings)
+    groups = [numbers[g::FOLD_PARTS] for g in range(FOLD_PARTS) if numbers[g::FOLD_PARTS]]
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
-    folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"], progress=progress)
-    models.delete_folds(project)
-    for fold in folds:
-        models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
-    study.set_user_attr("calibration", settings)
-    return True
+    trial_id, worker = optuna_rdb.trial_id(trial), f"{socket.gethostname()}:{os.getpid()}"
+    trained = False
+    for g in [(slot + k) % len(groups) for k in range(len(groups))]:
+        if not force and project.study().user_attrs.get(f"folds_{g}") == mark:
+            continue  # stored already (by this process or another)
+        key = f"calibrating_{g}"
+        if not refine.claim(project.url, trial_id, worker, {"folds": g}, 0, 0, key=key):
+            continue  # another live process trains it
+        if not force and project.study().user_attrs.get(f"folds_{g}") == mark:  # finished while we claimed
+            refine.release(project.url, trial_id, worker, key=key)
+            continue
+        checked = [time.monotonic()]
+
+        def on_epoch(epoch: int, _loss: float) -> None:
+            if stop is not None and stop.is_set():
+                raise training.StopRequested("stopped by request while training the held-out folds")
+            if time.monotonic() - checked[0] >= refine.CLAIM_REFRESH_SECONDS:
+                checked[0] = time.monotonic()
+                if projects.stop_requested(project):
+                    raise training.StopRequested("stopped by request while training the held-out folds")
+                refine.claim(project.url, trial_id, worker, {"folds": g}, epoch + 1, 0, key=key)
+
+        try:
+            folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"], only=groups[g],
+                                progress=progress, on_epoch=on_epoch)
+            for fold in folds:
+                models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
+            study.set_user_attr(f"folds_{g}", mark)
+            trained = True
+        finally:
+            refine.release(project.url, trial_id, worker, key=key)
+    marks = project.study().user_attrs
+    if all(marks.get(f"folds_{g}") == mark for g in range(len(groups))):
+        study.set_user_attr("calibration", settings)
+    return trained
+
+
+def calibration_done(project: ProjectHandle) -> bool:
+    """True when the folds of the current best model are stored, or there are none to train (< 3 fields)."""
+    _, _, study, _, _, _, settings = _fold_plan(project)
+    return not settings["folds"] or study.user_attrs.get("calibration") == settings
 
 
 def calibration_status(project: ProjectHandle) -> str:

@@ -141,16 +141,19 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
     caller restarts and goes on where it stopped).
 
     Every local worker runs this (`slot`: its index): they share the
-    refinement (each claims a configuration; see refine.refine_project), and
-    only slot 0 goes on to the steps after it, once every configuration is
-    refined (taking over any whose process died). `stop` set ends the step
-    under way within an epoch (training.StopRequested); what is stored stays.
+    refinement (each claims a configuration; see refine.refine_project) and,
+    once every configuration is refined, the folds (each claims a group; see
+    uncertainty.calibrate_project); slot 0 runs the validation and stays until
+    every fold is stored (taking over any group whose process died). `stop` set
+    ends the step under way within an epoch (training.StopRequested); what is
+    stored stays.
     """
     from mat_interp_core import refine, uncertainty, validation
 
     if not projects.progress(project)["done"]:
         return False
     space = project.space
+    waiting = stop or threading.Event()
     if space.refinement_epochs:
         def refined(done: int, total: int, message: str) -> None:
             if progress is not None:
@@ -160,19 +163,19 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
 
         while True:
             refine.refine_project(project, progress=refined, stop=stop, slot=slot)
-            if slot != 0:
-                return True
             done, total = refine.refine_status(project)
             if done >= total:
                 break
-            if (stop or threading.Event()).wait(1.0):  # others still refine: wait for them
+            if waiting.wait(1.0):  # others still refine: wait for them (the folds need the refined best model)
                 return False
-    if slot != 0:
-        return True
-    if space.objective == "holdout":
+    if slot == 0 and space.objective == "holdout":
         validation.validate_project(project, progress=progress)
-    uncertainty.calibrate_project(project, progress=progress)  # the band's held-out folds
-    return True
+    while True:  # the band's held-out folds, in groups the workers share
+        uncertainty.calibrate_project(project, progress=progress, slot=slot, stop=stop)
+        if slot != 0 or uncertainty.calibration_done(project):
+            return True
+        if waiting.wait(1.0):  # another worker trains a group: slot 0 waits for it (or takes it over)
+            return False
 
 
 class WorkerRecycle(Exception):

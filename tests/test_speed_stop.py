@@ -66,10 +66,10 @@ def test_a_claimed_refinement_is_skipped_by_others_until_its_claim_goes_stale(ma
                             space=tiny_space(epochs=10, min_resource=1000, keep_models=2, seed=0))
     assert workers.run_worker(url, name, exit_when_idle=True, threads=1, poll_seconds=0.1) == 2
     trials = projects.open_project(url, name).study().trials
-    settings = refine.refine_settings(20, 1)
-    assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 0, 0)
-    assert not refine._claim(url, trials[0]._trial_id, "b:2", settings, 0, 0)  # held by a live process
-    assert refine._claim(url, trials[0]._trial_id, "a:1", settings, 5, 10)  # its own refresh
+    settings = refine.refine_settings(20, 2)  # not the project's defaults (1 seed)
+    assert refine.claim(url, trials[0]._trial_id, "a:1", settings, 0, 0)
+    assert not refine.claim(url, trials[0]._trial_id, "b:2", settings, 0, 0)  # held by a live process
+    assert refine.claim(url, trials[0]._trial_id, "a:1", settings, 5, 10)  # its own refresh
     progress = refine.refine_progress(projects.open_project(url, name))
     assert progress["running"] == 0  # the project's default settings are not the ones claimed
     # another process refines the rest and leaves the claimed one alone

@@ -159,3 +159,27 @@ def test_band_and_suggestions_from_known_fold_errors() -> None:
     assert not not_cal.calibrated and "2 fields" in not_cal.reason
     assert uncertainty.band(not_cal, [1.0]).dS_band.isna().all()
     assert uncertainty.suggestions(not_cal, [1.0]).empty
+
+
+def test_fold_groups_are_shared_and_a_dead_workers_group_taken_over(tmp_path, monkeypatch) -> None:
+    """calibrate_project trains the groups no live process holds; the band is calibrated once every group is
+    stored; a group whose claim went stale (its process died) is taken over."""
+    from mat_interp_core import models, optuna_rdb, refine
+
+    url = f"sqlite:///{tmp_path}/mi.db"
+    space = tiny_space(epochs=10, patience=10, min_resource=1000, keep_models=1, refine_epochs=0, seed=0)
+    projects.create_project(url, "share", _data((0.5, 1.0, 2.0, 3.0, 5.0)), space=space, n_trials=1, units=UNITS)
+    assert workers.run_worker(url, "share", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
+    project = projects.open_project(url, "share")
+    best = models.ranked(project)[0]
+    trial_id = optuna_rdb.trial_id(next(t for t in project.study().trials if t.number == best))
+    assert refine.claim(url, trial_id, "elsewhere:1", {"folds": 0}, 0, 0, key="calibrating_0")  # a live worker
+    assert uncertainty.calibrate_project(project, slot=0)  # trains group 1 only
+    assert not uncertainty.calibration_done(projects.open_project(url, "share"))
+    stored = {m.trial_number for m in models.load(project, [-1, -2, -3, uncertainty.T_FOLD])}
+    assert stored == {-2, uncertainty.T_FOLD}  # group 1 of [-1, -2, -3, T]: every other one
+    monkeypatch.setattr(refine, "CLAIM_STALE_SECONDS", 0.0)  # the other worker died
+    assert uncertainty.calibrate_project(projects.open_project(url, "share"), slot=0)
+    assert uncertainty.calibration_done(projects.open_project(url, "share"))
+    assert uncertainty.calibration_status(projects.open_project(url, "share")) == ""
+    assert not uncertainty.calibrate_project(projects.open_project(url, "share"))  # nothing left to do
