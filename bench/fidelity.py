@@ -30,8 +30,8 @@ RMSE among the validated ones (reported when --validate > --ensemble) — all of
 search's own models, i.e. the paper's method. `--validate 0` skips the held-out step. Then the
 product's refinement runs as `mat-interp train` runs it after the search (``refine.refine_project``,
 mat_interp_core/refine.py; off with `--refine-epochs 0`): the --ensemble best trials by search R²
-retrained on all the data for twice the search's epochs without early stop with Adam, 3 seeds
-averaged per configuration, all kept (`--refine-tolerance X` drops misfits over X x the best's);
+retrained on all the data for twice the search's epochs without early stop with Adam,
+--refine-seeds networks averaged per configuration (default: the product's), all kept (`--refine-tolerance X` drops misfits over X x the best's);
 "ensemble (refined)" = their mean, the ensemble the product now uses; "ensemble (refined, best 5)" =
 the mean of the best 5 of them by refined R² (the product's earlier default). Every method's |ΔS_M|
 comes from the grid the entropy command picks (0.1 K × 0.02 T over the measured range);

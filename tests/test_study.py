@@ -27,7 +27,7 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
               "--trials", "4", "--workers", "2", "--database", url, *TINY_ARGS)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "best trial" in res.stdout
-    # then the refinement (on by default: twice the 30 search epochs, 3 seeds per configuration)
+    # then the refinement (on by default: twice the 30 search epochs, one network per configuration)
     assert "refining the best 10 trials (60 epochs" in res.stdout, res.stdout
     refined = refine.refined_trials(projects.open_project(url, name))
     assert refined and set(refined) == set(models.ranked(projects.open_project(url, name)))
