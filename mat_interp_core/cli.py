@@ -148,7 +148,7 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
     """Progress bars (with ETA) of the steps the workers run after the search, until they have all exited."""
     from tqdm import tqdm
 
-    from mat_interp_core import refine, validation
+    from mat_interp_core import refine, uncertainty, validation
 
     space = project.space
     if space.refinement_epochs:
@@ -162,11 +162,12 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
             r = refine.refine_progress(project)
             if r["total"] and r["done"] < r["total"]:
                 label, total, n = "refinement", r["total"], r["fraction"] * r["total"]
-                eta = r["eta_s"]
+                eta, running = r["eta_s"], r["running"]
             elif space.objective == "holdout" and (v := validation.validation_status(project))[0] < v[1]:
-                label, total, n, eta = "held-out validation", v[1], v[0], None
+                label, total, n, eta, running = "held-out validation", v[1], v[0], None, 0
             else:
-                label, total, n, eta = "|ΔS_M| band folds", 1, 0, None
+                c = uncertainty.calibration_progress(project)
+                label, total, n, eta, running = "|ΔS_M| band folds", max(1, c["total"]), c["done"], c["eta_s"], c["running"]
             if label != step:
                 if bar is not None:
                     bar.n = bar.total
@@ -175,7 +176,7 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
                                  disable=None, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]"), label
             bar.n = min(n, total)
             if eta is not None:
-                bar.set_postfix_str(f"ETA {eta:.0f} s, {r['running']} running")
+                bar.set_postfix_str(f"ETA {eta:.0f} s, {running} running")
             bar.refresh()
             if not any(pr.poll() is None for pr in procs) or interrupted.wait(1.0):
                 break

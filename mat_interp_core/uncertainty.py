@@ -68,7 +68,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "band", "suggestions", "calibrate_project", "calibration_done", "project_calibration"]
+           "calibrate", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
+           "project_calibration", "fold_groups"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
@@ -375,6 +376,46 @@ def fold_numbers(settings: dict) -> list[int]:
     return [-1 - k for k in range(len(settings["folds"]))] + ([T_FOLD] if settings["t_fold"] else [])
 
 
+def fold_groups(settings: dict) -> list[list[int]]:
+    """The fold numbers in the FOLD_PARTS groups that processes claim (every FOLD_PARTS-th one)."""
+    numbers = fold_numbers(settings)
+    return [numbers[g::FOLD_PARTS] for g in range(FOLD_PARTS) if numbers[g::FOLD_PARTS]]
+
+
+def _mark(settings: dict) -> str:
+    """What a stored group records (study attribute ``folds_G``): the plan it was trained for."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def calibration_progress(project: ProjectHandle) -> dict:
+    """The band's folds: groups done, total, running (claimed now), fraction and eta_s, as
+    :func:`refine.refine_progress` counts the refinement (a group in training counts its epochs)."""
+    from mat_interp_core import refine
+
+    out = {"done": 0.0, "total": 0, "running": 0, "fraction": 1.0, "eta_s": None}
+    try:
+        _, _, study, trial, _, _, settings = _fold_plan(project)
+    except Exception:  # noqa: BLE001 - no model yet: nothing to show
+        return out
+    if not settings["folds"]:
+        return out
+    groups, attrs, mark, now = fold_groups(settings), study.user_attrs, _mark(settings), time.time()
+    out["total"] = len(groups)
+    if attrs.get("calibration") == settings:
+        out["done"] = float(len(groups))
+        return out
+    stored = sum(attrs.get(f"folds_{g}") == mark for g in range(len(groups)))
+    claims = [c for g in range(len(groups)) if attrs.get(f"folds_{g}") != mark
+              for c in [trial.user_attrs.get(f"calibrating_{g}")]
+              if c and c.get("total") and now - float(c.get("at", 0)) < refine.CLAIM_STALE_SECONDS]
+    partial = sum(c["done"] / c["total"] for c in claims)
+    out.update(done=stored + partial, running=len(claims), fraction=(stored + partial) / len(groups))
+    left = [c["elapsed"] * (c["total"] - c["done"]) / c["done"] for c in claims if c.get("done")]
+    if left and stored + len(claims) == len(groups):  # every group is stored or in training
+        out["eta_s"] = max(left)
+    return out
+
+
 def calibrate_project(project: ProjectHandle, *, progress: Progress | None = None, force: bool = False,
                       slot: int = 0, stop: threading.Event | None = None) -> bool:
     """Train and store the held-out fold models of the project's best model (see the module's docstring).
@@ -397,9 +438,8 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
         return False
     if not force and study.user_attrs.get("calibration") == settings:
         return False
-    mark = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    numbers = fold_numbers(settings)
-    groups = [numbers[g::FOLD_PARTS] for g in range(FOLD_PARTS) if numbers[g::FOLD_PARTS]]
+    mark, groups = _mark(settings), fold_groups(settings)
+    run_epochs = refine.refine_epochs(epochs, len(data.arrays()[1]), params["batch"])
     seed = None if project.space.seed is None else int(project.space.seed) + trial.number
     trial_id, worker = optuna_rdb.trial_id(trial), f"{socket.gethostname()}:{os.getpid()}"
     trained = False
@@ -412,7 +452,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
         if not force and project.study().user_attrs.get(f"folds_{g}") == mark:  # finished while we claimed
             refine.release(project.url, trial_id, worker, key=key)
             continue
-        checked = [time.monotonic()]
+        checked, started = [time.monotonic()], time.perf_counter()
 
         def on_epoch(epoch: int, _loss: float) -> None:
             if stop is not None and stop.is_set():
@@ -421,7 +461,8 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
                 checked[0] = time.monotonic()
                 if projects.stop_requested(project):
                     raise training.StopRequested("stopped by request while training the held-out folds")
-                refine.claim(project.url, trial_id, worker, {"folds": g}, epoch + 1, 0, key=key)
+                refine.claim(project.url, trial_id, worker, {"folds": g}, epoch + 1, run_epochs, started=started,
+                             key=key)
 
         try:
             folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"], only=groups[g],
@@ -433,7 +474,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
         finally:
             refine.release(project.url, trial_id, worker, key=key)
     marks = project.study().user_attrs
-    if all(marks.get(f"folds_{g}") == mark for g in range(len(groups))):
+    if all(marks.get(f"folds_{g}") == mark for g in range(len(groups))):  # every group stored: the band is ready
         study.set_user_attr("calibration", settings)
     return trained
 

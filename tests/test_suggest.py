@@ -6,6 +6,8 @@ Real parts: a project on SQLite searched by an in-process worker, the steps afte
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -178,6 +180,11 @@ def test_fold_groups_are_shared_and_a_dead_workers_group_taken_over(tmp_path, mo
     assert not uncertainty.calibration_done(projects.open_project(url, "share"))
     stored = {m.trial_number for m in models.load(project, [-1, -2, -3, uncertainty.T_FOLD])}
     assert stored == {-2, uncertainty.T_FOLD}  # group 1 of [-1, -2, -3, T]: every other one
+    assert uncertainty.calibration_progress(projects.open_project(url, "share"))["eta_s"] is None  # nothing measured
+    refine.claim(url, trial_id, "elsewhere:1", {"folds": 0}, 5, 10, started=time.perf_counter() - 2.0,
+                 key="calibrating_0")  # the other worker is half way through its group, after 2 s
+    p = uncertainty.calibration_progress(projects.open_project(url, "share"))
+    assert (p["done"], p["total"], p["running"]) == (1.5, 2, 1) and p["eta_s"] == pytest.approx(2.0, abs=0.5)
     monkeypatch.setattr(refine, "CLAIM_STALE_SECONDS", 0.0)  # the other worker died
     assert uncertainty.calibrate_project(projects.open_project(url, "share"), slot=0)
     assert uncertainty.calibration_done(projects.open_project(url, "share"))

@@ -58,10 +58,10 @@ def _after_search_steps(project) -> list[tuple]:
         scored, total = validation.validation_status(project, data=common.training_data(project))
         steps.append(("Held-out validation", scored, total, None, "retrains each of the best trials with interior "
                       "curves held out"))
-    reason = uncertainty.calibration_status(project)
-    if not reason.startswith("the data has"):  # a band needs an interior field to hold out
-        steps.append(("|ΔS_M| band's held-out folds", 0 if reason else 1, 1, None, "trains the best configuration "
-                      "with each interior field left out"))
+    c = uncertainty.calibration_progress(project)
+    if c["total"]:  # a band needs an interior field to hold out
+        steps.append(("|ΔS_M| band's held-out folds", c["done"], c["total"], c["eta_s"], "train the best "
+                      f"configuration with each interior field left out, in {c['total']} groups"))
     return steps
 
 
@@ -75,7 +75,8 @@ def _after_search_section(project, steps: list[tuple]) -> None:
             st.caption(f"{label}: done ({total:g} of {total:g}).")
     if not pending:
         return
-    if local_workers.live_worker_count(name) or refine.refine_progress(project)["running"]:
+    if (local_workers.live_worker_count(name) or refine.refine_progress(project)["running"]
+            or uncertainty.calibration_progress(project)["running"]):
         for label, done, total, eta, what in pending:
             left = "" if eta is None else f", about {fmt.fmt_duration(eta)} left"
             st.progress(min(1.0, done / max(1, total)),
