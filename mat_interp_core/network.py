@@ -185,6 +185,14 @@ def r2_from_loss(loss: float) -> float:
     return 1.0 - float(loss)
 
 
+_TRAINED = 0  # networks this process has trained (each leaves a few MB of TensorFlow's traced functions)
+
+
+def trained_here() -> int:
+    """How many networks this process has trained: a fresh process (0) has nothing to release by restarting."""
+    return _TRAINED
+
+
 def fit(model, x: np.ndarray, y_std: np.ndarray, **kwargs) -> FitResult:
     """Train ``model`` on (x, standardised y); restore the weights of the lowest training loss.
 
@@ -222,6 +230,8 @@ def fit_many(
     import keras
     import tensorflow as tf
 
+    global _TRAINED
+    _TRAINED += len(models)
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     k = len(models)

@@ -148,7 +148,7 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
     ends the step under way within an epoch (training.StopRequested); what is
     stored stays.
     """
-    from mat_interp_core import refine, uncertainty, validation
+    from mat_interp_core import network, refine, uncertainty, validation
 
     if not projects.progress(project)["done"]:
         return False
@@ -170,12 +170,18 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
                 return False
     if slot == 0 and space.objective == "holdout":
         validation.validate_project(project, progress=progress)
+    if (max_rss_mb and network.trained_here() and not uncertainty.calibration_done(project)
+            and over_memory_budget(FOLD_HEADROOM * max_rss_mb)):  # a group of fold networks grows the process
+        raise WorkerRecycle("the steps before the held-out folds")
     while True:  # the band's held-out folds, in groups the workers share
         uncertainty.calibrate_project(project, progress=progress, slot=slot, stop=stop)
         if slot != 0 or uncertainty.calibration_done(project):
             return True
         if waiting.wait(1.0):  # another worker trains a group: slot 0 waits for it (or takes it over)
             return False
+
+
+FOLD_HEADROOM = 0.8  # before the folds, restart a worker past this fraction of its memory budget
 
 
 class WorkerRecycle(Exception):

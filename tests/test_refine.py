@@ -138,7 +138,8 @@ def test_average_models_is_the_mean_of_its_members() -> None:
 
 def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_memory_budget(sqlite_url) -> None:
     """Over MAT_INTERP_WORKER_MAX_RSS_MB after a refined model is stored, the finishing worker restarts (exec) and
-    goes on with the rest: every kept model ends refined once, none twice."""
+    goes on with the rest: every kept model ends refined once, none twice; once more before the band's folds (a
+    group of fold networks grows the process), but not again in the fresh process that trains them."""
     from helpers import cli as run_cli
 
     url, name = sqlite_url, "r"
@@ -149,7 +150,8 @@ def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_me
                    MAT_INTERP_WORKER_MAX_RSS_MB="1")  # any process is over 1 MB: restart after every model but the last
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert out.count("restarting to release memory") == 2, out  # 3 kept models, all refined
+    assert out.count("restarting to release memory") == 3, out  # 3 kept models, all refined; then the folds
+    assert "ran the steps before the held-out folds; restarting to release memory" in out
     assert [line.split(":")[1].split()[0] for line in out.splitlines()
             if line.startswith("finishing r:") and " trial " in line] == [  # not the band's folds after them
         "1/3", "1/2", "1/1"], out  # each restart skips what is stored
