@@ -164,6 +164,10 @@ compose() {
     podman-compose --no-ansi -p "$RUN_ID" -f "$COMPOSE_DIR/docker-compose.yml" -f "$COMPOSE_DIR/compose.mariadb.yml" "$@"
 }
 
+resolves_db() {  # container $1 finds the compose file's db service by name (aardvark-dns may lag on a new network)
+    podman exec "$1" python -c "import socket; socket.getaddrinfo('db', 3306)"
+}
+
 study_done() {  # exit 0 when the app container sees the study's trials all finished; a failing check dies
     local out rc=0
     out="$(podman exec "$1" python -c "
@@ -195,6 +199,8 @@ check_compose() {
         || { podman logs --tail 30 "$db" >&2; die "the db service was not healthy (mysqladmin ping) within 120 s"; }
     wait_for 180 "the compose app answers /_stcore/health" app_healthy "$app" \
         || { podman logs --tail 30 "$app" >&2; die "the compose app gave no 'ok' on /_stcore/health within 180 s"; }
+    wait_for 60 "the app container resolves the db service" resolves_db "$app" \
+        || die "the app container could not resolve the db service's name within 60 s (aardvark-dns)"
     log "the app's container queues a study of 2 tiny trials"
     podman exec -i "$app" python - > "$STATE/queue.log" 2>&1 <<'EOF' \
         || { cat "$STATE/queue.log" >&2; die "the app container could not store the study"; }
