@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -20,7 +21,9 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch) -> None:
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs)
     assert "3 of 3 trials" in text
-    assert "ensemble of 2 refined models" in text  # the refinement ran in the workers
+    # the refinement ran in the workers: every model that answers is refined (2, or 1 when the pruner stopped two of
+    # the 3 trials, which depends on the order in which the 2 workers report)
+    assert re.search(r"(ensemble of 2 refined models|the best refined model) \(trial", text), text[-3000:]
     assert "network (simulated grid)" in text and "linear interpolation along H" in text
     for cell in nb.cells:
         for out in getattr(cell, "outputs", []):
