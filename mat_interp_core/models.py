@@ -19,7 +19,7 @@ from mat_interp_core import network, storage
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
 __all__ = ["TrainedModel", "save", "keep_best", "values", "ranked", "load", "load_best", "best_bytes",
-           "drop_misfits", "delete_folds"]
+           "drop_misfits"]
 
 
 @dataclass
@@ -79,13 +79,6 @@ def drop_misfits(project: ProjectHandle, tolerance: float) -> None:
             return
         floor = 1.0 - tolerance * (1.0 - best)
         conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number >= 0, m.c.value < floor))
-
-
-def delete_folds(project: ProjectHandle) -> None:
-    """Delete the held-out fold models (trial numbers < 0) of :mod:`mat_interp_core.uncertainty`."""
-    m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
-        conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number < 0))
 
 
 # --------------------------------------------------------------------------- reading

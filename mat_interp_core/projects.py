@@ -379,7 +379,7 @@ def curves_frame(project: ProjectHandle, max_points: int | None = None) -> pd.Da
         states = {t.number: t.state.name for t in project.trials(max_age=project.TRIALS_MAX_AGE_S)}
     key = (project.url, project.id, project.created_at)
     with _CURVES_LOCK:
-        cached = _CURVES.setdefault(key, {})
+        cached = _CURVES[key] = _CURVES.pop(key, {})  # the last used last: the first one goes when over
         while len(_CURVES) > _CURVES_PROJECTS:
             _CURVES.pop(next(iter(_CURVES)))
         known = dict(cached)

@@ -512,7 +512,7 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
     if reason:
         return not_calibrated(reason, data.x2_values, units.h_unit)
     settings = project.study().user_attrs["calibration"]
-    numbers = [settings["reference"]] + [-1 - k for k in range(len(settings["folds"]))] + [T_FOLD]
+    numbers = [settings["reference"]] + fold_numbers(settings)
     loaded = {m.trial_number: m for m in models.load(project, numbers)}
     if settings["reference"] not in loaded:
         return not_calibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)

@@ -47,21 +47,22 @@ def _progress_section(p: dict, after: list | None = None) -> None:
 
 
 def _after_search_steps(project) -> list[tuple]:
-    """(label, done, total, ETA s or None, what) of each step the workers run once the search is done."""
+    """(label, done, total, ETA s or None, what, processes running it now) of each step the workers run once the
+    search is done."""
     steps = []
     r = refine.refine_progress(project)
     if r["total"]:
         steps.append(("Refinement", r["fraction"] * r["total"], r["total"], r["eta_s"],
                       f"retrain the best configurations for the full epoch budget, {r['running']} at a time now "
-                      "(their models become the ensemble)"))
+                      "(their models become the ensemble)", r["running"]))
     if project.space.objective == "holdout":  # the cached training data: this fragment reruns every 2 s
         scored, total = validation.validation_status(project, data=common.training_data(project))
         steps.append(("Held-out validation", scored, total, None, "retrains each of the best trials with interior "
-                      "curves held out"))
+                      "curves held out", 0))
     c = uncertainty.calibration_progress(project)
     if c["total"]:  # a band needs an interior field to hold out
         steps.append(("|ΔS_M| band's held-out folds", c["done"], c["total"], c["eta_s"], "train the best "
-                      f"configuration with each interior field left out, in {c['total']} groups"))
+                      f"configuration with each interior field left out, in {c['total']} groups", c["running"]))
     return steps
 
 
@@ -70,19 +71,18 @@ def _after_search_section(project, steps: list[tuple]) -> None:
     worker for them when none runs them (the web server itself never trains)."""
     name = project.name
     pending = [s for s in steps if s[1] < s[2]]
-    for label, done, total, _, _ in steps:
+    for label, done, total, *_ in steps:
         if done >= total:
             st.caption(f"{label}: done ({total:g} of {total:g}).")
     if not pending:
         return
-    if (local_workers.live_worker_count(name) or refine.refine_progress(project)["running"]
-            or uncertainty.calibration_progress(project)["running"]):
-        for label, done, total, eta, what in pending:
+    if local_workers.live_worker_count(name) or any(s[5] for s in steps):  # claimed by a worker anywhere
+        for label, done, total, eta, what, _ in pending:
             left = "" if eta is None else f", about {fmt.fmt_duration(eta)} left"
             st.progress(min(1.0, done / max(1, total)),
                         text=f"{label}: {round(done, 1):g} of {total:g}{left} (workers {what})…")
         return
-    st.info(" ".join(f"{label}: {round(done, 1):g} of {total:g} done." for label, done, total, _, _ in pending)
+    st.info(" ".join(f"{label}: {round(done, 1):g} of {total:g} done." for label, done, total, *_ in pending)
             + " No worker is running it: start one on this machine.")
     if st.button("Run the steps after the search now", key="finish", icon=":material/done_all:"):
         local_workers.register_workers(name, workers.launch_local(project, 1, finish=True))
