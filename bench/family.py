@@ -25,8 +25,9 @@ measured fields), every baseline in ``baselines.BASELINES`` on the grid the prod
 --only-baselines, "product": a real project search as `mat-interp train` runs it (a project in a
 throw-away SQLite file bench/out/family.db, the default search space with the case's seed, --trials
 finished trials on --workers real worker processes with the steps after the search), then the
-product's own entropy path (``simulate.project_entropy`` with its defaults), so the band it reports
-(ensemble spread today, the calibrated band once it lands) is what is scored. Aggregates: median and
+product's own entropy path (``simulate.project_entropy`` with its defaults: the answer
+:mod:`mat_interp_core.choice` picks, with its calibrated band), so the answer and the band it reports
+(``peak_band``) are what is scored. Aggregates: median and
 worst over cases per method and ΔH.
 
 --isotherms scores the other protocol (:func:`isotherm_cases`): six of the family's magnets (every fourth
@@ -250,6 +251,9 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
         k = int(np.argmax(ds))
         peak, t_peak = exact_peak(case, float(dh))
         half, kind = _band_at(part, k)
+        figures = getattr(result, "figures", None)
+        if kind == "calibrated" and figures is not None and "peak_band" in figures:  # what the product reports
+            half = float(figures.loc[np.isclose(figures["dH_T"], float(dh)), "peak_band"].iloc[0])
         row = {"case": case.name, "layout": case.layout, "eta": case.magnet.eta, "J": case.magnet.J,
                "Tc": case.magnet.T0, "h0_T": case.h0, "t_step": case.t_step, "noise": case.noise,
                "m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "method": method, "dH_T": float(dh),

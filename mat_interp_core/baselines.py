@@ -31,6 +31,7 @@ __all__ = [
     "ForestBaseline",
     "MLPBaseline",
     "BASELINES",
+    "LABELS",
     "leave_one_x2_out_rmse",
     "mean_leave_one_x2_out_rmse",
 ]
@@ -328,6 +329,12 @@ class RBFBaseline:
             raise RuntimeError("RBFBaseline is not fitted; call fit() first")
         return self._model.predict(x1, x2)
 
+    def fixed(self) -> "_FixedRBF":
+        """An unfitted surface with the settings this fit chose (held-out refits without a new search)."""
+        if self._model is None:
+            raise RuntimeError("RBFBaseline is not fitted; call fit() first")
+        return _FixedRBF(self._model.kernel, self._model.epsilon, self._model.smoothing, self._model.neighbors)
+
 
 # --------------------------------------------------------------------------- scikit-learn regressors
 
@@ -537,3 +544,5 @@ BASELINES: dict[str, type] = {
     "forest": ForestBaseline,
     "mlp": MLPBaseline,
 }
+LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "spline": "cubic spline along H",
+          "rbf": "RBF surface", "krr": "kernel ridge", "forest": "random forest", "mlp": "MLP (scikit-learn)"}

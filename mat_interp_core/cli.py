@@ -501,6 +501,10 @@ def cmd_entropy(args) -> int:
     print(f"|ΔS_M| in J/(kg·K) ({args.method}) from {where}; {units.describe()}")
     if result.band_note:
         print(result.band_note)
+    if result.choice is not None:
+        print("held-out |ΔS_M| error of each method, J/(kg·K): " + ", ".join(
+            f"{m} {e:.3g}" + (" (answers)" if c else "") for m, e, c in
+            zip(result.choice["method"], result.choice["error_J_per_kgK"], result.choice["answers"])))
     for line in ([] if rep is None else rep.warnings):
         print(f"warning: {line}")
     for label, reason in ({} if rep is None else rep.errors).items():
@@ -785,8 +789,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dh", help="field changes in tesla, e.g. 1,2,3,4,5 (default: every measured field above the lowest)")
     p.add_argument("--from", dest="source", choices=("simulated", "training"), default="simulated",
                    help="the simulated fine grid (default) or the training data itself")
-    p.add_argument("--ensemble", type=int, help="use the best K models (default: every kept model, the pages' "
-                   "choice too)")
+    p.add_argument("--ensemble", type=int, help="the best K networks alone (default: the answer the held-out "
+                   "evidence chose, for M(T) the mean of every kept network and an RBF surface, as on the pages)")
     p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
     p.add_argument("--compare", help="baselines beside the network on the same grid, e.g. linear,pchip (the Entropy "
                    "page's 'compare with'; the coarse data's own |ΔS_M| is always in the table)")

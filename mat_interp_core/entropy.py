@@ -481,6 +481,18 @@ def resolve_units(
 
 # --------------------------------------------------------------------------- the grid the integral needs
 
+def _median_spacing(curves, default: float) -> float:
+    diffs = np.concatenate([np.diff(ct) for ct, _ in curves if ct.size > 1])
+    return float(np.median(diffs)) if diffs.size else float(default)
+
+
+def measured_t_step(x1, x2) -> float:
+    """The median temperature step along the measured M(T) curves (K): how closely the data place a peak."""
+    x1 = np.asarray(x1, dtype=float).ravel()
+    _, curves = _split_by_field(x1, np.asarray(x2, dtype=float).ravel(), np.zeros_like(x1))
+    return _median_spacing(curves, float(np.ptp(x1)))
+
+
 DEFAULT_T_STEP_K = 0.1  # at most; finer when the measurement is finer (spacing / 5)
 DEFAULT_H_STEP_T = 0.02  # field step of the simulated grid (0.05 T at most before T is coarsened)
 _MAX_H_STEP_T = 0.05
@@ -524,8 +536,7 @@ def fine_axes(
     hi = min(ct[-1] for ct, _ in curves)
     if not hi > lo:
         raise ValueError(f"the fields' temperature ranges do not overlap (common range [{lo:g}, {hi:g}] K)")
-    diffs = np.concatenate([np.diff(ct) for ct, _ in curves if ct.size > 1])
-    spacing = float(np.median(diffs)) if diffs.size else hi - lo
+    spacing = _median_spacing(curves, hi - lo)
     for name, value in (("t_step", t_step), ("h_step_t", h_step_t)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -643,6 +654,7 @@ class SimulatedEntropy:
     models: str = ""  # which models answered (simulate.describe_models)
     band_note: str = ""  # what the calibrated band (curves' dS_band, figures' peak_band) means, or why there is none
     calibration: object = None  # the held-out evidence behind the band (uncertainty.Calibration)
+    choice: pd.DataFrame | None = None  # the methods' held-out scores when one was chosen (choice.scores)
 
     @property
     def grid_description(self) -> str:

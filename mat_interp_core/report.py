@@ -20,13 +20,12 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, simulate
-from mat_interp_core.baselines import BASELINES
+from mat_interp_core.baselines import BASELINES, LABELS
 from mat_interp_core.projects import ProjectHandle
 
-NETWORK = "network (simulated grid)"
+NETWORK = "answer (simulated grid)"  # the networks, or the baseline held-out evidence chose (choice)
 COARSE = "coarse data (measured fields only)"
-BASELINE_LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "spline": "cubic spline along H",
-                   "rbf": "RBF surface", "krr": "kernel ridge", "forest": "random forest", "mlp": "MLP (scikit-learn)"}
+BASELINE_LABELS = LABELS
 # Warn when μ0ΔH step / T step exceeds this: a transition moving up to 2 K/T with the field then shifts by more
 # than one temperature step per field step, and |ΔS_M| from such a grid turns into a comb (ErCo2 moves ~1.5 K/T).
 COMB_RATIO_T_PER_K = 0.5

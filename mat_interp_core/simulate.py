@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import isotherms, models
+from mat_interp_core import choice, isotherms, models
 from mat_interp_core.dataset import make_grid
 from mat_interp_core.projects import Project, ProjectError, ProjectHandle
 
@@ -118,9 +118,15 @@ def project_entropy(
     method: str = "maxwell",
     max_points: int = 5_000_000,
     model=None,
+    choose: bool = True,
 ):
     """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (the models of :func:`model_set`, with the
     held-out band of :mod:`mat_interp_core.uncertainty`) or straight from the training data.
+
+    By default (no `model`, no `k`, `choose`) the answer is the method :mod:`mat_interp_core.choice` picks
+    once the networks' held-out folds are stored (the networks, a baseline, or their mean), with the band of
+    its own held-out evidence; ``result.choice`` has every candidate's held-out score and ``result.models``
+    says which answered.
     Returns an :class:`entropy.SimulatedEntropy`.
 
     `units` is an :class:`entropy.MagnetUnits` (see :func:`project_units`). X1 must be the temperature in
@@ -150,19 +156,42 @@ def project_entropy(
                                  dh_tesla=dh_tesla, method=method, t_grid=t_grid, **units.kwargs())
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
+    chosen_by_default = model is None and k is None and choose
     if model is None:
         model, described = model_set(project, k)
     else:
         described = describe_models(project, model)
-    result = model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t,
-                           method=method, max_points=max_points)
-    result.models = described
+    grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+    candidates = choice.methods(project, model) if chosen_by_default else None
+    if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
+        result = model_entropy(project, model, units, **grid)
+        result.models = described
+        cal = (_isotherm_reason(data, units) if isotherm
+               else uncertainty.project_calibration(project, units, result.t_axis))
+        return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
+    table = choice.scores(project, candidates, units)
+    which = choice.pick(table, choice.DEFAULT_ISOTHERMS if isotherm else choice.DEFAULT)
+    table["answers"] = table["method"] == which
+    chosen = candidates[which]
+    result = model_entropy(project, chosen.answer, units, **grid)
+    result.models = described if which == "network" else f"{choice.label(which)} (the networks: {described})"
     if isotherm:
-        cal = uncertainty.not_calibrated("the held-out band is computed for M(T) sweeps at fixed fields; this "
-                                         "project holds isotherms", data.x2_values, units.h_unit)
+        result = with_band(result, _isotherm_reason(data, units))
     else:
-        cal = uncertainty.project_calibration(project, units, result.t_axis)
-    return with_band(result, cal)
+        read, y = data.arrays()  # the field read-backs: each fold is scored where the field really was
+        cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
+                                    t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=read[:, 1],
+                                    t_fold=chosen.t_fold)
+        result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
+    result.choice = table
+    return result
+
+
+def _isotherm_reason(data, units):
+    from mat_interp_core import uncertainty
+
+    return uncertainty.not_calibrated("the held-out band is computed for M(T) sweeps at fixed fields; this project "
+                                      "holds isotherms", data.x2_values, units.h_unit)
 
 
 def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step: float | None = None,
@@ -179,8 +208,12 @@ def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step
     return entropy.simulated_delta_s(model, x[:, 0], data.x2_set_point, units, **grid)
 
 
-def with_band(result, cal):
-    """`result` with the calibrated band: curves' dS_band, figures' peak_band, and band_note saying what it is."""
+def with_band(result, cal, t_window: float = 0.0):
+    """`result` with the calibrated band: curves' dS_band, figures' peak_band, and band_note saying what it is.
+
+    peak_band is the band's largest value within `t_window` K of the peak temperature: the measured
+    temperature step, since the data place the peak no closer than that (and the band's error curve, made
+    from held-out fits, need not peak at the same node as the answer)."""
     from mat_interp_core import uncertainty
 
     dhs = sorted(result.curves["dH_T"].unique())
@@ -190,7 +223,9 @@ def with_band(result, cal):
     peaks = []
     for dh, t_peak in zip(result.figures["dH_T"], result.figures["T_peak_K"]):
         part = band[band["dH_T"] == dh]
-        peaks.append(float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
+        near = part[np.abs(part["T_K"] - t_peak) <= t_window]
+        peaks.append(float(near["dS_band"].max()) if len(near)
+                     else float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
     result.figures = result.figures.assign(peak_band=peaks)
     result.calibration = cal
     result.band_note = (

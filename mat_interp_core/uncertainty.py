@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
            "calibrate", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
-           "project_calibration", "fold_groups"]
+           "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
@@ -238,7 +238,7 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
             ds.append(c.sort_values("T_K")["dS_J_per_kgK"].to_numpy())
         held[i] = np.abs(ds[0] - ds[1])
         if y is not None:
-            held[i] = np.maximum(held[i], _measured_error(model, x1, x2, y, x2_read, x2_values[i], units, t_axis,
+            held[i] = np.maximum(held[i], measured_error(model, x1, x2, y, x2_read, x2_values[i], units, t_axis,
                                                           (hi - lo) / 2))
     if not held:
         return not_calibrated("none of the held-out fields is an interior field of this data", x2_values, units.h_unit)
@@ -265,7 +265,7 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
 _SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
 
 
-def _measured_error(model, x1, x2, y, x2_read, field_x2: float, units: entropy.MagnetUnits, t_axis: np.ndarray,
+def measured_error(model, x1, x2, y, x2_read, field_x2: float, units: entropy.MagnetUnits, t_axis: np.ndarray,
                     half_width_t: float) -> np.ndarray:
     """E_i(T): the fold's misfit at the field it did not see, carried through ∂/∂T and the trapezoid weight of
     that field over the double gap, in J/(kg·K) on `t_axis` (zeros where the field was not measured)."""
@@ -503,21 +503,31 @@ def calibration_status(project: ProjectHandle) -> str:
     return ""
 
 
-def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
-    """The project's :class:`Calibration` on `t_axis` (not calibrated, with the reason, when it cannot be)."""
+def stored_folds(project: ProjectHandle) -> tuple[object, dict[float, object], object] | None:
+    """(reference model, {held-out X2: fold model}, temperature fold or None) of the project's current best model,
+    or None when its folds are not stored (:func:`calibration_status` says why)."""
     from mat_interp_core import models
 
-    reason = calibration_status(project)
-    data = project.data
-    if reason:
-        return not_calibrated(reason, data.x2_values, units.h_unit)
+    if calibration_status(project):
+        return None
     settings = project.study().user_attrs["calibration"]
-    numbers = [settings["reference"]] + fold_numbers(settings)
-    loaded = {m.trial_number: m for m in models.load(project, numbers)}
+    loaded = {m.trial_number: m for m in models.load(project, [settings["reference"]] + fold_numbers(settings))}
     if settings["reference"] not in loaded:
-        return not_calibrated("the best model changed since the folds were trained", data.x2_values, units.h_unit)
+        return None
     folds = {x2: loaded[-1 - k] for k, x2 in enumerate(settings["folds"]) if -1 - k in loaded}
+    return loaded[settings["reference"]], folds, loaded.get(T_FOLD)
+
+
+def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_axis: np.ndarray) -> Calibration:
+    """The project's :class:`Calibration` on `t_axis` (not calibrated, with the reason, when it cannot be)."""
+    data = project.data
+    stored = stored_folds(project)
+    if stored is None:
+        return not_calibrated(calibration_status(project) or "the best model changed since the folds were trained",
+                              data.x2_values, units.h_unit)
+    reference, folds, t_fold = stored
     x, y = data.arrays()
-    return calibrate(loaded[settings["reference"]], folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
+    settings = project.study().user_attrs["calibration"]
+    return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
                      transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1],
-                     t_fold=loaded.get(T_FOLD))
+                     t_fold=t_fold)

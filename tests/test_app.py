@@ -507,7 +507,7 @@ def test_simulate_then_entropy(finished, app_env):
     assert any("(ΔT = 0.1 K, μ0ΔH = 0.02 T)" in str(c.value) for c in at.caption), [c.value for c in at.caption]
     merits = at.dataframe[0].value
     assert merits.shape[0] == 10 and set(merits["dH_T"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
-    assert set(merits["source"]) == {"network (simulated grid)", "coarse data (measured fields only)"}
+    assert set(merits["source"]) == {"answer (simulated grid)", "coarse data (measured fields only)"}
     assert (merits["peak_J_per_kgK"] > 0).all()
     assert not any("is coarse for" in w for w in texts(at.warning))  # 0.02 T against 0.1 K: no comb expected
     assert downloads(at) == ["|ΔS_M| curves (CSV)", "Figures of merit (CSV)", "Plot entropy (HTML)"]
@@ -638,7 +638,7 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     # the default ensemble: every kept model (the Train page's keep_models, 10); this project has only 2
     assert at.number_input(key="w_e_k").value == SearchSpace().keep_models == 10
     merits = at.dataframe[0].value.set_index("source")
-    network = merits.loc["network (simulated grid)"]
+    network = merits.loc["answer (simulated grid)"]
     assert (network["peak_std"] > 0).all()  # the members disagree a little: a band
     assert merits.loc["coarse data (measured fields only)"]["peak_std"].isna().all()
     # the band drawn is the held-out calibrated one when the finishing worker trained the folds, else it is marked
@@ -647,15 +647,15 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     if uncertainty.calibration_status(projects.open_project(app_env, PROJECT_B)) == "":
         assert any(t.get("fill") == "tonexty" for t in fig["data"])
         assert "with its calibrated 90 % band" in fig["layout"]["title"]["text"]
-        assert (merits.loc["network (simulated grid)"]["peak_band"] > 0).all()
+        assert (merits.loc["answer (simulated grid)"]["peak_band"] > 0).all()
         assert any("a nominal 90 % interval" in str(c.value) for c in at.caption)
     else:
         assert not any(t.get("fill") == "tonexty" for t in fig["data"])
         assert "band not calibrated" in fig["layout"]["title"]["text"]
         assert any("The band is not calibrated" in w for w in texts(at.warning))
-        assert merits.loc["network (simulated grid)"]["peak_band"].isna().all()
+        assert merits.loc["answer (simulated grid)"]["peak_band"].isna().all()
         assert any("No ranking without a calibrated band" in i for i in texts(at.info))
-    assert any(re.search(r"from the ensemble of 2 (refined )?models \(trials \d+, \d+\)\.", str(c.value)) for c in at.caption)
+    assert any(re.search(r"from the (mean of the networks and RBF surface \(the networks: )?ensemble of 2 (refined )?models \(trials \d+, \d+\)", str(c.value)) for c in at.caption)
 
     at.number_input(key="w_e_h_step").set_value(0.2).run()  # coarse fields against 0.1 K
     assert_no_exception(at)

@@ -24,7 +24,7 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch) -> None:
     # the refinement ran in the workers: every model that answers is refined (2, or 1 when the pruner stopped two of
     # the 3 trials, which depends on the order in which the 2 workers report)
     assert re.search(r"(ensemble of 2 refined models|the best refined model) \(trial", text), text[-3000:]
-    assert "network (simulated grid)" in text and "linear interpolation along H" in text
+    assert "answer (simulated grid)" in text and "linear interpolation along H" in text
     for cell in nb.cells:
         for out in getattr(cell, "outputs", []):
             assert out.get("output_type") != "error", out

@@ -71,7 +71,8 @@ def _grid_widgets(project, kw: dict) -> dict | None:
                              key="w_e_h_step", **session.KEEP)
     k = c3.number_input("Ensemble of the best K models", min_value=1, max_value=max(1, project.space.keep_models),
                         step=1, key="w_e_k", **session.KEEP,
-                        help="1: the best model; K > 1: |ΔS_M| of the mean prediction with the members' spread.")
+                        help="The default (every kept model) lets held-out evidence choose between the networks and a "
+                             "baseline; another K: |ΔS_M| of the mean of the best K networks.")
     st.caption("The page simulates its own grid for the integral (the Simulate page's grid is not used): the "
                "defaults, min(0.1 K, measured spacing / 5) × 0.02 T, keep the integral's own error well under 1 %. "
                "Simulated points are cheap.")
@@ -94,13 +95,27 @@ def _cached(key: tuple, compute):
 
 
 def _network(project, units, kw: dict, grid: dict):
-    """|ΔS_M| of the chosen models with the calibrated band (report.network_entropy), kept per grid and models."""
+    """|ΔS_M| of the project's answer with its calibrated band (report.network_entropy), kept per grid and
+    models: at the default K the method held-out evidence chose (as `mat-interp entropy`), else the best K."""
     model = common.predictor(project, grid["k"])
-    key = ("network", project.id, common.model_label(model), units, tuple(kw["dh_tesla"]), grid["t_step"],
+    default = grid["k"] == simulate.default_k(project)
+    key = ("network", project.id, common.model_label(model), default, units, tuple(kw["dh_tesla"]), grid["t_step"],
            grid["h_step_t"], uncertainty.calibration_status(project))
     return _cached(key, lambda: report.network_entropy(
         project, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
-        max_points=session.settings().max_grid_points, model=model))
+        max_points=session.settings().max_grid_points, model=None if default else model))
+
+
+def _choice(net) -> None:
+    """Which method answers and the held-out scores of every candidate (the networks, baselines, their mean)."""
+    table = net.choice
+    if table is None:
+        return
+    st.caption(f"Answer: {fmt.md(net.models)}. Every candidate was held out on the same interior "
+               f"{fmt.md('X2')} values (refitted without each, the networks by their fold models); the table gives "
+               "the misfit at the held-out values carried to |ΔS_M| (README, the method's choices).")
+    st.dataframe(table, hide_index=True, column_config={
+        "error_J_per_kgK": st.column_config.NumberColumn("held-out |ΔS_M| error (J/kg K)", format="%.3g")})
 
 
 def _baseline(which: str, project, units, kw: dict, grid: dict):
@@ -206,6 +221,7 @@ def main() -> None:
     lifts, lift_error = _lifts()
     rep = report.assemble(project, magnet, net, others, lifts=lifts, errors=errors)
     st.caption(f"Grid: {fmt.md(rep.grid)}.")
+    _choice(net)
     for label, reason in rep.errors.items():
         st.error(f"{label}: {fmt.md(reason)}")
     for warning in rep.warnings:
@@ -216,15 +232,15 @@ def main() -> None:
     calibrated = rep.calibrated
     main_sources = [s for s in (_NETWORK, _COARSE) if s in set(curves["source"])]
     fig_main = figures.fig_lines(curves[curves["source"].isin(main_sources)], "T_K", "dS_J_per_kgK", group="dH_T",
-                                style="source", title="|ΔS_M|(T): simulated grid (solid) and coarse data (dashed)"
+                                style="source", title="|ΔS_M|(T): the answer on the simulated grid (solid) and coarse data (dashed)"
                                 + (" with its calibrated 90 % band" if calibrated else " (band not calibrated)"),
                                 x_title="T (K)", y_title=_DS_TITLE, group_fmt=lambda v: f"ΔH = {v:g} T",
                                 std="dS_band" if calibrated else None)
     st.plotly_chart(fig_main, key="entropy_main")
     if calibrated:
         st.caption("The band is an error bar: a nominal 90 % interval for the simulated |ΔS_M|, calibrated on held-out "
-                   "evidence. Each interior measured field was left out in turn and the best configuration retrained "
-                   "without it; how far its |ΔS_M| moved across that gap, carried through ∂M/∂T and the field "
+                   "evidence. Each interior measured field was left out in turn and the answering method refitted "
+                   "without it (the networks: their best configuration retrained); how far its |ΔS_M| moved across that gap, carried through ∂M/∂T and the field "
                    "integral and scaled to each gap's width, gives the band. Its factor was set on a few synthetic "
                    "magnets, and it cannot see a bias that the held-out fits share across a wide gap (README, "
                    "bench/method.py). The ensemble members' spread is not shown: they share the method's bias.")

@@ -1,0 +1,199 @@
+"""Which method answers a project's |ΔS_M|, and the held-out evidence behind that choice and its band.
+
+The networks beat interpolation on some magnets and layouts and lose on others; no single method wins a
+whole family (bench/family.py). The candidates here are the networks (the project's model set), the
+interpolation baselines PCHIP and RBF, and the mean of the networks and the RBF surface. Every candidate is
+held out the same way, on the interior X2 values the networks' band folds leave out
+(:func:`uncertainty.fold_fields`):
+
+* the networks by their stored fold models (trained without that X2, :mod:`uncertainty`);
+* a baseline by itself fitted without that X2 (cheap: no training; RBF keeps the settings its full fit chose);
+* the mean of two by the mean of their folds.
+
+So each candidate has what :func:`uncertainty.calibrate` needs for a band (a reference, its folds, its
+temperature fold), and a held-out score (:func:`held_out_error`): a fold's misfit at the X2 it did not see,
+carried to |ΔS_M| where the integral feels it:
+
+* M(T) sweeps at fixed fields: E_i(T) = |∂e_i/∂T|·(F_{i+1} − F_{i−1})/2 (:func:`uncertainty.measured_error`),
+  its largest value over T (an offset along T does not change ∂M/∂T; a wrong slope does);
+* isotherms at fixed temperatures: |∫ e_i dH| from the lowest field, its largest value over H, over
+  (T_{i+1} − T_{i−1})/2 (a wrong M at T_i shifts ∂M/∂T on both sides of it by e_i / ΔT).
+
+The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
+(:data:`DEFAULT`, or the smallest score when it is "held-out") was chosen on the family benchmark (README).
+
+With no stored folds (a project still training, fewer than 3 X2 values) there is no evidence: the networks
+answer, as before the choice existed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mat_interp_core import entropy, isotherms, uncertainty
+from mat_interp_core.baselines import BASELINES, LABELS
+
+__all__ = ["CANDIDATES", "DEFAULT", "Method", "held_out_error", "baseline_folds", "DEFAULT_ISOTHERMS", "methods", "scores", "pick",
+           "label"]
+
+CANDIDATES = ("network", "network+rbf", "pchip", "rbf")
+DEFAULT = "network+rbf"  # M(T) sweeps: a key of CANDIDATES, or "held-out" (the smallest held-out score answers)
+DEFAULT_ISOTHERMS = "held-out"  # isotherms (README: bench/family.py --isotherms)
+_T_POINTS = 400  # temperature axis of the M(T) misfit's slope
+
+
+class Mean:
+    """The plain mean of several predictors (a blend of methods, or of their folds).
+
+    When one part is an ensemble, the blend's ``members`` are each of its members blended with the other
+    parts (their mean is the blend), so the members' spread is still reported; the other parts are then
+    evaluated once per grid, not once per member."""
+
+    def __init__(self, parts: Sequence) -> None:
+        self.parts = list(parts)
+        grouped = [p for p in self.parts if len(getattr(p, "members", None) or []) > 1]
+        self.members = None
+        if len(grouped) == 1:
+            rest = _Once(Mean([p for p in self.parts if p is not grouped[0]]))
+            self.members = [Mean([m, rest]) for m in grouped[0].members]
+
+    def predict(self, x1, x2) -> np.ndarray:
+        return np.mean([np.asarray(m.predict(x1, x2), dtype=float) for m in self.parts], axis=0)
+
+
+class _Once:
+    """A predictor that remembers its last answer (the same grid arrays asked again by every member)."""
+
+    def __init__(self, model) -> None:
+        self.model, self._last = model, None
+
+    def predict(self, x1, x2) -> np.ndarray:
+        if self._last is None or self._last[0] is not x1 or self._last[1] is not x2:
+            self._last = (x1, x2, np.asarray(self.model.predict(x1, x2), dtype=float))
+        return self._last[2]
+
+
+@dataclass
+class Method:
+    """A candidate: what answers, and what its held-out evidence is made of."""
+
+    key: str
+    answer: object  # predicts Y(X1, X2) in the user's units
+    reference: object  # the model its folds are the held-out versions of (the band's reference)
+    folds: dict  # held-out X2 -> the reference's method fitted without it
+    t_fold: object | None  # fitted on every other X1 of each curve
+    transform: str  # the X2 coordinate its gaps are scaled in (uncertainty.calibrate)
+
+
+def label(key: str) -> str:
+    """A candidate in words: "networks", "PCHIP along H", "mean of the networks and RBF surface"."""
+    if "+" in key:
+        return "mean of the " + " and ".join(label(part) for part in key.split("+"))
+    return "networks" if key == "network" else LABELS[key]
+
+
+def _fresh(model, which: str):
+    """An unfitted model like `model` (RBF keeps the settings its full fit chose)."""
+    fixed = getattr(model, "fixed", None)
+    return fixed() if fixed is not None else BASELINES[which]()
+
+
+def baseline_folds(data, which: str, model) -> tuple[dict[float, object], object]:
+    """({held-out X2: the baseline fitted without it}, fitted on every other X1 of each curve or None), the
+    same held-out rows the networks' folds leave out. `model`: the baseline fitted on all the data."""
+    x, y = data.arrays()
+    x1, x2 = x[:, 0], data.x2_set_point
+    folds = {}
+    for value in uncertainty.fold_fields(data.x2_values):
+        keep = ~data.set_points.mask(value)
+        folds[value] = _fresh(model, which).fit(x1[keep], x2[keep], y[keep])
+    rows = uncertainty.temperature_fold_rows(data)
+    return folds, None if rows is None else _fresh(model, which).fit(x1[rows], x2[rows], y[rows])
+
+
+def methods(project, network_model, keys: Sequence[str] = CANDIDATES) -> dict[str, Method] | None:
+    """The candidates `keys` of a project whose networks' folds are stored (None when they are not);
+    `network_model` is the networks' answer (``simulate.model_set``). A baseline that cannot fit the data is
+    left out."""
+    stored = uncertainty.stored_folds(project)
+    if stored is None:
+        return None
+    reference, net_folds, net_t = stored
+    data = project.data
+    settings = project.study().user_attrs["calibration"]
+    transform = settings["params"].get("x2_transform", "linear")
+    out = {"network": Method("network", network_model, reference, net_folds, net_t, transform)}
+    x, y = data.arrays()
+    for which in sorted({part for key in keys for part in key.split("+")} - {"network"}):
+        try:
+            model = BASELINES[which]().fit(x[:, 0], data.x2_set_point, y)
+            folds, t_fold = baseline_folds(data, which, model)
+        except (ValueError, np.linalg.LinAlgError):
+            continue  # a baseline that cannot fit this data is no candidate
+        out[which] = Method(which, model, model, folds, t_fold, "linear")
+    for key in keys:
+        parts = key.split("+")
+        if len(parts) < 2 or not all(p in out for p in parts):
+            continue
+        members = [out[p] for p in parts]
+        shared = set.intersection(*(set(m.folds) for m in members))
+        t_folds = [m.t_fold for m in members]
+        out[key] = Method(key, Mean([m.answer for m in members]), Mean([m.reference for m in members]),
+                          {v: Mean([m.folds[v] for m in members]) for v in shared},
+                          None if any(t is None for t in t_folds) else Mean(t_folds), members[0].transform)
+    return {k: out[k] for k in keys if k in out}
+
+
+def held_out_error(folds: dict[float, object], data, units: entropy.MagnetUnits, isotherm: bool) -> float:
+    """Root mean square over the folds of the largest |ΔS_M| error each fold's misfit at its held-out X2
+    implies, J/(kg·K) (see the module's docstring); NaN with no fold."""
+    x, y = data.arrays()
+    x1, x2_set, values = x[:, 0], data.x2_set_point, np.unique(data.x2_set_point)
+    errors = []
+    for x2_i, model in folds.items():
+        i = int(np.argmin(np.abs(values - x2_i)))
+        if not 0 < i < values.size - 1:
+            continue
+        if isotherm:
+            errors.append(_isotherm_error(model, data, units, i))
+            continue
+        half = float(entropy.to_tesla(values[i + 1] - values[i - 1], units.h_unit)) / 2
+        sel = np.isclose(x2_set, values[i], rtol=1e-9, atol=0.0)
+        t_axis = np.linspace(x1[sel].min(), x1[sel].max(), _T_POINTS)
+        errors.append(float(np.max(uncertainty.measured_error(model, x1, x2_set, y, x[:, 1], values[i], units,
+                                                               t_axis, half))))
+    return float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan")
+
+
+def _isotherm_error(model, data, units: entropy.MagnetUnits, i: int) -> float:
+    """The largest |ΔS_M| error the misfit at the held-out isotherm i implies (isotherms: X1 the field, X2 T)."""
+    x, y = data.arrays()
+    temps = data.x2_values
+    sel = data.set_points.labels == i
+    order = np.argsort(x[sel, 0], kind="stable")
+    h, m = x[sel, 0][order], y[sel][order]
+    misfit = entropy.to_specific_moment(np.asarray(model.predict(h, x[sel, 1][order]), float) - m, units.m_unit,
+                                        mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
+    h_t = np.asarray(entropy.to_tesla(h, units.h_unit), dtype=float)
+    running = np.concatenate([[0.0], np.cumsum(np.diff(h_t) * (misfit[1:] + misfit[:-1]) / 2)])
+    return float(np.max(np.abs(running)) / ((temps[i + 1] - temps[i - 1]) / 2))
+
+
+def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -> pd.DataFrame:
+    """The candidates' held-out scores: columns method, error_J_per_kgK, in the order given."""
+    iso = isotherms.is_isotherm(project.units)
+    return pd.DataFrame([(key, held_out_error(m.folds, project.data, units, iso)) for key, m in candidates.items()],
+                        columns=["method", "error_J_per_kgK"])
+
+
+def pick(table: pd.DataFrame, default: str) -> str:
+    """The candidate that answers: `default` (:data:`DEFAULT` or :data:`DEFAULT_ISOTHERMS`), or with "held-out"
+    the smallest finite score (ties: the first)."""
+    if default != "held-out":
+        return default if default in set(table["method"]) else "network"
+    finite = table[np.isfinite(table["error_J_per_kgK"])]
+    return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])
