@@ -32,6 +32,7 @@ __all__ = [
     "MLPBaseline",
     "BASELINES",
     "LABELS",
+    "probe",
     "leave_one_x2_out_rmse",
     "mean_leave_one_x2_out_rmse",
 ]
@@ -310,8 +311,20 @@ class RBFBaseline:
                     best = (score, cand)
         if best is None or not np.isfinite(best[0]):
             best = (math.nan, ("thin_plate_spline", 1.0, 0.0))  # too few curves to cross-validate
-        kernel, eps, smooth = best[1]
-        self._model = _FixedRBF(kernel, eps, smooth, neighbors).fit(x1, x2, y)
+        # The best-scoring settings whose full surface can be evaluated between the curves: with `neighbors`, a
+        # query's nearest centres may all lie on one curve (a line), where a kernel with a polynomial part is
+        # singular; the gaussian (no polynomial part) always can.
+        ranked = [best[1]] + sorted((c for c in self._candidates() if c != best[1]),
+                                    key=lambda c: scores.get(f"{c[0]}/eps={c[1]:g}/smoothing={c[2]:g}", math.inf))
+        for kernel, eps, smooth in ranked + [("gaussian", 1.0, 1e-4)]:
+            try:
+                self._model = _FixedRBF(kernel, eps, smooth, neighbors).fit(x1, x2, y)
+                probe(self._model, x1, x2)
+                break
+            except np.linalg.LinAlgError:
+                continue
+        if (kernel, eps, smooth) != best[1]:
+            best = (scores.get(f"{kernel}/eps={eps:g}/smoothing={smooth:g}", math.nan), (kernel, eps, smooth))
         self.params = {
             "kernel": kernel,
             "epsilon": eps,
@@ -467,6 +480,15 @@ class MLPBaseline(_Standardised):
             model.fit(x, y)
         self.params = {"iterations": int(model.n_iter_)}
         return model
+
+
+def probe(model, x1: np.ndarray, x2: np.ndarray, n_t: int = 60) -> None:
+    """Evaluate `model` on every X2 curve and midway between neighbouring curves, across the X1 range (raises
+    what the model raises: numpy.linalg.LinAlgError for a singular local RBF system)."""
+    x2_values = np.unique(np.asarray(x2, dtype=float))
+    between = np.concatenate([x2_values, (x2_values[1:] + x2_values[:-1]) / 2])
+    tt, hh = np.meshgrid(np.linspace(np.min(x1), np.max(x1), n_t), between)
+    model.predict(tt.ravel(), hh.ravel())
 
 
 def _thin(

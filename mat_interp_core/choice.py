@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, uncertainty
-from mat_interp_core.baselines import BASELINES, LABELS
+from mat_interp_core.baselines import BASELINES, LABELS, probe
 
 __all__ = ["CANDIDATES", "DEFAULT", "Method", "held_out_error", "baseline_folds", "DEFAULT_ISOTHERMS", "methods", "scores", "pick",
            "label"]
@@ -132,8 +132,10 @@ def methods(project, network_model, keys: Sequence[str] = CANDIDATES) -> dict[st
         try:
             model = BASELINES[which]().fit(x[:, 0], data.x2_set_point, y)
             folds, t_fold = baseline_folds(data, which, model)
+            for fitted in [model, *folds.values()] + ([] if t_fold is None else [t_fold]):
+                probe(fitted, x[:, 0], data.x2_set_point)
         except (ValueError, np.linalg.LinAlgError):
-            continue  # a baseline that cannot fit this data is no candidate
+            continue  # a baseline that cannot fit (or be evaluated on) this data is no candidate
         out[which] = Method(which, model, model, folds, t_fold, "linear")
     for key in keys:
         parts = key.split("+")

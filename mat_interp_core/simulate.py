@@ -171,9 +171,13 @@ def project_entropy(
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
     which = choice.pick(table, choice.DEFAULT_ISOTHERMS if isotherm else choice.DEFAULT)
+    try:
+        result = model_entropy(project, candidates[which].answer, units, **grid)
+    except np.linalg.LinAlgError:  # a local RBF system singular somewhere on the fine grid: the networks answer
+        which = "network"
+        result = model_entropy(project, candidates[which].answer, units, **grid)
     table["answers"] = table["method"] == which
     chosen = candidates[which]
-    result = model_entropy(project, chosen.answer, units, **grid)
     result.models = described if which == "network" else f"{choice.label(which)} (the networks: {described})"
     if isotherm:
         result = with_band(result, _isotherm_reason(data, units))

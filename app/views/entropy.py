@@ -111,6 +111,7 @@ def _choice(net) -> None:
     table = net.choice
     if table is None:
         return
+    st.subheader("Which method answers")
     st.caption(f"Answer: {fmt.md(net.models)}. Every candidate was held out on the same interior "
                f"{fmt.md('X2')} values (refitted without each, the networks by their fold models); the table gives "
                "the misfit at the held-out values carried to |ΔS_M| (README, the method's choices).")
@@ -221,7 +222,6 @@ def main() -> None:
     lifts, lift_error = _lifts()
     rep = report.assemble(project, magnet, net, others, lifts=lifts, errors=errors)
     st.caption(f"Grid: {fmt.md(rep.grid)}.")
-    _choice(net)
     for label, reason in rep.errors.items():
         st.error(f"{label}: {fmt.md(reason)}")
     for warning in rep.warnings:
@@ -283,6 +283,7 @@ def main() -> None:
                                                     help="Standard deviation of the members' peak temperatures."),
     })
 
+    _choice(net)
     _measure_next(net, kw, project, data)
 
     st.subheader("Downloads")
