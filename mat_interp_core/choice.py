@@ -89,11 +89,13 @@ class Method:
     transform: str  # the X2 coordinate its gaps are scaled in (uncertainty.calibrate)
 
 
-def label(key: str) -> str:
-    """A candidate in words: "networks", "PCHIP along H", "mean of the networks and RBF surface"."""
+def label(key: str, isotherm: bool = False) -> str:
+    """A candidate in words: "networks", "PCHIP along H" ("along T" for isotherms: the baselines work along
+    X2), "mean of the networks and RBF surface"."""
     if "+" in key:
-        return "mean of the " + " and ".join(label(part) for part in key.split("+"))
-    return "networks" if key == "network" else LABELS[key]
+        return "mean of the " + " and ".join(label(part, isotherm) for part in key.split("+"))
+    text = "networks" if key == "network" else LABELS[key]
+    return text.replace("along H", "along T") if isotherm else text
 
 
 def _fresh(model, which: str):
