@@ -37,7 +37,8 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import BASELINES, LABELS, probe
 
-__all__ = ["CANDIDATES", "DEFAULT", "Method", "held_out_error", "baseline_folds", "DEFAULT_ISOTHERMS", "methods", "scores", "pick",
+__all__ = ["CANDIDATES", "DEFAULT", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
+           "methods", "scores", "pick",
            "label"]
 
 CANDIDATES = ("network", "network+rbf", "pchip", "rbf")

@@ -178,7 +178,8 @@ def project_entropy(
         result = model_entropy(project, candidates[which].answer, units, **grid)
     table["answers"] = table["method"] == which
     chosen = candidates[which]
-    result.models = described if which == "network" else f"{choice.label(which, isotherm)} (the networks: {described})"
+    result.models = (described if which == "network"
+                     else f"{choice.label(which, isotherm)} (the networks: {described})")
     if isotherm:
         result = with_band(result, _isotherm_reason(data, units))
     else:
