@@ -175,7 +175,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     merits: dict[tuple[str, float], dict[str, float]] = {}
     for row in rows:
         source = row["source"]
-        key = "network" if source.startswith("network") else "coarse" if source.startswith("coarse") else source
+        key = "network" if source.startswith("answer") else "coarse" if source.startswith("coarse") else source
         merits[(key, number(row["ΔH (T)"]))] = {
             "peak": number(row["peak |ΔS_M| (J/kg K)"]),
             "T_peak": number(row["T at peak (K)"]),
