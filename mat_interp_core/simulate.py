@@ -123,10 +123,11 @@ def project_entropy(
     """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (the models of :func:`model_set`, with the
     held-out band of :mod:`mat_interp_core.uncertainty`) or straight from the training data.
 
-    By default (no `model`, no `k`, `choose`) the answer is the method :mod:`mat_interp_core.choice` picks
+    By default (no `k`, `choose`) the answer is the method :mod:`mat_interp_core.choice` picks
     once the networks' held-out folds are stored (the networks, a baseline, or their mean), with the band of
     its own held-out evidence; ``result.choice`` has every candidate's held-out score and ``result.models``
-    says which answered.
+    says which answered. `model`: the networks already loaded (else :func:`model_set`); with `choose=False`
+    they answer alone.
     Returns an :class:`entropy.SimulatedEntropy`.
 
     `units` is an :class:`entropy.MagnetUnits` (see :func:`project_units`). X1 must be the temperature in
@@ -156,7 +157,7 @@ def project_entropy(
                                  dh_tesla=dh_tesla, method=method, t_grid=t_grid, **units.kwargs())
         t_axis = np.unique(curves["T_K"].to_numpy())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves), t_axis, data.x2_values)
-    chosen_by_default = model is None and k is None and choose
+    chosen_by_default = k is None and choose
     if model is None:
         model, described = model_set(project, k)
     else:

@@ -103,7 +103,7 @@ def _network(project, units, kw: dict, grid: dict):
            grid["h_step_t"], uncertainty.calibration_status(project))
     return _cached(key, lambda: report.network_entropy(
         project, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
-        max_points=session.settings().max_grid_points, model=None if default else model))
+        max_points=session.settings().max_grid_points, model=model, choose=default))
 
 
 def _choice(net) -> None:
