@@ -7,6 +7,8 @@
     python bench/family.py --report bench/out/family.csv            # reprint the tables of an earlier run
     python bench/family.py --cases 0-5 --tag product6 --rescore     # the product's |ΔS_M| and band again, on the
                                                                     # projects that run trained (no training)
+    python bench/family.py --cases 0-5 --tag product6 --rescore --answers network,arrott,held-out
+                                                                    # + each candidate answering in turn
 
 The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
 span what labs measure: Bean–Rodbell magnets with η from 0 (mean field) to 0.6, J in {1/2, 1, 2, 7/2, 6},
@@ -338,10 +340,11 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
                  if "members" in result.figures else 1)
 
 
-def rescore(chosen: list[Case], csv: Path, url: str, argv) -> int:
+def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | None = None) -> int:
     """The product's rows again from the trained projects of an earlier run (the current entropy path and band;
-    the band's folds are trained again when the current code needs other ones)."""
-    from mat_interp_core import network, projects, simulate, uncertainty
+    the band's folds are trained again when the current code needs other ones). `answers`: keys of
+    ``choice.CANDIDATES`` (or "held-out") also scored as "product[KEY]", each with its own band."""
+    from mat_interp_core import choice, network, projects, simulate, uncertainty
 
     network.configure_threads(os.cpu_count() or 1)
 
@@ -361,6 +364,19 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv) -> int:
         result = simulate.project_entropy(project, case.units, dh_tesla=list(case.dhs))
         extra = {k: before[k].iloc[0] for k in ("train_s", "complete", "models") if k in before and len(before)}
         rows += score(case, "product", result, time.perf_counter() - started, **extra)
+        if answers:  # every candidate answering in turn, with its own band and held-out score
+            model, described = simulate.model_set(project)
+            found = choice.methods(project, model)
+            table = choice.scores(project, found, case.units)
+            errors = dict(zip(table["method"], table["error_J_per_kgK"]))
+            for key in answers:  # "default": the rule project_entropy applies
+                which = (choice.pick(table, choice.DEFAULT, choice.CHALLENGERS) if key == "default"
+                         else choice.pick(table, key))
+                if which != key and key not in ("held-out", "default"):
+                    continue
+                result = simulate.candidate_entropy(project, found, table, which, case.units, described,
+                                                    dh_tesla=list(case.dhs))
+                rows += score(case, f"product[{key}]", result, 0.0, held_out=errors.get(which), picked=which)
         print(f"{case.name}: rescored", flush=True)
     out = csv.with_name(csv.stem + "-rescored.csv")
     results = pd.DataFrame(rows)
@@ -462,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="no search: score the product again with the current code (entropy path, band; its "
                              "folds retrained if they changed) on the projects an earlier run with the same --tag "
                              "trained; writes family<tag>-rescored.*")
+    parser.add_argument("--answers", help="with --rescore: also score these candidates answering, e.g. "
+                                          "network,network+rbf,arrott,held-out,default (choice.CANDIDATES)")
     args = parser.parse_args(argv)
     if args.report:
         path = Path(args.report)
@@ -479,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     csv = OUT / f"family{tag}.csv"
     url = f"sqlite:///{OUT / f'family{tag}.db'}"
     if args.rescore:
-        return rescore(chosen, csv, url, argv)
+        answers = [a.strip() for a in args.answers.split(",")] if args.answers else None
+        return rescore(chosen, csv, url, argv, answers)
     if not args.only_baselines:
         import warnings
 

@@ -190,6 +190,124 @@ class PchipAlongX2(_AlongX2):
         return np.asarray(p.x), np.asarray(p.c)
 
 
+class PchipCbrtAlongX2(PchipAlongX2):
+    """PCHIP across X2 curves in the coordinate cbrt(X2): a magnet's M(H) near T_C rises as H^(1/3) from zero
+    field (mean field), which is linear in this coordinate, so a wide gap above the lowest field is bridged by
+    the shape the physics gives instead of a straight line in H."""
+
+    name = "pchip-cbrt"
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "PchipCbrtAlongX2":
+        return super().fit(x1, np.cbrt(np.asarray(x2, dtype=float)), y)
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        return super().predict(x1, np.cbrt(np.asarray(x2, dtype=float)))
+
+
+class ArrottAlongX2(PchipCbrtAlongX2):
+    """Each temperature node's M(H) interpolated in Arrott coordinates, H/M against M², then solved for M.
+
+    Near T_C a magnet's Arrott curves are nearly straight (Landau: H = aM + bM³ + cM⁵), so monotone cubic
+    interpolation there follows M(H) across a wide field gap, and below the lowest field the curve's
+    tangent gives M → 0 above T_C (intercept a > 0) or the spontaneous M below it (a < 0), where M ∝ H^(1/3) at
+    T_C. A measured zero-field curve enters as the point (M², 0) where the tangent says ferromagnetic (a < 0),
+    so M(0) ≈ 0 there gives the critical H ∝ M³, continuously in a and M(0). Each node is tabulated on a fine field grid
+    (linear in H^(1/3) between its points); where the Arrott points are not ordered (noise on a saturated
+    curve) or H(M) would not rise, the node falls back to PCHIP in H^(1/3). X2 must be a field (≥ 0) and
+    Y a magnetisation (> 0 in a field)."""
+
+    name = "arrott"
+    _SAMPLES = 64  # M samples per Arrott segment
+    _GRID = 256  # fine field grid points (uniform in H^(1/3)), plus the measured fields
+
+    def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "ArrottAlongX2":
+        x2 = np.asarray(x2, dtype=float)
+        super().fit(x1, x2, y)
+        fields = np.asarray(self.x2_values) ** 3  # the set points back in H
+        if fields.size < 3 or fields[0] < 0:
+            return self
+        u = np.union1d(np.linspace(np.cbrt(fields[0]), np.cbrt(fields[-1]), self._GRID), np.cbrt(fields))
+        table = super().predict(np.repeat(self.x1_nodes, u.size), np.tile(u ** 3, self.x1_nodes.size))
+        table = table.reshape(self.x1_nodes.size, u.size)  # PCHIP in H^(1/3): the fallback
+        measured = self._measured(fields)
+        for n in range(self.x1_nodes.size):
+            m = self._solve(fields, measured[:, n], u ** 3)
+            if m is not None:
+                table[n] = m
+        slope = np.diff(table, axis=1).T / np.diff(u)[:, None]
+        self._breaks, self._coef = u, np.stack([slope, table[:, :-1].T])
+        return self
+
+    def _measured(self, fields: np.ndarray) -> np.ndarray:
+        """M of every field curve at every X1 node (the curves' own values, before any interpolation)."""
+        x1 = np.repeat(self.x1_nodes[None, :], fields.size, axis=0)
+        h = np.repeat(fields[:, None], self.x1_nodes.size, axis=1)
+        return super().predict(x1.ravel(), h.ravel()).reshape(fields.size, self.x1_nodes.size)
+
+    def _solve(self, h: np.ndarray, m: np.ndarray, h_out: np.ndarray) -> np.ndarray | None:
+        """M at the fields h_out from one node's measured (h, m), or None to fall back."""
+        zero = h <= 0
+        if np.any(m[~zero] <= 0) or (~zero).sum() < 2:
+            return None
+        xs, ys = m[~zero] ** 2, h[~zero] / m[~zero]
+        if np.any(np.diff(xs) <= 0):
+            return None
+        slope = _pchip_slopes(xs, ys)[0]
+        intercept = ys[0] - slope * xs[0]  # the Arrott curve's tangent at the lowest field, at M = 0
+        if zero.any() and intercept < 0:  # ferromagnetic side, zero field measured: through (M0², 0), M0 ≥ 0
+            xs, ys = np.concatenate([[max(m[zero][0], 0.0) ** 2], xs]), np.concatenate([[0.0], ys])
+            if np.any(np.diff(xs) <= 0):
+                return None
+        if xs.size < 3:
+            return None
+        d = _pchip_slopes(xs, ys)
+        parts_x, parts_y = [], []
+        if ys[0] > 0:  # below the lowest field, the tangent line down to H = 0 (M → 0 when it meets M = 0)
+            if slope <= 0:
+                return None
+            x_lo = 0.0 if intercept >= 0 else -intercept / slope
+            parts_x.append(x_lo + (xs[0] - x_lo) * _T)
+            parts_y.append(ys[0] + slope * (parts_x[0] - xs[0]))
+        w = np.diff(xs)[:, None]  # cubic Hermite pieces of the monotone interpolant, _T along each
+        parts_x.append((xs[:-1, None] + w * _T).ravel())
+        parts_y.append((ys[:-1, None] * _H00 + w * d[:-1, None] * _H10 + ys[1:, None] * _H01
+                        + w * d[1:, None] * _H11).ravel())
+        x = np.concatenate(parts_x + [xs[-1:]])
+        mm = np.sqrt(x)
+        hh = mm * np.concatenate(parts_y + [ys[-1:]])
+        if np.any(np.diff(hh) <= 0):
+            return None
+        return np.interp(h_out, hh, mm)
+
+
+_T = np.linspace(0.0, 1.0, ArrottAlongX2._SAMPLES, endpoint=False)  # samples along each Arrott segment
+_H00, _H10, _H01, _H11 = 2 * _T**3 - 3 * _T**2 + 1, _T**3 - 2 * _T**2 + _T, -2 * _T**3 + 3 * _T**2, _T**3 - _T**2
+
+
+def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The derivatives at the points of the monotone cubic (Fritsch–Carlson, with scipy's PCHIP end rule)."""
+    h = np.diff(x)
+    delta = np.diff(y) / h
+    if x.size == 2:
+        return np.array([delta[0], delta[0]])
+    d = np.zeros(x.size)
+    w1, w2 = 2 * h[1:] + h[:-1], h[1:] + 2 * h[:-1]
+    same = delta[:-1] * delta[1:] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d[1:-1] = np.where(same, (w1 + w2) / (w1 / delta[:-1] + w2 / delta[1:]), 0.0)
+
+    def end(h0, h1, m0, m1):
+        v = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+        if np.sign(v) != np.sign(m0):
+            return 0.0
+        if np.sign(m0) != np.sign(m1) and abs(v) > abs(3 * m0):
+            return 3 * m0
+        return v
+
+    d[0], d[-1] = end(h[0], h[1], delta[0], delta[1]), end(h[-1], h[-2], delta[-1], delta[-2])
+    return d
+
+
 class SplineAlongX2(_AlongX2):
     """Cubic spline (not-a-knot) across X2 curves: smooth, may overshoot between far-apart curves."""
 
@@ -560,11 +678,15 @@ def mean_leave_one_x2_out_rmse(
 BASELINES: dict[str, type] = {
     "linear": LinearAlongX2,
     "pchip": PchipAlongX2,
+    "pchip-cbrt": PchipCbrtAlongX2,
+    "arrott": ArrottAlongX2,
     "spline": SplineAlongX2,
     "rbf": RBFBaseline,
     "krr": KernelRidgeBaseline,
     "forest": ForestBaseline,
     "mlp": MLPBaseline,
 }
-LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "spline": "cubic spline along H",
+LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "pchip-cbrt": "PCHIP along H^(1/3)",
+          "arrott": "Arrott-plot interpolation along H",
+          "spline": "cubic spline along H",
           "rbf": "RBF surface", "krr": "kernel ridge", "forest": "random forest", "mlp": "MLP (scikit-learn)"}

@@ -2,7 +2,8 @@
 
 The networks beat interpolation on some magnets and layouts and lose on others; no single method wins a
 whole family (bench/family.py). The candidates here are the networks (the project's model set), the
-interpolation baselines PCHIP and RBF, and the mean of the networks and the RBF surface. Every candidate is
+interpolation baselines PCHIP, RBF and the Arrott-plot interpolation (M(T) sweeps only: it needs X2 to be
+the field), and the mean of the networks and the RBF surface. Every candidate is
 held out the same way, on the interior X2 values the networks' band folds leave out
 (:func:`uncertainty.fold_fields`):
 
@@ -20,7 +21,8 @@ carried to |ΔS_M| where the integral feels it:
   (T_{i+1} − T_{i−1})/2 (a wrong M at T_i shifts ∂M/∂T on both sides of it by e_i / ΔT).
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
-(:data:`DEFAULT`, or the smallest score when it is "held-out") was chosen on the family benchmark (README).
+(:data:`DEFAULT`, replaced by a :data:`CHALLENGERS` candidate whose score is :data:`MARGIN` times smaller;
+for isotherms the smallest score) was chosen on the family benchmark (README).
 
 With no stored folds (a project still training, fewer than 3 X2 values) there is no evidence: the networks
 answer, as before the choice existed.
@@ -37,12 +39,15 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import BASELINES, LABELS, probe
 
-__all__ = ["CANDIDATES", "DEFAULT", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "CHALLENGERS", "MARGIN", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
-CANDIDATES = ("network", "network+rbf", "pchip", "rbf")
+CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott")
+FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
 DEFAULT = "network+rbf"  # M(T) sweeps: a key of CANDIDATES, or "held-out" (the smallest held-out score answers)
+CHALLENGERS = ("arrott",)  # M(T): answers instead of DEFAULT when its held-out score is MARGIN times smaller
+MARGIN = 3.0
 DEFAULT_ISOTHERMS = "held-out"  # isotherms (README: bench/family.py --isotherms)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -90,6 +95,11 @@ class Method:
     transform: str  # the X2 coordinate its gaps are scaled in (uncertainty.calibrate)
 
 
+def candidates(isotherm: bool) -> tuple[str, ...]:
+    """The candidate keys for a project's protocol: isotherms' X2 is the temperature, so no Arrott plot."""
+    return tuple(k for k in CANDIDATES if not (isotherm and set(k.split("+")) & set(FIELD_ONLY)))
+
+
 def label(key: str, isotherm: bool = False) -> str:
     """A candidate in words: "networks", "PCHIP along H" ("along T" for isotherms: the baselines work along
     X2), "mean of the networks and RBF surface"."""
@@ -118,8 +128,8 @@ def baseline_folds(data, which: str, model) -> tuple[dict[float, object], object
     return folds, None if rows is None else _fresh(model, which).fit(x1[rows], x2[rows], y[rows])
 
 
-def methods(project, network_model, keys: Sequence[str] = CANDIDATES) -> dict[str, Method] | None:
-    """The candidates `keys` of a project whose networks' folds are stored (None when they are not);
+def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[str, Method] | None:
+    """The candidates `keys` (default: :func:`candidates` of the project's protocol) of a project whose networks' folds are stored (None when they are not);
     `network_model` is the networks' answer (``simulate.model_set``). A baseline that cannot fit the data is
     left out."""
     stored = uncertainty.stored_folds(project)
@@ -127,6 +137,7 @@ def methods(project, network_model, keys: Sequence[str] = CANDIDATES) -> dict[st
         return None
     reference, net_folds, net_t = stored
     data = project.data
+    keys = candidates(isotherms.is_isotherm(project.units)) if keys is None else keys
     settings = project.study().user_attrs["calibration"]
     transform = settings["params"].get("x2_transform", "linear")
     out = {"network": Method("network", network_model, reference, net_folds, net_t, transform)}
@@ -195,10 +206,17 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
                         columns=["method", "error_J_per_kgK"])
 
 
-def pick(table: pd.DataFrame, default: str) -> str:
-    """The candidate that answers: `default` (:data:`DEFAULT` or :data:`DEFAULT_ISOTHERMS`), or with "held-out"
-    the smallest finite score (ties: the first)."""
+def pick(table: pd.DataFrame, default: str, challengers: Sequence[str] = ()) -> str:
+    """The candidate that answers: `default` (:data:`DEFAULT` or :data:`DEFAULT_ISOTHERMS`) unless one of
+    `challengers` has a held-out score :data:`MARGIN` times smaller (strong evidence only: the scores see
+    the interior fields, not the gap above the lowest one), or with "held-out" the smallest finite score
+    (ties: the first)."""
+    errors = dict(zip(table["method"], table["error_J_per_kgK"]))
     if default != "held-out":
-        return default if default in set(table["method"]) else "network"
+        best = default if default in errors else "network"
+        for key in challengers:
+            if np.isfinite(errors.get(key, np.nan)) and errors[key] * MARGIN < errors.get(best, np.nan):
+                best = key
+        return best
     finite = table[np.isfinite(table["error_J_per_kgK"])]
     return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])

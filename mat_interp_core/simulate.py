@@ -119,6 +119,7 @@ def project_entropy(
     max_points: int = 5_000_000,
     model=None,
     choose: bool = True,
+    answer: str | None = None,
 ):
     """|ΔS_M|(T, ΔH) of a project: from the simulated fine grid (the models of :func:`model_set`, with the
     held-out band of :mod:`mat_interp_core.uncertainty`) or straight from the training data.
@@ -126,7 +127,8 @@ def project_entropy(
     By default (no `k`, `choose`) the answer is the method :mod:`mat_interp_core.choice` picks
     once the networks' held-out folds are stored (the networks, a baseline, or their mean), with the band of
     its own held-out evidence; ``result.choice`` has every candidate's held-out score and ``result.models``
-    says which answered. `model`: the networks already loaded (else :func:`model_set`); with `choose=False`
+    says which answered; `answer` (a key of ``choice.CANDIDATES``) makes that candidate answer instead
+    of the default. `model`: the networks already loaded (else :func:`model_set`); with `choose=False`
     they answer alone.
     Returns an :class:`entropy.SimulatedEntropy`.
 
@@ -171,22 +173,37 @@ def project_entropy(
                else uncertainty.project_calibration(project, units, result.t_axis))
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
-    which = choice.pick(table, choice.DEFAULT_ISOTHERMS if isotherm else choice.DEFAULT)
+    if answer:
+        which = choice.pick(table, answer)
+    else:
+        which = (choice.pick(table, choice.DEFAULT_ISOTHERMS) if isotherm
+                 else choice.pick(table, choice.DEFAULT, choice.CHALLENGERS))
+    return candidate_entropy(project, candidates, table, which, units, described, **grid)
+
+
+def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: str, units, described: str,
+                      **grid):
+    """|ΔS_M| answered by the candidate `which` of ``choice.methods`` (`table`: their held-out scores), with the
+    band of its own held-out evidence; `described` says what the networks are (:func:`describe_models`)."""
+    from mat_interp_core import entropy, uncertainty
+
+    data = project.data
+    isotherm = isotherms.is_isotherm(project.units)
+    x, y = data.arrays()
     try:
         result = model_entropy(project, candidates[which].answer, units, **grid)
     except np.linalg.LinAlgError:  # a local RBF system singular somewhere on the fine grid: the networks answer
         which = "network"
         result = model_entropy(project, candidates[which].answer, units, **grid)
-    table["answers"] = table["method"] == which
+    table = table.assign(answers=table["method"] == which)
     chosen = candidates[which]
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
     if isotherm:
         result = with_band(result, _isotherm_reason(data, units))
-    else:
-        read, y = data.arrays()  # the field read-backs: each fold is scored where the field really was
+    else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
-                                    t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=read[:, 1],
+                                    t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
                                     t_fold=chosen.t_fold)
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
