@@ -26,8 +26,8 @@ def small():
     return df["T (K)"].to_numpy(), df["H (Oe)"].to_numpy(), df["moment (emu)"].to_numpy()
 
 
-def test_registry_has_the_papers_comparison_set() -> None:
-    assert set(BASELINES) == {"linear", "pchip", "spline", "rbf", "krr", "forest", "mlp"}
+def test_registry_has_the_papers_comparison_set_and_the_field_shaped_ones() -> None:
+    assert set(BASELINES) == {"linear", "pchip", "pchip-cbrt", "arrott", "spline", "rbf", "krr", "forest", "mlp"}
     for key, cls in BASELINES.items():
         assert cls.name == key
 
