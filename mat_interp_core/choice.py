@@ -187,16 +187,7 @@ def held_out_error(folds: dict[float, object], data, units: entropy.MagnetUnits,
 
 def _isotherm_error(model, data, units: entropy.MagnetUnits, i: int) -> float:
     """The largest |ΔS_M| error the misfit at the held-out isotherm i implies (isotherms: X1 the field, X2 T)."""
-    x, y = data.arrays()
-    temps = data.x2_values
-    sel = data.set_points.labels == i
-    order = np.argsort(x[sel, 0], kind="stable")
-    h, m = x[sel, 0][order], y[sel][order]
-    misfit = entropy.to_specific_moment(np.asarray(model.predict(h, x[sel, 1][order]), float) - m, units.m_unit,
-                                        mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
-    h_t = np.asarray(entropy.to_tesla(h, units.h_unit), dtype=float)
-    running = np.concatenate([[0.0], np.cumsum(np.diff(h_t) * (misfit[1:] + misfit[:-1]) / 2)])
-    return float(np.max(np.abs(running)) / ((temps[i + 1] - temps[i - 1]) / 2))
+    return float(np.max(np.abs(isotherms.held_out_integral(model, data, units, i)[1])))
 
 
 def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -> pd.DataFrame:

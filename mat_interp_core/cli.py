@@ -673,6 +673,8 @@ def cmd_suggest(args) -> int:
     cal = result.calibration
     if not cal.calibrated:
         raise _DataError(f"nothing to rank: the |ΔS_M| band is not calibrated ({cal.reason})")
+    if cal.isotherm:
+        raise _DataError(uncertainty.ISOTHERM_NO_RANKING)
     dhs = list(result.figures["dH_T"])
     table = uncertainty.suggestions(cal, dhs, list(result.figures["T_peak_K"]))
     print(f"measure next (X2 in {units.h_unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band at "

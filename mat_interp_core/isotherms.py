@@ -21,7 +21,7 @@ import pandas as pd
 from . import entropy
 from .dataset import TrainingData
 
-__all__ = ["is_isotherm", "default_dh_tesla", "grid_span", "isotherm_entropy"]
+__all__ = ["is_isotherm", "default_dh_tesla", "field_range", "grid_span", "held_out_integral", "isotherm_entropy"]
 
 
 def is_isotherm(stored: Mapping[str, Any] | None) -> bool:
@@ -41,7 +41,7 @@ class _Swapped:
         return self.model.predict(h, t)
 
 
-def _field_range(data: TrainingData) -> tuple[float, float]:
+def field_range(data: TrainingData) -> tuple[float, float]:
     """The field range every isotherm covers (no extrapolation in H)."""
     h = data.frame[data.x1_name].to_numpy(dtype=float)
     labels = data.set_points.labels
@@ -55,7 +55,7 @@ def _field_range(data: TrainingData) -> tuple[float, float]:
 
 def default_dh_tesla(data: TrainingData, h_unit: str) -> list[float]:
     """Field changes an isotherm measurement offers: every whole tesla up to the common span, and the span."""
-    lo, hi = (float(entropy.to_tesla(v, h_unit)) for v in _field_range(data))
+    lo, hi = (float(entropy.to_tesla(v, h_unit)) for v in field_range(data))
     span = round(hi - lo, 9)
     whole = [float(v) for v in np.arange(1.0, np.floor(span + 1e-9) + 1.0)]
     return whole + ([span] if not whole or span - whole[-1] > 1e-6 else [])
@@ -76,7 +76,7 @@ def isotherm_entropy(
     temps = data.x2_values
     if temps.size < 2:
         raise ValueError(f"ΔS_M needs isotherms at two temperatures at least; the data has {temps.size}")
-    lo, hi = _field_range(data)
+    lo, hi = field_range(data)
     dh = default_dh_tesla(data, units.h_unit) if dh_tesla is None else dh_tesla
     if model is None:
         per_isotherm = int(np.median(np.bincount(data.set_points.labels)))
@@ -97,8 +97,26 @@ def isotherm_entropy(
                                      h_step_t=h_step_t, method=method, max_points=max_points)
 
 
+def held_out_integral(model, data: TrainingData, units: entropy.MagnetUnits, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H in tesla, ascending; I(H)): what a model fitted without the interior isotherm i gets wrong there,
+    as |ΔS_M| in J/(kg·K). I(H) = ∫ e dH from the isotherm's lowest field, over the half double gap
+    (T_{i+1} − T_{i−1})/2: a wrong M at T_i by e shifts ∂M/∂T on both sides of it by about e / ΔT, so the
+    |ΔS_M| integrated up to H is off by about I(H) (``choice`` scores its largest value, ``uncertainty``
+    makes the isotherm band of it)."""
+    temps = data.x2_values
+    x, y = data.arrays()
+    sel = data.set_points.labels == i
+    order = np.argsort(x[sel, 0], kind="stable")
+    h, m = x[sel, 0][order], y[sel][order]
+    misfit = entropy.to_specific_moment(np.asarray(model.predict(h, x[sel, 1][order]), float) - m, units.m_unit,
+                                        mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
+    h_t = np.asarray(entropy.to_tesla(h, units.h_unit), dtype=float)
+    running = np.concatenate([[0.0], np.cumsum(np.diff(h_t) * (misfit[1:] + misfit[:-1]) / 2)])
+    return h_t, running / ((temps[i + 1] - temps[i - 1]) / 2)
+
+
 def grid_span(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
     """(T, H) points that make :func:`entropy.fine_axes` span isotherm data as M(T) sweeps: the isotherms'
     temperatures at the two ends of the field range they all cover."""
-    lo, hi = _field_range(data)
+    lo, hi = field_range(data)
     return np.tile(data.x2_values, 2), np.repeat([lo, hi], data.x2_values.size)

@@ -169,8 +169,7 @@ def project_entropy(
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
         result.models = described
-        cal = (_isotherm_reason(data, units) if isotherm
-               else uncertainty.project_calibration(project, units, result.t_axis))
+        cal = uncertainty.project_calibration(project, units, result.t_axis)
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
     if answer:
@@ -200,7 +199,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
     if isotherm:
-        result = with_band(result, _isotherm_reason(data, units))
+        result = with_band(result, uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis))
     else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
@@ -208,13 +207,6 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result
-
-
-def _isotherm_reason(data, units):
-    from mat_interp_core import uncertainty
-
-    return uncertainty.not_calibrated("the held-out band is computed for M(T) sweeps at fixed fields; this project "
-                                      "holds isotherms", data.x2_values, units.h_unit)
 
 
 def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step: float | None = None,
@@ -251,8 +243,9 @@ def with_band(result, cal, t_window: float = 0.0):
                      else float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
     result.figures = result.figures.assign(peak_band=peaks)
     result.calibration = cal
-    result.band_note = (
-        f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out fields (each interior field "
-        "left out in turn, the error carried through ∂M/∂T and the field integral)" if cal.calibrated
-        else f"band not calibrated: {cal.reason}")
+    held = ("isotherms (each interior isotherm left out in turn, its misfit integrated over the field"
+            if cal.isotherm else "fields (each interior field left out in turn, the error carried through ∂M/∂T and "
+            "the field integral")
+    result.band_note = (f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out {held})"
+                        if cal.calibrated else f"band not calibrated: {cal.reason}")
     return result

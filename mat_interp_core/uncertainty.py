@@ -61,14 +61,14 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import entropy, network
+from mat_interp_core import entropy, isotherms, network
 
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "ISOTHERM_NO_RANKING", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -164,6 +164,7 @@ class Calibration:
     reason: str = ""  # non-empty: not calibrated, and why
     folds: dict = field(default_factory=dict)  # held-out X2 -> D_i(T)
     t_error: np.ndarray | None = None  # (n_fields - 1, n_T): τ_j(T) of the temperature fold, uncalibrated
+    isotherm: bool = False  # isotherms: the rows are steps of a field grid, the error is between temperatures
 
     def total(self) -> np.ndarray:
         """ε_j(T) + τ_j(T): each gap's whole uncalibrated error."""
@@ -262,6 +263,51 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
                        folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error)
 
 
+ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
+ISOTHERM_NO_RANKING = ("nothing to rank: measure next ranks the fields between M(T) sweeps; this project holds "
+                       "isotherms, whose band comes from the gaps between their temperatures (not ranked yet)")
+
+
+def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetUnits, *,
+                        t_axis: np.ndarray) -> Calibration:
+    """The band of isotherm data (X1 the field, X2 the temperature) from its held-out isotherms.
+
+    The gaps are between temperatures here, and the fields are dense. Each fold i (the interior isotherm T_i
+    left out) misses the measured M(H) at T_i, which off-sets |ΔS_M| integrated up to H by about I_i(H)
+    (:func:`isotherms.held_out_integral`, over a double gap). A temperature between T_j and T_{j+1} gets the
+    largest max_{H' ≤ H}|I_i(H')| of the folds at T_j and T_{j+1} (else of the nearest fold), scaled to its gap
+    by w_j / ((T_{i+1} − T_{i−1})/2): the misfit in the middle of a gap grows as its width², the slope error
+    as its width. The rows of the returned Calibration are the steps of a field grid from the lowest common
+    field, each holding what that step adds to the running maximum, so :func:`band` sums them up to
+    H0 + ΔH. Measure next does not apply (:func:`suggestions` ranks fields of M(T) sweeps)."""
+    temps = np.asarray(data.x2_values, dtype=float)
+    lo, hi = (float(entropy.to_tesla(v, units.h_unit)) for v in isotherms.field_range(data))
+    grid = np.linspace(lo, hi, ISOTHERM_FIELD_POINTS)
+    grid_x2 = grid / float(entropy.to_tesla(1.0, units.h_unit))
+    if temps.size < 3:
+        return not_calibrated(f"the data has {temps.size} isotherms: with no interior isotherm to hold out, nothing "
+                              "measures how wrong |ΔS_M| is between them", grid_x2, units.h_unit)
+    held: dict[int, np.ndarray] = {}
+    for x2_i, model in folds.items():
+        i = int(np.argmin(np.abs(temps - x2_i)))
+        if 0 < i < temps.size - 1:
+            h_t, running = isotherms.held_out_integral(model, data, units, i)
+            r = np.interp(grid, h_t, running)
+            held[i] = np.diff(np.maximum.accumulate(np.abs(r - r[0])))
+    if not held:
+        return not_calibrated("none of the held-out isotherms is an interior one", grid_x2, units.h_unit)
+    t_axis = np.asarray(t_axis, dtype=float)
+    gap_of_t = np.clip(np.searchsorted(temps, t_axis, side="right") - 1, 0, temps.size - 2)
+    error = np.zeros((grid.size - 1, t_axis.size))
+    for j in np.unique(gap_of_t):
+        near = [i for i in (j, j + 1) if i in held] or [min(held, key=lambda i: abs(i - j - 0.5))]
+        w = temps[j + 1] - temps[j]
+        per_gap = np.max([held[i] * (w / ((temps[i + 1] - temps[i - 1]) / 2)) for i in near], axis=0)
+        error[:, gap_of_t == j] = per_gap[:, None]
+    return Calibration(grid, grid_x2, t_axis, error, grid, ("linear", 1.0),
+                       folds={float(temps[i]): d for i, d in held.items()}, isotherm=True)
+
+
 _SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
 
 
@@ -320,7 +366,7 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
     band's expected decrease at the peak), reduction_pct (of the mean band there). `t_peak`: the peak
     temperature per ΔH (default: where the band is widest)."""
     cols = ["x2", "gap_from", "gap_to", "reduction", "reduction_pct"]
-    if not cal.calibrated:
+    if not cal.calibrated or cal.isotherm:
         return pd.DataFrame(columns=cols)
     dhs = np.atleast_1d(np.asarray(dh_tesla, dtype=float))
     gain = 1.0 - 2.0 ** (1.0 - P_ORDER)
@@ -526,6 +572,8 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
         return not_calibrated(calibration_status(project) or "the best model changed since the folds were trained",
                               data.x2_values, units.h_unit)
     reference, folds, t_fold = stored
+    if isotherms.is_isotherm(project.units):
+        return calibrate_isotherms(folds, data, units, t_axis=t_axis)
     x, y = data.arrays()
     settings = project.study().user_attrs["calibration"]
     return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
