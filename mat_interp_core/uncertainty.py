@@ -40,6 +40,10 @@ spread ±1 %). The evidence here is held out instead:
 With fewer than 3 fields there is no interior field to hold out: the band is
 "not calibrated" and says why (:class:`Calibration`.reason).
 
+Isotherms (X2 the temperature) hold out interior isotherms instead; their
+misfit, integrated over the field, gives the band between temperatures
+(:func:`calibrate_isotherms`).
+
 Measuring in the middle of gap j (in the transform's coordinate) replaces its
 ε_j by two halves of ε_j·2^-P_ORDER each, so the band at the peak shrinks by
 CALIBRATION·φ_j·ε_j(T_peak)·(1 − 2^(1−P_ORDER)): :func:`suggestions` ranks
