@@ -474,6 +474,8 @@ def cmd_entropy(args) -> int:
         raise _DataError("--ensemble applies to the simulated grid only (drop it, or use --from simulated)")
     if args.source == "training" and args.compare:
         raise _DataError("--compare applies to the simulated grid only (drop it, or use --from simulated)")
+    if args.source == "training" and args.answer:
+        raise _DataError("--answer applies to the simulated grid only (drop it, or use --from simulated)")
     if args.ensemble is not None and args.ensemble < 1:
         raise _DataError(f"--ensemble must be >= 1; got {args.ensemble}")
     compare = _compare_from_args(args)
@@ -487,7 +489,7 @@ def cmd_entropy(args) -> int:
             figures = result.figures if lifts is None else entropy.with_tec(result.figures, result.curves, lifts)
             curves, rep = result.curves, None
         else:
-            rep = report.entropy_report(project, units, k=args.ensemble, baselines=compare,
+            rep = report.entropy_report(project, units, k=args.ensemble, baselines=compare, answer=args.answer,
                                         lifts=entropy.DEFAULT_LIFTS_K if lifts is None else lifts, **kwargs)
             result, figures = rep.network, rep.figures
             # the CSV: the network's curves, or every source with a source column when compared
@@ -669,7 +671,8 @@ def cmd_suggest(args) -> int:
     units = _units_from_args(project, args)
     network.configure_threads(os.cpu_count() or 1)
     result = simulate.project_entropy(project, units, dh_tesla=_dh_from_args(args), t_step=args.t_step,
-                                      h_step_t=args.h_step_t, max_points=get_settings().max_grid_points)
+                                      h_step_t=args.h_step_t, max_points=get_settings().max_grid_points,
+                                      answer=args.answer)
     cal = result.calibration
     if not cal.calibrated:
         raise _DataError(f"nothing to rank: the |ΔS_M| band is not calibrated ({cal.reason})")
@@ -683,6 +686,12 @@ def cmd_suggest(args) -> int:
         "x2": f"X2 to measure ({units.h_unit})", "gap_from": "between", "gap_to": "and",
         "reduction": "band shrinks by J/(kg·K)", "reduction_pct": "% of the band"}))
     return 0
+
+
+def _add_answer_arg(p) -> None:
+    p.add_argument("--answer", help="the method that answers, with the band of its own held-out folds: a method of the "
+                   "held-out table `entropy` prints (e.g. network, pchip), or held-out for the smallest score "
+                   "(default: the one the held-out evidence chooses)")
 
 
 def _add_unit_args(p) -> None:
@@ -793,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the simulated fine grid (default) or the training data itself")
     p.add_argument("--ensemble", type=int, help="the best K networks alone (default: the answer the held-out "
                    "evidence chose, for M(T) the mean of every kept network and an RBF surface, as on the pages)")
+    _add_answer_arg(p)
     p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
     p.add_argument("--compare", help="baselines beside the network on the same grid, e.g. linear,pchip (the Entropy "
                    "page's 'compare with'; the coarse data's own |ΔS_M| is always in the table)")
@@ -807,6 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("suggest", cmd_suggest, "rank the fields whose measurement would most shrink the |ΔS_M| band")
     p.add_argument("--dh", help="field changes in tesla you care about, e.g. 1,2,3,4,5 (default: every measured one)")
     p.add_argument("--top", type=int, default=5, help="how many suggestions to print")
+    _add_answer_arg(p)
     _add_unit_args(p)
 
     p = add("compare", cmd_compare, "|ΔS_M| of linear, PCHIP, cubic-spline, RBF, kernel-ridge, random-forest and MLP "

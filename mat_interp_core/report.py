@@ -146,12 +146,13 @@ def assemble(project: ProjectHandle, units: entropy.MagnetUnits, network: entrop
 def entropy_report(project: ProjectHandle, units: entropy.MagnetUnits, *, dh_tesla=None, k: int | None = None,
                    t_step: float | None = None, h_step_t: float | None = None, method: str = "maxwell",
                    baselines: Sequence[str] = (), lifts: Sequence[float] = entropy.DEFAULT_LIFTS_K,
-                   max_points: int = 5_000_000, model=None) -> EntropyReport:
-    """The whole report in one call: the network (the project's model set, or `model`), the coarse data and
-    `baselines` (keys of ``baselines.BASELINES``) on the network's grid. A baseline that fails is left out and
-    its reason kept in ``errors``."""
+                   max_points: int = 5_000_000, model=None, answer: str | None = None) -> EntropyReport:
+    """The whole report in one call: the answer (the project's model set, or `model`; `answer` names the
+    candidate that answers, ``simulate.answers``), the coarse data and `baselines` (keys of
+    ``baselines.BASELINES``) on the answer's grid. A baseline that fails is left out and its reason kept in
+    ``errors``."""
     net = network_entropy(project, units, dh_tesla=dh_tesla, k=k, t_step=t_step, h_step_t=h_step_t, method=method,
-                          max_points=max_points, model=model)
+                          max_points=max_points, model=model, answer=answer)
     dhs = sorted(net.curves["dH_T"].unique())
     others, errors = {}, {}
     try:

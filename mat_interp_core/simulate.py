@@ -165,6 +165,8 @@ def project_entropy(
     else:
         described = describe_models(project, model)
     grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+    if answer:
+        _check_answer(project, answer, chosen_by_default)
     candidates = choice.methods(project, model) if chosen_by_default else None
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
@@ -178,6 +180,26 @@ def project_entropy(
         which = (choice.pick(table, choice.DEFAULT_ISOTHERMS) if isotherm
                  else choice.pick(table, choice.DEFAULT, choice.CHALLENGERS))
     return candidate_entropy(project, candidates, table, which, units, described, **grid)
+
+
+def answers(project: ProjectHandle) -> tuple[str, ...]:
+    """What can answer a project's |ΔS_M| by name (``project_entropy(answer=...)``): its protocol's candidates and
+    "held-out" (the smallest held-out score)."""
+    return (*choice.candidates(isotherms.is_isotherm(project.units)), "held-out")
+
+
+def _check_answer(project: ProjectHandle, answer: str, chosen_by_default: bool) -> None:
+    """One sentence when `answer` cannot answer: unknown for the protocol, a model set asked for, or no folds."""
+    from mat_interp_core import uncertainty
+
+    if answer not in answers(project):
+        raise ProjectError(f"cannot answer with {answer!r}: choose one of {', '.join(answers(project))}")
+    if not chosen_by_default:
+        raise ProjectError(f"answering with {answer!r} needs the default model set (every kept model); drop the "
+                           "ensemble size")
+    reason = uncertainty.calibration_status(project)
+    if reason:
+        raise ProjectError(f"answering with {answer!r} needs the held-out folds: {reason}")
 
 
 def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: str, units, described: str,

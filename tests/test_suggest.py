@@ -7,6 +7,7 @@ Real parts: a project on SQLite searched by an in-process worker, the steps afte
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,50 @@ def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(g
     line = next(v for v in out.splitlines() if v.startswith("held-out |ΔS_M| error of each method"))
     assert "network+rbf" in line and "arrott" in line and line.count("(answers)") == 1
     assert line.split(f"{expected} ")[1].split(",")[0].endswith("(answers)")
+
+
+def test_entropy_answer_names_the_method_on_both_front_ends(gap_project, capsys, tmp_path) -> None:
+    """`entropy --answer pchip` gives the library's PCHIP answer with its band and says so; a bad or impossible
+    --answer is one sentence with exit status 2. The Entropy page's "Answer with" gives the same figures."""
+    from streamlit.testing.v1 import AppTest
+
+    url, name = gap_project
+    out_csv = tmp_path / "pchip.csv"
+    code, out, err = run(capsys, "entropy", name, "--dh", "1,2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
+                         "--answer", "pchip", "--database", url, "--out", str(out_csv))
+    assert code == 0, err
+    assert "PCHIP along H (the networks: ensemble of 2 models" in out
+    line = next(v for v in out.splitlines() if v.startswith("held-out |ΔS_M| error of each method"))
+    assert line.split("pchip ")[1].split(",")[0].endswith("(answers)")
+    pchip = _result(url, name, "pchip")
+    csv = pd.read_csv(out_csv, comment="#").sort_values(["dH_T", "T_K"])
+    assert np.allclose(csv["dS_J_per_kgK"], pchip.curves.sort_values(["dH_T", "T_K"])["dS_J_per_kgK"], rtol=1e-6)
+    assert np.allclose(csv["dS_band"], pchip.curves.sort_values(["dH_T", "T_K"])["dS_band"], rtol=1e-6)
+    for argv, words in ((["--answer", "spline"], "cannot answer with 'spline': choose one of network, network+rbf"),
+                        (["--answer", "rbf", "--ensemble", "1"], "needs the default model set"),
+                        (["--answer", "rbf", "--from", "training"], "--answer applies to the simulated grid only")):
+        code, out, err = run(capsys, "entropy", name, "--dh", "1", *argv, "--database", url)
+        assert code == 2 and words in err and "Traceback" not in err, (argv, err)
+
+    from mat_interp_core import report
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"), default_timeout=300)
+    at.session_state["project"] = name
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAT_INTERP_DATABASE_URL", url)
+        mp.setenv("MAT_INTERP_HOME", str(tmp_path / "home"))
+        at.switch_page("views/entropy.py").run()
+        at.checkbox(key="w_e_force").check().run()  # the project's units do not mark M as magnetisation
+        assert not at.error, [e.value for e in at.error]
+        at.number_input(key="w_e_t_step").set_value(0.25)
+        at.number_input(key="w_e_h_step").set_value(0.05)
+        at.text_input(key="w_e_dh").set_value("1,2,3,4")
+        at.selectbox(key="w_e_answer").set_value("pchip").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Answer: PCHIP along H (the networks" in str(c.value) for c in at.caption)
+    merits = at.dataframe[0].value
+    page = merits[merits["source"] == report.NETWORK].sort_values("dH_T")
+    assert np.allclose(page["peak_J_per_kgK"], pchip.figures.sort_values("dH_T")["peak_J_per_kgK"], rtol=1e-6)
 
 
 def _result(url: str, name: str, answer: str | None = None):

@@ -9,7 +9,7 @@ import common
 import figures
 import fmt
 import session
-from mat_interp_core import dataset, entropy, report, simulate, uncertainty
+from mat_interp_core import choice, dataset, entropy, isotherms, report, simulate, uncertainty
 
 _SOURCES = report.BASELINE_LABELS
 _NETWORK = report.NETWORK
@@ -81,7 +81,23 @@ def _grid_widgets(project, kw: dict) -> dict | None:
         return None
     for warning in report.grid_warnings(float(t_step), float(h_step)):
         st.warning(warning)
-    return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k)}
+    return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k), "answer": _answer_widget(project)}
+
+
+def _answer_widget(project) -> str | None:
+    """Which method answers: None lets the held-out evidence choose (as `mat-interp entropy`), else a key of
+    ``simulate.answers`` (as `entropy --answer KEY`)."""
+    keys = ("default", *simulate.answers(project))
+    if st.session_state.get("w_e_answer") not in keys:
+        st.session_state["w_e_answer"] = "default"
+    isotherm = isotherms.is_isotherm(project.units)
+    labels = {"default": "chosen by held-out evidence (default)", "held-out": "the smallest held-out error"}
+    answer = st.selectbox("Answer with", keys, key="w_e_answer", **session.KEEP,
+                          format_func=lambda key: labels.get(key) or choice.label(key, isotherm),
+                          help="The method whose |ΔS_M| answers, with the band of its own held-out folds (needs the "
+                               "default ensemble size and the stored folds). The default is the rule chosen on the "
+                               "family benchmark (README).")
+    return None if answer == "default" else answer
 
 
 def _cached(key: tuple, compute):
@@ -100,10 +116,10 @@ def _network(project, units, kw: dict, grid: dict):
     model = common.predictor(project, grid["k"])
     default = grid["k"] == simulate.default_k(project)
     key = ("network", project.id, common.model_label(model), default, units, tuple(kw["dh_tesla"]), grid["t_step"],
-           grid["h_step_t"], uncertainty.calibration_status(project))
+           grid["h_step_t"], uncertainty.calibration_status(project), grid["answer"])
     return _cached(key, lambda: report.network_entropy(
         project, units, dh_tesla=kw["dh_tesla"], t_step=grid["t_step"], h_step_t=grid["h_step_t"],
-        max_points=session.settings().max_grid_points, model=model, choose=default))
+        max_points=session.settings().max_grid_points, model=model, choose=default, answer=grid["answer"]))
 
 
 def _choice(net) -> None:
