@@ -156,7 +156,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     expect(page.get_by_label("Temperature step (K) of the grid", exact=True)).to_have_value("0.100")
     expect(page.get_by_label("Field step μ0ΔH (T) of the grid", exact=True)).to_have_value("0.020")
     grid_caption = page.get_by_text(re.compile(r"Grid: \d{3} × \d{3} points \(ΔT = 0.1 K, μ0ΔH = [\d.]+ T\) from "
-                                               r"the ((mean of the networks and RBF surface|Arrott-plot interpolation along H) \(the networks: )?ensemble of \d+ (refined )?models"))
+                                               r"the ((mean of the networks and RBF surface|(mean of the RBF surface and )?Arrott-plot interpolation along H) \(the networks: )?ensemble of \d+ (refined )?models"))
     expect(grid_caption).to_be_visible()
     expect(page.get_by_role("heading", name="Figures of merit")).to_be_visible()
     expect(page.locator(".js-plotly-plot")).to_have_count(1)  # |ΔS_M|(T), simulated (solid) and coarse (dashed)
