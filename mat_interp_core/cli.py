@@ -676,14 +676,14 @@ def cmd_suggest(args) -> int:
     cal = result.calibration
     if not cal.calibrated:
         raise _DataError(f"nothing to rank: the |ΔS_M| band is not calibrated ({cal.reason})")
-    if cal.isotherm:
-        raise _DataError(uncertainty.ISOTHERM_NO_RANKING)
     dhs = list(result.figures["dH_T"])
     table = uncertainty.suggestions(cal, dhs, list(result.figures["T_peak_K"]))
-    print(f"measure next (X2 in {units.h_unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band at "
-          f"the peak, mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} T; models: {result.models}")
+    unit, where = ("K", "where it is widest in each gap between isotherms") if cal.isotherm else (units.h_unit,
+                                                                                                   "at the peak")
+    print(f"measure next (X2 in {unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band {where}, "
+          f"mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} T; models: {result.models}")
     _print_table(table.head(args.top).rename(columns={
-        "x2": f"X2 to measure ({units.h_unit})", "gap_from": "between", "gap_to": "and",
+        "x2": f"X2 to measure ({unit})", "gap_from": "between", "gap_to": "and",
         "reduction": "band shrinks by J/(kg·K)", "reduction_pct": "% of the band"}))
     return 0
 
@@ -814,7 +814,8 @@ def build_parser() -> argparse.ArgumentParser:
             "search)")
     p.add_argument("--force", action="store_true", help="train them again even when up to date")
 
-    p = add("suggest", cmd_suggest, "rank the fields whose measurement would most shrink the |ΔS_M| band")
+    p = add("suggest", cmd_suggest, "rank the fields (isotherms: the temperatures) whose measurement would most "
+            "shrink the |ΔS_M| band")
     p.add_argument("--dh", help="field changes in tesla you care about, e.g. 1,2,3,4,5 (default: every measured one)")
     p.add_argument("--top", type=int, default=5, help="how many suggestions to print")
     _add_answer_arg(p)

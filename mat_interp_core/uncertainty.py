@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "calibrate_isotherms", "ISOTHERM_NO_RANKING", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -168,7 +168,12 @@ class Calibration:
     reason: str = ""  # non-empty: not calibrated, and why
     folds: dict = field(default_factory=dict)  # held-out X2 -> D_i(T)
     t_error: np.ndarray | None = None  # (n_fields - 1, n_T): τ_j(T) of the temperature fold, uncalibrated
-    isotherm: bool = False  # isotherms: the rows are steps of a field grid, the error is between temperatures
+    temperatures: np.ndarray | None = None  # isotherms: their temperatures (the rows are steps of a field grid)
+
+    @property
+    def isotherm(self) -> bool:
+        """Whether the band is between isotherms' temperatures (:func:`calibrate_isotherms`)."""
+        return self.temperatures is not None
 
     def total(self) -> np.ndarray:
         """ε_j(T) + τ_j(T): each gap's whole uncalibrated error."""
@@ -268,8 +273,6 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
 
 
 ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
-ISOTHERM_NO_RANKING = ("nothing to rank: measure next ranks the fields between M(T) sweeps; this project holds "
-                       "isotherms, whose band comes from the gaps between their temperatures (not ranked yet)")
 
 
 def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetUnits, *,
@@ -283,7 +286,7 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
     by w_j / ((T_{i+1} − T_{i−1})/2): the misfit in the middle of a gap grows as its width², the slope error
     as its width. The rows of the returned Calibration are the steps of a field grid from the lowest common
     field, each holding what that step adds to the running maximum, so :func:`band` sums them up to
-    H0 + ΔH. Measure next does not apply (:func:`suggestions` ranks fields of M(T) sweeps)."""
+    H0 + ΔH. :func:`suggestions` ranks the temperature gaps."""
     temps = np.asarray(data.x2_values, dtype=float)
     lo, hi = (float(entropy.to_tesla(v, units.h_unit)) for v in isotherms.field_range(data))
     grid = np.linspace(lo, hi, ISOTHERM_FIELD_POINTS)
@@ -309,7 +312,7 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
         per_gap = np.max([held[i] * (w / ((temps[i + 1] - temps[i - 1]) / 2)) for i in near], axis=0)
         error[:, gap_of_t == j] = per_gap[:, None]
     return Calibration(grid, grid_x2, t_axis, error, grid, ("linear", 1.0),
-                       folds={float(temps[i]): d for i, d in held.items()}, isotherm=True)
+                       folds={float(temps[i]): d for i, d in held.items()}, temperatures=temps)
 
 
 _SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
@@ -368,11 +371,14 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
 
     Columns: x2 (the data's unit), gap_from, gap_to, reduction (J/(kg·K), the mean over the ΔH values of the
     band's expected decrease at the peak), reduction_pct (of the mean band there). `t_peak`: the peak
-    temperature per ΔH (default: where the band is widest)."""
+    temperature per ΔH (default: where the band is widest). Isotherms: the temperatures, one per gap between
+    isotherms (:func:`_isotherm_suggestions`)."""
     cols = ["x2", "gap_from", "gap_to", "reduction", "reduction_pct"]
-    if not cal.calibrated or cal.isotherm:
+    if not cal.calibrated:
         return pd.DataFrame(columns=cols)
     dhs = np.atleast_1d(np.asarray(dh_tesla, dtype=float))
+    if cal.isotherm:
+        return _isotherm_suggestions(cal, dhs, factor, cols)
     gain = 1.0 - 2.0 ** (1.0 - P_ORDER)
     red = np.zeros(cal.gap_error.shape[0])
     total = 0.0
@@ -393,6 +399,26 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         mid = _from_u(kind, scale, 0.5 * (cal.u[j] + cal.u[j + 1]))
         rows.append({"x2": mid, "gap_from": float(cal.fields_x2[j]), "gap_to": float(cal.fields_x2[j + 1]),
                      "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / total) if total > 0 else 0.0})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _isotherm_suggestions(cal: Calibration, dhs: np.ndarray, factor: float, cols: list[str]) -> pd.DataFrame:
+    """Isotherms: the temperatures (the middle of a gap between isotherms) whose measurement would shrink the band
+    the most where it is widest in that gap. The band there scales with the gap's width
+    (:func:`calibrate_isotherms`), so an isotherm in the middle halves it; reduction_pct is of the band at its
+    widest over the whole temperature range (means over the ΔH values)."""
+    temps = cal.temperatures
+    gap_of_t = np.clip(np.searchsorted(temps, cal.t_axis, side="right") - 1, 0, temps.size - 2)
+    red = np.zeros(temps.size - 1)
+    widest = 0.0
+    for dh in dhs:
+        half = factor * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
+        widest += float(half.max()) / dhs.size
+        for j in np.unique(gap_of_t):
+            red[j] += 0.5 * float(half[gap_of_t == j].max()) / dhs.size
+    rows = [{"x2": float((temps[j] + temps[j + 1]) / 2), "gap_from": float(temps[j]), "gap_to": float(temps[j + 1]),
+             "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / widest) if widest > 0 else 0.0}
+            for j in np.argsort(-red) if red[j] > 0]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from helpers import tiny_space
-from mat_interp_core import cli, entropy, projects, report, workers
+from mat_interp_core import cli, entropy, projects, report, uncertainty, workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import family  # noqa: E402
@@ -96,5 +96,13 @@ def test_isotherms_are_answered_by_the_smallest_held_out_error(iso_project) -> N
     for dh, peak, half in zip(result.figures["dH_T"], result.figures["peak_J_per_kgK"], result.figures["peak_band"]):
         exact, _ = family.exact_peak(case, dh)
         assert 0 < half < 0.15 * exact and abs(peak - exact) <= half, (dh, peak, half, exact)
-    # measure next ranks fields of M(T) sweeps: for isotherms one sentence, exit status 2
-    assert cli.main(["suggest", "iso", "--dh", "1", "--database", url]) == 2
+    # measure next ranks the temperatures between isotherms: first the gap where the band is widest, by half of it
+    table = uncertainty.suggestions(result.calibration, [1.0, 5.0], list(result.figures["T_peak_K"]))
+    temps = projects.open_project(url, "iso").data.x2_values
+    first = table.iloc[0]
+    assert first.gap_from in temps and first.gap_to in temps
+    assert first.x2 == pytest.approx((first.gap_from + first.gap_to) / 2)
+    assert np.all(np.diff(table.reduction) <= 0) and 0 < first.reduction_pct <= 50
+    band = result.curves[result.curves["T_K"].between(first.gap_from, first.gap_to)].groupby("dH_T")["dS_band"].max()
+    assert first.reduction == pytest.approx(0.5 * band.mean(), rel=1e-6)
+    assert cli.main(["suggest", "iso", "--dh", "1,5", "--database", url]) == 0

@@ -154,24 +154,28 @@ def _lifts() -> tuple[tuple[float, ...], str | None]:
 
 
 def _measure_next(net, kw: dict, project, data) -> None:
-    """Which field to measure next: the gaps whose filling would shrink the band at the peak the most."""
+    """Which field (isotherms: temperature) to measure next: the gaps whose filling would shrink the band most."""
     st.subheader("Measure next")
     cal = net.calibration
     if cal is None or not cal.calibrated:
         st.info(f"No ranking without a calibrated band: {fmt.md(getattr(cal, 'reason', 'no band'))}.")
         return
-    if cal.isotherm:
-        st.info(uncertainty.ISOTHERM_NO_RANKING)
-        return
     table = uncertainty.suggestions(cal, list(net.figures["dH_T"]), list(net.figures["T_peak_K"]))
     if table.empty:
         st.info("The held-out evidence shows no gap worth filling over these field changes.")
         return
-    unit = kw["h_unit"]
-    st.caption(f"{fmt.md(project.x2_name)} values to measure next, best first: the middle of a gap between measured "
-               "fields (as the networks see the field axis), ranked by how much the band at the |ΔS_M| peak would "
-               "shrink, averaged over the field changes above. Measured: "
-               + ", ".join(f"{v:g}" for v in data.x2_values) + f" {unit}.")
+    if cal.isotherm:
+        unit = "K"
+        st.caption(f"Temperatures ({fmt.md(project.x2_name)}) of the isotherms to measure next, best first: the "
+                   "middle of a gap between measured isotherms, ranked by how much the band would shrink where it is "
+                   "widest in that gap (an isotherm in the middle halves it), averaged over the field changes above. "
+                   "Measured: " + ", ".join(f"{v:g}" for v in data.x2_values) + " K.")
+    else:
+        unit = kw["h_unit"]
+        st.caption(f"{fmt.md(project.x2_name)} values to measure next, best first: the middle of a gap between "
+                   "measured fields (as the networks see the field axis), ranked by how much the band at the |ΔS_M| "
+                   "peak would shrink, averaged over the field changes above. Measured: "
+                   + ", ".join(f"{v:g}" for v in data.x2_values) + f" {unit}.")
     st.dataframe(table.head(5), hide_index=True, placeholder="—", column_config={
         "x2": st.column_config.NumberColumn(f"measure at ({unit})", format="%.4g"),
         "gap_from": st.column_config.NumberColumn(f"between ({unit})", format="%g"),
