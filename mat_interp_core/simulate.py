@@ -168,6 +168,9 @@ def project_entropy(
     if answer:
         _check_answer(project, answer, chosen_by_default)
     candidates = choice.methods(project, model) if chosen_by_default else None
+    if candidates is None and answer:
+        raise ProjectError(f"answering with {answer!r} needs the held-out folds: "
+                           f"{uncertainty.calibration_status(project) or 'they belong to another model'}")
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
         result.models = described
@@ -189,17 +192,13 @@ def answers(project: ProjectHandle) -> tuple[str, ...]:
 
 
 def _check_answer(project: ProjectHandle, answer: str, chosen_by_default: bool) -> None:
-    """One sentence when `answer` cannot answer: unknown for the protocol, a model set asked for, or no folds."""
-    from mat_interp_core import uncertainty
-
+    """One sentence when `answer` cannot answer: unknown for the protocol, or a model set asked for (missing
+    folds are found where the candidates are made)."""
     if answer not in answers(project):
         raise ProjectError(f"cannot answer with {answer!r}: choose one of {', '.join(answers(project))}")
     if not chosen_by_default:
         raise ProjectError(f"answering with {answer!r} needs the default model set (every kept model); drop the "
                            "ensemble size")
-    reason = uncertainty.calibration_status(project)
-    if reason:
-        raise ProjectError(f"answering with {answer!r} needs the held-out folds: {reason}")
 
 
 def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: str, units, described: str,

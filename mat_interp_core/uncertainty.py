@@ -304,7 +304,7 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
     if not held:
         return not_calibrated("none of the held-out isotherms is an interior one", grid_x2, units.h_unit)
     t_axis = np.asarray(t_axis, dtype=float)
-    gap_of_t = np.clip(np.searchsorted(temps, t_axis, side="right") - 1, 0, temps.size - 2)
+    gap_of_t = _temperature_gaps(temps, t_axis)
     error = np.zeros((grid.size - 1, t_axis.size))
     for j in np.unique(gap_of_t):
         near = [i for i in (j, j + 1) if i in held] or [min(held, key=lambda i: abs(i - j - 0.5))]
@@ -313,6 +313,11 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
         error[:, gap_of_t == j] = per_gap[:, None]
     return Calibration(grid, grid_x2, t_axis, error, grid, ("linear", 1.0),
                        folds={float(temps[i]): d for i, d in held.items()}, temperatures=temps)
+
+
+def _temperature_gaps(temps: np.ndarray, t_axis: np.ndarray) -> np.ndarray:
+    """For each temperature of `t_axis`, the gap between isotherms it lies in (ends: the first or last gap)."""
+    return np.clip(np.searchsorted(temps, t_axis, side="right") - 1, 0, temps.size - 2)
 
 
 _SMOOTH_POINTS = 5  # running mean along T of a fold's misfit at its held-out field (measurement noise)
@@ -408,14 +413,11 @@ def _isotherm_suggestions(cal: Calibration, dhs: np.ndarray, factor: float, cols
     (:func:`calibrate_isotherms`), so an isotherm in the middle halves it; reduction_pct is of the band at its
     widest over the whole temperature range (means over the ΔH values)."""
     temps = cal.temperatures
-    gap_of_t = np.clip(np.searchsorted(temps, cal.t_axis, side="right") - 1, 0, temps.size - 2)
+    half = band(cal, dhs, factor=factor).assign(gap=np.tile(_temperature_gaps(temps, cal.t_axis), dhs.size))
+    widest = float(half.groupby("dH_T")["dS_band"].max().mean())
     red = np.zeros(temps.size - 1)
-    widest = 0.0
-    for dh in dhs:
-        half = factor * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
-        widest += float(half.max()) / dhs.size
-        for j in np.unique(gap_of_t):
-            red[j] += 0.5 * float(half[gap_of_t == j].max()) / dhs.size
+    per_gap = 0.5 * half.groupby(["gap", "dH_T"])["dS_band"].max().groupby("gap").mean()
+    red[per_gap.index.to_numpy(dtype=int)] = per_gap.to_numpy()
     rows = [{"x2": float((temps[j] + temps[j + 1]) / 2), "gap_from": float(temps[j]), "gap_to": float(temps[j + 1]),
              "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / widest) if widest > 0 else 0.0}
             for j in np.argsort(-red) if red[j] > 0]
