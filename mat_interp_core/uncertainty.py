@@ -25,8 +25,10 @@ spread ±1 %). The evidence here is held out instead:
    coarse temperature step near a sharp (first-order) transition is an error of
    its own. One more fold, the temperature fold, trains the reference
    configuration on every other temperature of each field's curve; its |ΔS_M|
-   minus the reference's over each gap j, scaled by 2^-T_ORDER (the data has
-   half that spacing), is τ_j(T), added to ε_j(T).
+   minus the reference's over each gap j is τ_j(T), added to ε_j(T). That
+   difference is e(2h) − e(h), h the data's temperature step and e(h) ∝ h^T_ORDER
+   the error of sampling at h (Richardson), so the data's own error e(h) is the
+   difference / (2^T_ORDER − 1): the difference itself at first order.
 4. The band of |ΔS_M|(T, ΔH) is CALIBRATION × Σ_j φ_j (ε_j(T) + τ_j(T)), φ_j the part of
    gap j inside [H0, H0 + ΔH] (a plain sum: the errors of neighbouring gaps
    share their sign). CALIBRATION is meant to make it a nominal 90 % interval:
@@ -79,7 +81,7 @@ COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
-T_ORDER = 1.0  # the temperature fold's error shrinks as the temperature step^T_ORDER (conservative: first order)
+T_ORDER = 1.0  # the error of sampling at temperature step h grows as h^T_ORDER (conservative: first order)
 T_FOLD = -99  # the stored trial number of the temperature fold's model
 MIN_T_POINTS = 6  # fewer temperatures per field curve (median): no temperature fold
 FOLD_PARTS = 2  # the folds are trained in this many groups, which the finishing workers claim one at a time
@@ -267,7 +269,7 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
             table = pd.DataFrame({"T": tt.ravel(), "H": hh.ravel()})
             ds = [entropy.delta_s(table.assign(M=np.asarray(m.predict(tt, hh), float).ravel()), dh_tesla=hi - lo,
                                   **kw).sort_values("T_K")["dS_J_per_kgK"].to_numpy() for m in (t_fold, reference)]
-            t_error[j] = np.abs(ds[0] - ds[1]) * 2.0 ** -T_ORDER
+            t_error[j] = np.abs(ds[0] - ds[1]) / (2.0 ** T_ORDER - 1.0)
     return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, scale),
                        folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error)
 

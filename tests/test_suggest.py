@@ -227,10 +227,11 @@ def test_band_and_suggestions_from_known_fold_errors() -> None:
     sug = uncertainty.suggestions(cal, [2.0], factor=1.0)
     assert list(sug.x2) == pytest.approx([1.5, 2.5])  # the two gaps with evidence of error, middles
     assert sug.reduction.iloc[0] == pytest.approx(0.05 * (1 - 2 ** (1 - uncertainty.P_ORDER)))
-    # the temperature fold: its |ΔS_M| is off by 0.2 per tesla on every gap, scaled by 2^-T_ORDER and added
+    # the temperature fold: its |ΔS_M| is off by 0.2 per tesla on every gap; that is e(2h) - e(h), so the data's
+    # own error is it / (2^T_ORDER - 1) (Richardson), added
     with_t = uncertainty.calibrate(Flat(1.0), {2.0: Flat(1.1), 3.0: Flat(1.0)}, t, x2, units, t_axis=t,
                                    transform="linear", t_fold=Flat(1.2))
-    scale = 2.0 ** -uncertainty.T_ORDER
+    scale = 1.0 / (2.0 ** uncertainty.T_ORDER - 1.0)
     assert with_t.t_error[:, 0] == pytest.approx(np.array([0.2, 0.2, 0.4]) * scale)
     half = uncertainty.band(with_t, [1.0, 4.0], factor=1.0)
     assert half[half.dH_T == 1.0].dS_band.to_numpy() == pytest.approx(np.full(t.size, 0.05 + 0.2 * scale))
