@@ -9,6 +9,8 @@
                                                                     # projects that run trained (no training)
     python bench/family.py --cases 0-5 --tag product6 --rescore --answers network,arrott,held-out
                                                                     # + each candidate answering in turn
+    python bench/family.py --t-order                                # the peak error at 1, 2 and 4x the temperature
+                                                                    # step (the band's T_ORDER), no training
 
 The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
 span what labs measure: Bean–Rodbell magnets with η from 0 (mean field) to 0.6, J in {1/2, 1, 2, 7/2, 6},
@@ -459,6 +461,34 @@ def _parse_cases(text: str | None, n: int) -> list[int]:
     return out
 
 
+def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
+    """How the |ΔS_M| peak error grows with the temperature step (the band's T_ORDER): PCHIP along H
+    (deterministic, linear along T) fitted on every temperature of each curve, every second and every fourth,
+    against the exact peak at `dh`; p is log2 of the ratio of the two differences (the order of e ∝ h^p)."""
+    rows = []
+    for case in cases:
+        if case.isotherm:
+            continue
+        data = case.data()
+        x, y = data.arrays()
+        x1, x2, labels = x[:, 0], data.x2_set_point, data.set_points.labels
+        exact, _ = exact_peak(case, dh)
+        peaks = []
+        for every in (1, 2, 4):
+            keep = np.zeros(y.size, dtype=bool)
+            for k in np.unique(labels):
+                curve = np.flatnonzero(labels == k)
+                keep[curve[np.argsort(x1[curve], kind="stable")][::every]] = True
+            model = BASELINES["pchip"]().fit(x1[keep], x2[keep], y[keep])
+            peaks.append(float(entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=[dh])
+                               .curves["dS_J_per_kgK"].max()))
+        d1, d2 = peaks[0] - peaks[1], peaks[1] - peaks[2]
+        rows.append({"case": case.index, "layout": case.layout, "t_step": round(case.t_step, 2),
+                     "e_h_pct": 100 * (peaks[0] / exact - 1), "e_2h_pct": 100 * (peaks[1] / exact - 1),
+                     "e_4h_pct": 100 * (peaks[2] / exact - 1), "p": np.log2(abs(d2 / d1)) if d1 else np.nan})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", help="case indices, e.g. 0-5 or 0,3,7 (default: all)")
@@ -480,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
                              "trained; writes family<tag>-rescored.*")
     parser.add_argument("--answers", help="with --rescore: also score these candidates answering, e.g. "
                                           "network,network+rbf,arrott,held-out,default (choice.CANDIDATES)")
+    parser.add_argument("--t-order", action="store_true",
+                        help="no search: how the peak error grows with the temperature step (PCHIP on every, every "
+                             "second and every fourth temperature), the order the band's temperature fold assumes")
     args = parser.parse_args(argv)
     if args.report:
         path = Path(args.report)
@@ -496,6 +529,11 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"-{tag}" if tag else ""
     csv = OUT / f"family{tag}.csv"
     url = f"sqlite:///{OUT / f'family{tag}.db'}"
+    if args.t_order:
+        table = t_order(chosen)
+        print(table.to_string(index=False, formatters={c: "{:+.1f}".format for c in table.columns if c.endswith("pct")}
+                              | {"p": "{:.2f}".format}))
+        return 0
     if args.rescore:
         answers = [a.strip() for a in args.answers.split(",")] if args.answers else None
         return rescore(chosen, csv, url, argv, answers)
