@@ -17,6 +17,7 @@ worker, the share of training time spent writing curves, and the ratio.
 
     python bench/search_speed.py --default-path            # issue 12: Section 3.1, target >= 2.7x, <= 90 s
     python bench/search_speed.py --default-path --skip-reference --csv ../shared/data/traindata_Section3_4.csv
+    python bench/search_speed.py --adam 8                 # Keras's Adam against network.FusedAdam, same update
 
 With ``--default-path`` "ours" is the product's default path instead: ``mat-interp
 train`` with its defaults (a TPE search of --trials trials, then every step
@@ -210,6 +211,37 @@ def reference_worker(url: str, csv: Path) -> None:
         study.optimize(objective, n_trials=1, catch=(Exception,))
 
 
+def adam_ratio(csv: Path, n_configs: int, epochs: int, seed: int) -> None:
+    """Keras's Adam against network.FusedAdam (the same update, one fused kernel per variable): each of
+    `n_configs` configurations sampled from the default space trains `epochs` epochs both ways from the same
+    weights, in this process on one thread, the order alternating; prints the times and their ratio."""
+    import keras
+
+    from mat_interp_core import network
+
+    network.configure_threads(1)
+    frame = pd.read_csv(csv)
+    x = frame.iloc[:, :2].to_numpy(dtype="float32")
+    y = frame.iloc[:, 2].to_numpy(dtype="float64")
+    y = ((y - y.mean()) / y.std()).astype("float32")
+    ratios = []
+    print(f"Adam on {csv.name} ({len(x)} points), {epochs} epochs a configuration, 1 thread")
+    print(f"{'layers':>6s} {'nodes':>5s} {'batch':>5s} {'keras s':>8s} {'fused s':>8s} {'ratio':>6s}")
+    for k, p in enumerate(sample_configs(SearchSpace(), len(x), n_configs, seed)):
+        seconds = {}
+        for fused in ((False, True) if k % 2 == 0 else (True, False)):
+            keras.utils.set_random_seed(seed + k)
+            model = network.build_model(p["layers"], p["nodes"], x)
+            started = time.perf_counter()
+            network.fit_many([model], x, y, solver="adam", lr=p["lr"], batch_size=p["batch"], epochs=epochs,
+                             patience=epochs, seed=seed + k, fused=fused)
+            seconds[fused] = time.perf_counter() - started
+        ratios.append(seconds[True] / seconds[False])
+        print(f"{p['layers']:6d} {p['nodes']:5d} {p['batch']:5d} {seconds[False]:8.2f} {seconds[True]:8.2f} "
+              f"{ratios[-1]:6.2f}", flush=True)
+    print(f"fused / keras time: median {np.median(ratios):.2f}, worst {max(ratios):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
@@ -220,6 +252,9 @@ def main() -> None:
     parser.add_argument("--default-path", action="store_true",
                         help="time the product's default path (`mat-interp train` defaults: search and every step "
                              "after it) instead of the search on enqueued configurations")
+    parser.add_argument("--adam", type=int, metavar="N",
+                        help="only time Keras's Adam against network.FusedAdam on N sampled configurations")
+    parser.add_argument("--epochs", type=int, default=100, help="with --adam: epochs a configuration")
     parser.add_argument("--reference-worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_worker:
@@ -228,6 +263,9 @@ def main() -> None:
     if not args.csv.exists():
         sys.exit(f"{args.csv} not found (the paper's data lives in ../shared/data)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.adam:
+        adam_ratio(args.csv, args.adam, args.epochs, args.seed)
+        return
     n_points = len(pd.read_csv(args.csv))
     configs = sample_configs(SearchSpace(), n_points, args.trials, args.seed)
     print(f"{args.trials} enqueued configurations on {args.csv.name} ({n_points} points), {args.workers} workers, "

@@ -143,17 +143,22 @@ def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: 
     return keras.Sequential(layers, name="mat_interp_net")
 
 
+def lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
+    """The method's piecewise-constant decay, its boundaries in optimizer steps."""
+    import keras
+
+    total = steps_per_epoch * epochs
+    boundaries = [max(1, int(f * total)) for f in _DECAY_FRACTIONS]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, [float(lr) * f for f in _DECAY_FACTORS])
+
+
 def make_optimizer(solver: str, lr: float, steps_per_epoch: int, epochs: int):
     """The solver with the method's piecewise-constant decay (boundaries in optimizer steps)."""
     import keras
 
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    total = steps_per_epoch * epochs
-    boundaries = [max(1, int(f * total)) for f in _DECAY_FRACTIONS]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-        boundaries, [float(lr) * f for f in _DECAY_FACTORS]
-    )
+    schedule = lr_schedule(lr, steps_per_epoch, epochs)
     if solver == "adam":
         return keras.optimizers.Adam(schedule)
     if solver == "rmsprop":
@@ -161,6 +166,43 @@ def make_optimizer(solver: str, lr: float, steps_per_epoch: int, epochs: int):
     if solver == "sgd":
         return keras.optimizers.SGD(schedule)
     return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+
+
+class FusedAdam:
+    """Keras's Adam (its defaults and its update, step for step) applied with one fused kernel per variable.
+
+    Keras's optimizer updates each variable with several small ops through the distribution strategy; on these
+    small networks that is a measurable part of a step (bench/search_speed.py --adam prints the ratio). The
+    update is TensorFlow's ResourceApplyAdam: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − α·m/(√v + ε)
+    with α = lr·√(1−β2^t)/(1−β1^t), the formula of keras.optimizers.Adam; lr comes from `schedule` at the step.
+    """
+
+    BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # keras.optimizers.Adam's defaults
+
+    def __init__(self, schedule) -> None:
+        self.schedule = schedule
+        self.iterations = None
+        self._slots: list = []
+
+    def build(self, variables) -> None:
+        import tensorflow as tf
+
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._slots = [(tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False),
+                        tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)) for v in variables]
+
+    def apply(self, grads, variables) -> None:
+        import tensorflow as tf
+
+        lr = tf.cast(self.schedule(self.iterations), tf.float32)
+        t = tf.cast(self.iterations + 1, tf.float32)
+        b1, b2 = tf.pow(self.BETA_1, t), tf.pow(self.BETA_2, t)
+        updates = [tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=s.handle, beta1_power=b1, beta2_power=b2,
+                                                lr=lr, beta1=self.BETA_1, beta2=self.BETA_2, epsilon=self.EPSILON,
+                                                grad=g)
+                   for v, g, (m, s) in zip(variables, grads, self._slots)]
+        with tf.control_dependencies(updates):
+            self.iterations.assign_add(1)
 
 
 @dataclass
@@ -216,16 +258,18 @@ def fit_many(
     seed: int | None = None,
     weights: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    fused: bool = True,
 ) -> list[FitResult]:
     """Train several networks side by side in one graph, each as :func:`fit` would train it alone.
 
-    On these small networks an optimizer step costs dispatch, not arithmetic, so k networks stepped together
-    cost little more than one (bench/search_speed.py --joint prints the ratio). Every network sees the same
+    k networks stepped together cost a little less than k trained one after another (README, speed of the
+    default path) and make one job of them (a group of held-out folds). Every network sees the same
     batches; the loss is the sum of their own losses, so each one's gradients, Adam moments and learning-rate
     schedule are its own. ``weights`` (k x n, 0 or 1) trains network i on the rows where weights[i] is 1 (a
     held-out fold is the rows of 0): its loss is the mean over its own rows of each batch. Each network keeps
     the weights of its own lowest epoch loss; training ends when every one has gone ``patience`` epochs without
-    improving. ``on_epoch(epoch, loss)`` gets the mean loss of the networks.
+    improving. ``on_epoch(epoch, loss)`` gets the mean loss of the networks. Adam is applied by
+    :class:`FusedAdam` (``fused=False``: Keras's own).
     """
     import keras
     import tensorflow as tf
@@ -238,7 +282,8 @@ def fit_many(
     n = int(x.shape[0])
     batch_size = int(min(batch_size, n))
     steps = math.ceil(n / batch_size)
-    optimizer = make_optimizer(solver, lr, steps, epochs)
+    optimizer = (FusedAdam(lr_schedule(lr, steps, epochs)) if solver == "adam" and fused
+                 else make_optimizer(solver, lr, steps, epochs))
     per_model = [m.trainable_variables for m in models]
     variables = [v for vs in per_model for v in vs]
     optimizer.build(variables)

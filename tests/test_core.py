@@ -97,6 +97,29 @@ def test_early_stop_restores_the_best_weights():
     assert final <= min(seen) * 1.5 + 1e-6  # weights of the best epoch, not of the last
 
 
+def test_fused_adam_is_keras_adam_step_for_step():
+    """FusedAdam applies Keras's Adam formula: from the same weights and batches, the same weights after a few
+    epochs (float rounding apart), the learning-rate decay included."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(96, 2))
+    ys = np.sin(6 * x[:, 0]) * x[:, 1]
+    ys = (ys - ys.mean()) / ys.std()
+    import keras
+
+    start, weights = [], []
+    for fused in (False, True):
+        keras.utils.set_random_seed(4)
+        model = network.build_model(3, 16, x)
+        start.append(model.get_weights())
+        network.fit_many([model], x, ys, solver="adam", lr=3e-3, batch_size=16, epochs=4, patience=4, seed=2,
+                         fused=fused)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*start))  # the same start
+    assert max(float(np.abs(a - b).max()) for a, b in zip(start[0], weights[0])) > 1e-2  # training moved them
+    for keras_w, fused_w in zip(*weights):
+        assert np.allclose(keras_w, fused_w, rtol=1e-4, atol=1e-5)
+
+
 def test_unknown_solver():
     with pytest.raises(ValueError, match="solver"):
         network.make_optimizer("lbfgs", 1e-3, 10, 10)
