@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mat_interp_core import dataset, entropy, isotherms, synthetic  # noqa: E402
+from mat_interp_core import dataset, entropy, isotherms, synthetic, uncertainty  # noqa: E402
 from mat_interp_core.baselines import BASELINES  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -346,7 +346,7 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | 
     """The product's rows again from the trained projects of an earlier run (the current entropy path and band;
     the band's folds are trained again when the current code needs other ones). `answers`: keys of
     ``choice.CANDIDATES`` (or "held-out") also scored as "product[KEY]", each with its own band."""
-    from mat_interp_core import choice, network, projects, simulate, uncertainty
+    from mat_interp_core import choice, network, projects, simulate
 
     network.configure_threads(os.cpu_count() or 1)
 
@@ -471,14 +471,11 @@ def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
             continue
         data = case.data()
         x, y = data.arrays()
-        x1, x2, labels = x[:, 0], data.x2_set_point, data.set_points.labels
+        x1, x2 = x[:, 0], data.x2_set_point
         exact, _ = exact_peak(case, dh)
         peaks = []
         for every in (1, 2, 4):
-            keep = np.zeros(y.size, dtype=bool)
-            for k in np.unique(labels):
-                curve = np.flatnonzero(labels == k)
-                keep[curve[np.argsort(x1[curve], kind="stable")][::every]] = True
+            keep = uncertainty.temperature_fold_rows(data, every)
             model = BASELINES["pchip"]().fit(x1[keep], x2[keep], y[keep])
             peaks.append(float(entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=[dh])
                                .curves["dS_J_per_kgK"].max()))

@@ -98,9 +98,9 @@ def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
     return [float(v) for v in _interior_subset(values, int(n))] if values.size >= 3 else []
 
 
-def temperature_fold_rows(data) -> np.ndarray | None:
-    """Rows of every other temperature of each field's curve (the temperature fold trains on these), or None when
-    the curves are too short to thin."""
+def temperature_fold_rows(data, every: int = 2) -> np.ndarray | None:
+    """Rows of every other temperature of each field's curve (the temperature fold trains on these; `every`: every
+    so many), or None when the curves are too short to thin."""
     x, _ = data.arrays()
     labels = data.set_points.labels
     if np.median(np.bincount(labels)) < MIN_T_POINTS:
@@ -108,7 +108,7 @@ def temperature_fold_rows(data) -> np.ndarray | None:
     keep = np.zeros(len(labels), dtype=bool)
     for k in np.unique(labels):
         rows = np.flatnonzero(labels == k)
-        keep[rows[np.argsort(x[rows, 0], kind="stable")][::2]] = True
+        keep[rows[np.argsort(x[rows, 0], kind="stable")][::every]] = True
     return keep
 
 
