@@ -166,18 +166,20 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
             elif space.objective == "holdout" and (v := validation.validation_status(project))[0] < v[1]:
                 label, total, n, eta, running = "held-out validation", v[1], v[0], None, 0
             else:
-                c = uncertainty.calibration_progress(project)
-                label, total, n, eta, running = "|ΔS_M| band folds", max(1, c["total"]), c["done"], c["eta_s"], c["running"]
+                c = uncertainty.calibration_progress(project)  # total 0: none to train (no bar)
+                label, total, n, eta, running = "|ΔS_M| band folds", c["total"], c["done"], c["eta_s"], c["running"]
             if label != step:
                 if bar is not None:
                     bar.n = bar.total
                     bar.close()
-                bar, step = tqdm(total=total, desc=label, unit="model", dynamic_ncols=True, file=sys.stdout,
-                                 disable=None, bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]"), label
-            bar.n = min(n, total)
-            if eta is not None:
-                bar.set_postfix_str(f"ETA {eta:.0f} s, {running} running")
-            bar.refresh()
+                bar = tqdm(total=total, desc=label, unit="model", dynamic_ncols=True, file=sys.stdout, disable=None,
+                           bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]") if total else None
+                step = label
+            if bar is not None:
+                bar.n = min(n, total)
+                if eta is not None:
+                    bar.set_postfix_str(f"ETA {eta:.0f} s, {running} running")
+                bar.refresh()
             if not any(pr.poll() is None for pr in procs) or interrupted.wait(1.0):
                 break
     finally:

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "calibrate_isotherms", "band", "suggestions", "calibrate_project", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "band", "suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -477,7 +477,7 @@ def calibration_progress(project: ProjectHandle) -> dict:
         _, _, study, trial, _, _, settings = _fold_plan(project)
     except Exception:  # noqa: BLE001 - no model yet: nothing to show
         return out
-    if not settings["folds"]:
+    if not settings["folds"] or ("calibration" not in study.user_attrs and not band_wanted(project)):
         return out
     groups, attrs, mark, now = fold_groups(settings), study.user_attrs, _mark(settings), time.time()
     out["total"] = len(groups)
@@ -559,10 +559,28 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     return trained
 
 
+def band_wanted(project: ProjectHandle) -> bool:
+    """Whether the steps after the search train the band's folds: the data is magnetisation M(T, H), as the Data
+    page's "This is magnetisation" says, or as the stored units (else the column headers) name a moment and a
+    field unit. Other data (an ARPES map, a resistance) never gives |ΔS_M|, so its default path does not train
+    networks for that band; `mat-interp calibrate` trains them on request."""
+    from mat_interp_core import readers
+
+    units = dict(project.units or {})
+    if "magnetisation" in units:
+        return bool(units["magnetisation"])
+    field = units.get("field", "x2")
+    m = units.get("m_unit") or units.get("y") or readers.unit_in_name(project.y_name)
+    h = units.get("h_unit") or units.get(field) or readers.unit_in_name(getattr(project, f"{field}_name"))
+    return m in entropy.M_UNITS and h in entropy.H_UNITS
+
+
 def calibration_done(project: ProjectHandle) -> bool:
-    """True when the folds of the current best model are stored, or there are none to train (< 3 fields)."""
+    """True when the folds of the current best model are stored, or there are none to train (< 3 fields, or
+    data that is not magnetisation: :func:`band_wanted`)."""
     _, _, study, _, _, _, settings = _fold_plan(project)
-    return not settings["folds"] or study.user_attrs.get("calibration") == settings
+    stored = study.user_attrs.get("calibration")
+    return not settings["folds"] or stored == settings or (stored is None and not band_wanted(project))
 
 
 def calibration_status(project: ProjectHandle) -> str:
@@ -576,7 +594,10 @@ def calibration_status(project: ProjectHandle) -> str:
                 "how wrong |ΔS_M| is between fields")
     stored = study.user_attrs.get("calibration")
     if stored is None:
-        return f"no held-out folds yet: `mat-interp calibrate {project.name}` trains them ({len(settings['folds']) + settings['t_fold']} networks side by side)"
+        why = "" if band_wanted(project) else (" (not by default: the project's units do not say its data is "
+                                               "magnetisation)")
+        return (f"no held-out folds yet{why}: `mat-interp calibrate {project.name}` trains them "
+                f"({len(settings['folds']) + settings['t_fold']} networks side by side)")
     if stored != settings:
         return ("the held-out folds belong to an earlier best model or an older way of calibrating: "
                 f"`mat-interp calibrate {project.name}` renews them")

@@ -132,9 +132,9 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
     Unless the project turned it off (refine_epochs 0): the refinement of the
     best trials (:func:`mat_interp_core.refine.refine_project`). With the
     objective 'holdout': then the held-out validation of the best trials
-    (:func:`mat_interp_core.validation.validate_project`). Then the held-out
-    folds of the |ΔS_M| band (:func:`mat_interp_core.uncertainty.calibrate_project`). All skip what is
-    done
+    (:func:`mat_interp_core.validation.validate_project`). Then, for magnetisation data
+    (:func:`mat_interp_core.uncertainty.band_wanted`), the held-out folds of the |ΔS_M| band
+    (:func:`mat_interp_core.uncertainty.calibrate_project`). All skip what is
     already done with the same settings, so running this again, or after a
     crash, repeats nothing. With `max_rss_mb`, raises :class:`WorkerRecycle`
     after a refined model is stored when the process has grown past it (the
@@ -170,7 +170,9 @@ def finish_project(project: projects.ProjectHandle, progress=None, max_rss_mb: f
                 return False
     if slot == 0 and space.objective == "holdout":
         validation.validate_project(project, progress=progress)
-    if (max_rss_mb and network.trained_here() and not uncertainty.calibration_done(project)
+    if uncertainty.calibration_done(project):  # stored, or none wanted (fewer than 3 fields, not magnetisation)
+        return True
+    if (max_rss_mb and network.trained_here()
             and over_memory_budget(FOLD_HEADROOM * max_rss_mb)):  # a group of fold networks grows the process
         raise WorkerRecycle("the steps before the held-out folds")
     while True:  # the band's held-out folds, in groups the workers share

@@ -273,3 +273,36 @@ def test_fold_groups_are_shared_and_a_dead_workers_group_taken_over(tmp_path, mo
     assert uncertainty.calibration_done(projects.open_project(url, "share"))
     assert uncertainty.calibration_status(projects.open_project(url, "share")) == ""
     assert not uncertainty.calibrate_project(projects.open_project(url, "share"))  # nothing left to do
+
+
+def test_band_wanted_for_magnetisation_only() -> None:
+    """The default path trains the band's folds for data that says it is magnetisation, not for any X2 scan."""
+    from types import SimpleNamespace
+
+    def handle(units, x2="H (Oe)", y="moment (emu)"):
+        return SimpleNamespace(units=units, x1_name="T (K)", x2_name=x2, y_name=y)
+
+    assert uncertainty.band_wanted(handle({}))  # the headers name a moment and a field unit
+    assert uncertainty.band_wanted(handle({"x2": "T", "y": "A m2/kg"}, x2="B", y="M"))  # the CLI's stored units
+    assert not uncertainty.band_wanted(handle({}, x2="X2_demo4", y="Y_demo4"))  # an ARPES map: no units
+    assert not uncertainty.band_wanted(handle({"magnetisation": False}))  # the Data page's box unticked wins
+    assert uncertainty.band_wanted(handle({"magnetisation": True}, x2="B", y="M"))
+    assert uncertainty.band_wanted(handle({"field": "x1", "h_unit": "kOe", "m_unit": "emu/g"}, x2="T (K)", y="M"))
+
+
+def test_data_that_is_not_magnetisation_finishes_without_the_bands_folds(tmp_path, capsys) -> None:
+    """Columns with no units (as an ARPES map has): the steps after the search skip the folds, the CLI says why and
+    how to train them, and `mat-interp calibrate` trains them on request."""
+    frame = _data((0.5, 1.0, 2.0, 3.0)).frame.set_axis(["a", "b", "c"], axis=1)
+    url = f"sqlite:///{tmp_path}/mi.db"
+    space = tiny_space(epochs=10, patience=10, min_resource=1000, keep_models=1, refine_epochs=0, seed=0)
+    projects.create_project(url, "map", dataset.validate(frame, "a", "b", "c"), space=space, n_trials=1)
+    assert workers.run_worker(url, "map", exit_when_idle=True, threads=1, poll_seconds=0.1) == 1
+    assert workers.finish_project(projects.open_project(url, "map"))
+    project = projects.open_project(url, "map")
+    assert "calibration" not in project.study().user_attrs and uncertainty.calibration_done(project)
+    assert uncertainty.calibration_progress(project)["total"] == 0  # no step for the Monitor or the CLI's bar
+    assert "not by default: the project's units do not say its data is magnetisation" in \
+        uncertainty.calibration_status(project)
+    assert run(capsys, "calibrate", "map", "--database", url)[0] == 0
+    assert uncertainty.calibration_status(projects.open_project(url, "map")) == ""
