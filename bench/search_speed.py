@@ -286,8 +286,10 @@ def main() -> None:
                 SECTION_3_1_UNITS if args.csv.resolve() == DEFAULT_CSV.resolve() else "")
             results = {"ours": run_default_path(args.csv, args.trials, args.workers, Path(tmp), units)}
             r = results["ours"]
-            print(f"default path ({'units ' + units if units else 'no units: no |ΔS_M| band folds'}): search {r['search_s']:.1f} s + after it {r['after_s']:.1f} s = {r['wall_s']:.1f} s; "
-                  f"worker restarts {r['restarts']}; TensorFlow lines in the CLI output: {r['tf_lines']}", flush=True)
+            given = f"units {units}" if units else "no units: no |ΔS_M| band folds"
+            print(f"default path ({given}): search {r['search_s']:.1f} s + after it {r['after_s']:.1f} s = "
+                  f"{r['wall_s']:.1f} s; worker restarts {r['restarts']}; TensorFlow lines in the CLI output: "
+                  f"{r['tf_lines']}", flush=True)
         else:
             results = {"ours": run_ours(args.csv, configs, args.workers, Path(tmp))}
         storage.dispose_all()

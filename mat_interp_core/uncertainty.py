@@ -99,8 +99,8 @@ def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
 
 
 def temperature_fold_rows(data, every: int = 2) -> np.ndarray | None:
-    """Rows of every other temperature of each field's curve (the temperature fold trains on these; `every`: every
-    so many), or None when the curves are too short to thin."""
+    """Rows of every `every`-th temperature of each field's curve (every other one, 2, is what the temperature fold
+    trains on), or None when the curves are too short to thin."""
     x, _ = data.arrays()
     labels = data.set_points.labels
     if np.median(np.bincount(labels)) < MIN_T_POINTS:
