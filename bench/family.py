@@ -372,7 +372,7 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | 
             table = choice.scores(project, found, case.units)
             errors = dict(zip(table["method"], table["error_J_per_kgK"]))
             for key in answers:  # "default": the rule project_entropy applies
-                which = (choice.pick(table, choice.DEFAULT, choice.CHALLENGERS) if key == "default"
+                which = (choice.pick(table, choice.DEFAULT) if key == "default"
                          else choice.pick(table, key))
                 if which != key and key not in ("held-out", "default"):
                     continue

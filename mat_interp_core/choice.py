@@ -21,8 +21,10 @@ carried to |ΔS_M| where the integral feels it:
   (T_{i+1} − T_{i−1})/2 (a wrong M at T_i shifts ∂M/∂T on both sides of it by e_i / ΔT).
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
-(:data:`DEFAULT`, replaced by a :data:`CHALLENGERS` candidate whose score is its margin times smaller;
-for isotherms the smallest score) was chosen on the family benchmark (README).
+(:data:`DEFAULT`: the networks for M(T) sweeps; for isotherms the smallest score) was chosen on the family
+benchmark (README). The held-out scores see the interior fields only: on the family they did not tell when a
+baseline or a blend beats the networks (on a wide gap above zero field, the blends were far better on some
+magnets and far worse on others), so for M(T) they are shown, not used.
 
 With no stored folds (a project still training, fewer than 3 X2 values) there is no evidence: the networks
 answer, as before the choice existed.
@@ -31,7 +33,7 @@ answer, as before the choice existed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,17 +41,13 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import BASELINES, LABELS, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "CHALLENGERS", "MARGIN", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
 CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott", "rbf+arrott")
 FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
-DEFAULT = "network+rbf"  # M(T) sweeps: a key of CANDIDATES, or "held-out" (the smallest held-out score answers)
-MARGIN = 10.0  # Arrott's: measured on five trained family cases (README): at 3-5x it was worse on two of three
-# M(T): each answers instead of DEFAULT when its held-out score times its margin is smaller than DEFAULT's (of
-# several, the smallest score); the mean of RBF and Arrott on plain held-out evidence (README, session 9)
-CHALLENGERS = {"arrott": MARGIN, "rbf+arrott": 1.0}
+DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
 DEFAULT_ISOTHERMS = "held-out"  # isotherms (README: bench/family.py --isotherms)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -199,16 +197,11 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
                         columns=["method", "error_J_per_kgK"])
 
 
-def pick(table: pd.DataFrame, default: str, challengers: Mapping[str, float] | None = None) -> str:
-    """The candidate that answers: `default` (:data:`DEFAULT` or :data:`DEFAULT_ISOTHERMS`) unless one of
-    `challengers` ({key: margin}, :data:`CHALLENGERS`) has a held-out score `margin` times smaller (of several,
-    the smallest score; a large margin asks for strong evidence, as the scores see the interior fields, not
-    the gap above the lowest one), or with "held-out" the smallest finite score (ties: the first)."""
+def pick(table: pd.DataFrame, default: str) -> str:
+    """The candidate that answers: `default` (:data:`DEFAULT`, a key of :data:`CANDIDATES`; the networks when it
+    could not be made), or with "held-out" the smallest finite score (ties: the first)."""
     errors = dict(zip(table["method"], table["error_J_per_kgK"]))
     if default != "held-out":
-        best = default if default in errors else "network"
-        beaten = {key: errors[key] for key, margin in (challengers or {}).items()
-                  if np.isfinite(errors.get(key, np.nan)) and errors[key] * margin < errors.get(best, np.nan)}
-        return min(beaten, key=beaten.get) if beaten else best
+        return default if default in errors else "network"
     finite = table[np.isfinite(table["error_J_per_kgK"])]
     return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])

@@ -181,7 +181,7 @@ def project_entropy(
         which = choice.pick(table, answer)
     else:
         which = (choice.pick(table, choice.DEFAULT_ISOTHERMS) if isotherm
-                 else choice.pick(table, choice.DEFAULT, choice.CHALLENGERS))
+                 else choice.pick(table, choice.DEFAULT))
     return candidate_entropy(project, candidates, table, which, units, described, **grid)
 
 
@@ -224,7 +224,9 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
-                                    t_fold=chosen.t_fold)
+                                    t_fold=chosen.t_fold,
+                                    scale=uncertainty.network_scale(entropy.to_tesla(data.x2_values, units.h_unit))
+                                    if which == "network" else 1.0)
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result
@@ -269,4 +271,6 @@ def with_band(result, cal, t_window: float = 0.0):
             "the field integral")
     result.band_note = (f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out {held})"
                         if cal.calibrated else f"band not calibrated: {cal.reason}")
+    if uncertainty.gap_warning(cal):
+        result.band_note += "; " + uncertainty.gap_warning(cal)
     return result

@@ -37,7 +37,9 @@ spread ±1 %). The evidence here is held out instead:
    small, briefly trained project of tests/test_suggest.py, where the error
    comes from the fit along T rather than from the field gaps, which the folds
    do not see. CALIBRATION = 1 covers both: conservative (wide) on well-trained
-   projects, and still a number set on few cases (see the README).
+   projects, and still a number set on few cases (see the README). The
+   networks' own band is scaled by :func:`network_scale`, set on the family
+   benchmark's well-trained projects (their folds' training scatter widens it).
 
 With fewer than 3 fields there is no interior field to hold out: the band is
 "not calibrated" and says why (:class:`Calibration`.reason).
@@ -72,13 +74,15 @@ from mat_interp_core import entropy, isotherms, network
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
-__all__ = ["COVERAGE", "CALIBRATION", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
+__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "gap_warning", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
            "temperature_fold_rows", "fold_numbers",
            "calibrate", "calibrate_isotherms", "band", "suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
+NETWORK_CALIBRATION = 0.35  # the networks' band without a low gap (network_scale): the family (README)
+LOW_GAP_T = 0.5  # tesla: the narrowest lowest gap counted as one no fold tests inside (low_gap)
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
 T_ORDER = 1.0  # the error of sampling at temperature step h grows as h^T_ORDER (conservative: first order)
@@ -157,6 +161,35 @@ def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_f
             for n, (net, _) in zip(numbers, trained)]
 
 
+def low_gap(fields_tesla) -> bool:
+    """Whether the two lowest fields leave a wide gap just above zero field: at least :data:`LOW_GAP_T` wide,
+    from below a fifth of its top (a first field at 0 T or remanent, or an order of magnitude below the next).
+
+    M(H) is steepest there (∝ H^{1/3} at T_C in mean field) and no fold tests inside it: the fold that leaves
+    out the second field tests one point at the gap's top, twice as far from the lowest field."""
+    f = np.unique(np.asarray(fields_tesla, dtype=float))
+    return bool(f.size >= 2 and f[1] - f[0] >= LOW_GAP_T and f[0] <= f[1] / 5)
+
+
+def network_scale(fields_tesla) -> float:
+    """The factor on the networks' band (:class:`Calibration`.scale). Their folds are retrained networks, so a
+    fold differs from the reference by the training's own scatter besides the gap's error, and the band at
+    CALIBRATION is wide (its errors a small fraction of it): :data:`NETWORK_CALIBRATION` makes it a
+    90 % interval on the family's cases without a :func:`low_gap`. Below such a gap the folds do not see the
+    networks' largest error: 1 (the band still misses there; README)."""
+    return 1.0 if low_gap(fields_tesla) else NETWORK_CALIBRATION
+
+
+def gap_warning(cal: Calibration) -> str:
+    """What the band cannot see, in one sentence: the :func:`low_gap` of M(T) data ("" when there is none)."""
+    if not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
+        return ""
+    lo, hi = cal.fields_t[:2]
+    return (f"no fold tests inside the gap from {lo:.3g} to {hi:.3g} T above zero field, where |ΔS_M| may be off by "
+            "more than the band (by tens of per cent on some magnets of the family benchmark): measure a field "
+            "inside it")
+
+
 @dataclass
 class Calibration:
     """Held-out evidence of one project: per-gap |ΔS_M| errors on a temperature axis (or why there is none)."""
@@ -171,6 +204,7 @@ class Calibration:
     folds: dict = field(default_factory=dict)  # held-out X2 -> D_i(T)
     t_error: np.ndarray | None = None  # (n_fields - 1, n_T): τ_j(T) of the temperature fold, uncalibrated
     temperatures: np.ndarray | None = None  # isotherms: their temperatures (the rows are steps of a field grid)
+    scale: float = 1.0  # times CALIBRATION: network_scale when the networks' folds made it
 
     @property
     def isotherm(self) -> bool:
@@ -214,12 +248,13 @@ def _from_u(kind: str, scale: float, u: float) -> float:
 def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndarray, units: entropy.MagnetUnits,
               *, t_axis: np.ndarray, transform: str = network.DEFAULT_X2_TRANSFORM,
               h_step_t: float = entropy.DEFAULT_H_STEP_T, y: np.ndarray | None = None,
-              x2_read: np.ndarray | None = None, t_fold=None) -> Calibration:
+              x2_read: np.ndarray | None = None, t_fold=None, scale: float = 1.0) -> Calibration:
     """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring).
 
     x1, x2: the measured temperatures and field set points; with the measured `y` (and the field read-backs
     `x2_read`, when they jitter around the set points) each fold is also scored against the held-out field.
-    `t_fold`: the temperature fold's model (see the module's docstring)."""
+    `t_fold`: the temperature fold's model (see the module's docstring); `scale`: the band's own factor
+    (:func:`network_scale` for the networks' folds)."""
     x2_values = np.unique(np.asarray(x2, dtype=float))
     if x2_values.size < 3:
         return not_calibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
@@ -230,8 +265,8 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
     factor = float(entropy.to_tesla(1.0, units.h_unit))
     fields_t = x2_values * factor
     kind = transform
-    scale = network.x2_transform_scale(kind, x2_values)
-    u = _to_u(kind, scale, x2_values)
+    x2_scale = network.x2_transform_scale(kind, x2_values)
+    u = _to_u(kind, x2_scale, x2_values)
     t_axis = np.asarray(t_axis, dtype=float)
     kw = dict(t_col="T", h_col="H", m_col="M", **units.kwargs())
     held: dict[int, np.ndarray] = {}
@@ -270,8 +305,8 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
             ds = [entropy.delta_s(table.assign(M=np.asarray(m.predict(tt, hh), float).ravel()), dh_tesla=hi - lo,
                                   **kw).sort_values("T_K")["dS_J_per_kgK"].to_numpy() for m in (t_fold, reference)]
             t_error[j] = np.abs(ds[0] - ds[1]) / (2.0 ** T_ORDER - 1.0)
-    return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, scale),
-                       folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error)
+    return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, x2_scale),
+                       folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error, scale=scale)
 
 
 ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
@@ -363,7 +398,7 @@ def band(cal: Calibration, dh_tesla: Sequence[float], t: np.ndarray | None = Non
     rows = []
     for dh in np.atleast_1d(np.asarray(dh_tesla, dtype=float)):
         if cal.calibrated:
-            half = factor * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
+            half = factor * cal.scale * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
             half = np.interp(t_out, cal.t_axis, half)
         else:
             half = np.full(t_out.size, np.nan)
@@ -386,6 +421,7 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
     dhs = np.atleast_1d(np.asarray(dh_tesla, dtype=float))
     if cal.isotherm:
         return _isotherm_suggestions(cal, dhs, factor, cols)
+    factor = factor * cal.scale
     gain = 1.0 - 2.0 ** (1.0 - P_ORDER)
     red = np.zeros(cal.gap_error.shape[0])
     total = 0.0
@@ -633,4 +669,4 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
     settings = project.study().user_attrs["calibration"]
     return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
                      transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1],
-                     t_fold=t_fold)
+                     t_fold=t_fold, scale=network_scale(entropy.to_tesla(data.x2_values, units.h_unit)))

@@ -270,9 +270,13 @@ def main() -> None:
         st.caption("The band is an error bar: a nominal 90 % interval for the simulated |ΔS_M|, calibrated on held-out "
                    "evidence. Each interior measured field was left out in turn and the answering method refitted "
                    "without it (the networks: their best configuration retrained); how far its |ΔS_M| moved across that gap, carried through ∂M/∂T and the field "
-                   "integral and scaled to each gap's width, gives the band. Its factor was set on a few synthetic "
-                   "magnets, and it cannot see a bias that the held-out fits share across a wide gap (README, "
-                   "bench/method.py). The ensemble members' spread is not shown: they share the method's bias.")
+                   "integral and scaled to each gap's width, gives the band. Its factor was set on the family benchmark's "
+                   "synthetic magnets (for the networks a third of that width: their retrained folds scatter more "
+                   "than they err), and it cannot see a bias that the held-out fits share across a wide gap (README, "
+                   "bench/family.py). The ensemble members' spread is not shown: they share the method's bias.")
+        gap = uncertainty.gap_warning(net.calibration)
+        if gap:
+            st.warning(fmt.md(gap[0].upper() + gap[1:] + "."))
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
     figs = {"entropy": fig_main}
