@@ -693,7 +693,7 @@ def cmd_suggest(args) -> int:
 def _add_answer_arg(p) -> None:
     p.add_argument("--answer", help="the method that answers, with the band of its own held-out folds: a method of the "
                    "held-out table `entropy` prints (e.g. network, pchip), or held-out for the smallest score "
-                   "(default: the one the held-out evidence chooses)")
+                   "(default: the networks for M(T) sweeps, the smallest score for isotherms)")
 
 
 def _add_unit_args(p) -> None:
@@ -802,8 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dh", help="field changes in tesla, e.g. 1,2,3,4,5 (default: every measured field above the lowest)")
     p.add_argument("--from", dest="source", choices=("simulated", "training"), default="simulated",
                    help="the simulated fine grid (default) or the training data itself")
-    p.add_argument("--ensemble", type=int, help="the best K networks alone (default: the answer the held-out "
-                   "evidence chose, for M(T) the mean of every kept network and an RBF surface, as on the pages)")
+    p.add_argument("--ensemble", type=int, help="the best K networks alone (default: every kept network for M(T), "
+                   "the candidate with the smallest held-out score for isotherms, as on the pages)")
     _add_answer_arg(p)
     p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
     p.add_argument("--compare", help="baselines beside the network on the same grid, e.g. linear,pchip (the Entropy "

@@ -23,7 +23,7 @@ from mat_interp_core import entropy, isotherms, simulate
 from mat_interp_core.baselines import BASELINES, LABELS
 from mat_interp_core.projects import ProjectHandle
 
-NETWORK = "answer (simulated grid)"  # the networks, or the baseline held-out evidence chose (choice)
+NETWORK = "answer (simulated grid)"  # the networks, or the candidate that answers (choice)
 COARSE = "coarse data (measured fields only)"
 BASELINE_LABELS = LABELS
 # Warn when μ0ΔH step / T step exceeds this: a transition moving up to 2 K/T with the field then shifts by more

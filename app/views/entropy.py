@@ -71,8 +71,8 @@ def _grid_widgets(project, kw: dict) -> dict | None:
                              key="w_e_h_step", **session.KEEP)
     k = c3.number_input("Ensemble of the best K models", min_value=1, max_value=max(1, project.space.keep_models),
                         step=1, key="w_e_k", **session.KEEP,
-                        help="The default (every kept model) lets held-out evidence choose between the networks and a "
-                             "baseline; another K: |ΔS_M| of the mean of the best K networks.")
+                        help="The default (every kept model) answers with the default method below, with its band; "
+                             "another K: |ΔS_M| of the mean of the best K networks.")
     st.caption("The page simulates its own grid for the integral (the Simulate page's grid is not used): the "
                "defaults, min(0.1 K, measured spacing / 5) × 0.02 T, keep the integral's own error well under 1 %. "
                "Simulated points are cheap.")
@@ -85,13 +85,14 @@ def _grid_widgets(project, kw: dict) -> dict | None:
 
 
 def _answer_widget(project) -> str | None:
-    """Which method answers: None lets the held-out evidence choose (as `mat-interp entropy`), else a key of
-    ``simulate.answers`` (as `entropy --answer KEY`)."""
+    """Which method answers: None for the default (``choice.DEFAULT``, isotherms the smallest held-out score: as
+    `mat-interp entropy`), else a key of ``simulate.answers`` (as `entropy --answer KEY`)."""
     keys = ("default", *simulate.answers(project))
     if st.session_state.get("w_e_answer") not in keys:
         st.session_state["w_e_answer"] = "default"
     isotherm = isotherms.is_isotherm(project.units)
-    labels = {"default": "chosen by held-out evidence (default)", "held-out": "the smallest held-out error"}
+    labels = {"default": "the smallest held-out error (default)" if isotherm else "the networks (default)",
+              "held-out": "the smallest held-out error"}
     answer = st.selectbox("Answer with", keys, key="w_e_answer", **session.KEEP,
                           format_func=lambda key: labels.get(key) or choice.label(key, isotherm),
                           help="The method whose |ΔS_M| answers, with the band of its own held-out folds (needs the "
@@ -112,7 +113,7 @@ def _cached(key: tuple, compute):
 
 def _network(project, units, kw: dict, grid: dict):
     """|ΔS_M| of the project's answer with its calibrated band (report.network_entropy), kept per grid and
-    models: at the default K the method held-out evidence chose (as `mat-interp entropy`), else the best K."""
+    models: at the default K the default answer (as `mat-interp entropy`), else the best K networks."""
     model = common.predictor(project, grid["k"])
     default = grid["k"] == simulate.default_k(project)
     key = ("network", project.id, common.model_label(model), default, units, tuple(kw["dh_tesla"]), grid["t_step"],
