@@ -323,7 +323,7 @@ def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int,
     except projects.ProjectError:
         pass
     space = SearchSpace(seed=seed, epochs=30, patience=5, min_resource=5, keep_models=2,
-                        refine_epochs=20) if quick else SearchSpace(seed=seed)
+                        refine_epochs=300) if quick else SearchSpace(seed=seed)
     units = {"m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "mass_mg": case.units.mass_mg,
              "molar_mass_g": case.units.molar_mass_g}
     if case.isotherm:  # the roles the Data page stores for isotherms: project_entropy then swaps them
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
     parser.add_argument("--quick", action="store_true",
-                        help="a tiny search (30 epochs, 2 kept models, 20 refinement epochs) for a smoke run")
+                        help="a tiny search (30 epochs, 2 kept models, 300 refinement epochs) for a smoke run")
     parser.add_argument("--only-baselines", action="store_true", help="skip the product's search")
     parser.add_argument("--baselines", help="only these baselines, e.g. linear,pchip (default: all)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
