@@ -224,9 +224,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
-                                    t_fold=chosen.t_fold,
-                                    scale=uncertainty.network_scale(entropy.to_tesla(data.x2_values, units.h_unit))
-                                    if which == "network" else 1.0)
+                                    t_fold=chosen.t_fold, networks=which == "network")
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result
@@ -271,6 +269,7 @@ def with_band(result, cal, t_window: float = 0.0):
             "the field integral")
     result.band_note = (f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out {held})"
                         if cal.calibrated else f"band not calibrated: {cal.reason}")
-    if uncertainty.gap_warning(cal):
-        result.band_note += "; " + uncertainty.gap_warning(cal)
+    gap = uncertainty.gap_warning(cal)
+    if gap:
+        result.band_note += "; " + gap
     return result

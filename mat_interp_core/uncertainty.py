@@ -248,13 +248,13 @@ def _from_u(kind: str, scale: float, u: float) -> float:
 def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndarray, units: entropy.MagnetUnits,
               *, t_axis: np.ndarray, transform: str = network.DEFAULT_X2_TRANSFORM,
               h_step_t: float = entropy.DEFAULT_H_STEP_T, y: np.ndarray | None = None,
-              x2_read: np.ndarray | None = None, t_fold=None, scale: float = 1.0) -> Calibration:
+              x2_read: np.ndarray | None = None, t_fold=None, networks: bool = False) -> Calibration:
     """Per-gap errors ε_j(T) from the reference model and its fold models (see the module's docstring).
 
     x1, x2: the measured temperatures and field set points; with the measured `y` (and the field read-backs
     `x2_read`, when they jitter around the set points) each fold is also scored against the held-out field.
-    `t_fold`: the temperature fold's model (see the module's docstring); `scale`: the band's own factor
-    (:func:`network_scale` for the networks' folds)."""
+    `t_fold`: the temperature fold's model (see the module's docstring); `networks`: the folds are the networks'
+    (the band gets :func:`network_scale`)."""
     x2_values = np.unique(np.asarray(x2, dtype=float))
     if x2_values.size < 3:
         return not_calibrated(f"the data has {x2_values.size} fields: with no interior field to hold out, nothing "
@@ -306,7 +306,8 @@ def calibrate(reference, folds: dict[float, object], x1: np.ndarray, x2: np.ndar
                                   **kw).sort_values("T_K")["dS_J_per_kgK"].to_numpy() for m in (t_fold, reference)]
             t_error[j] = np.abs(ds[0] - ds[1]) / (2.0 ** T_ORDER - 1.0)
     return Calibration(fields_t, x2_values, t_axis, gaps, u, (kind, x2_scale),
-                       folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error, scale=scale)
+                       folds={float(x2_values[i]): d for i, d in held.items()}, t_error=t_error,
+                       scale=network_scale(fields_t) if networks else 1.0)
 
 
 ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
@@ -669,4 +670,4 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
     settings = project.study().user_attrs["calibration"]
     return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,
                      transform=settings["params"].get("x2_transform", "linear"), y=y, x2_read=x[:, 1],
-                     t_fold=t_fold, scale=network_scale(entropy.to_tesla(data.x2_values, units.h_unit)))
+                     t_fold=t_fold, networks=True)
