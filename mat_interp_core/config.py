@@ -7,7 +7,7 @@
 | MAT_INTERP_MAX_UPLOAD_MB | 200 | largest CSV accepted |
 | MAT_INTERP_MAX_GRID_POINTS | 5000000 | largest simulated grid |
 | MAT_INTERP_LOCAL_WORKERS | 1 | 0: the app starts no workers (a worker service does) |
-| MAT_INTERP_WORKERS | cores - 1 (at least 1) | default number of local workers |
+| MAT_INTERP_WORKERS | every core (at most one per GiB of memory beyond the first) | default number of local workers |
 """
 
 from __future__ import annotations
@@ -56,8 +56,20 @@ def get_settings() -> Settings:
         max_upload_mb=_env_number("MAT_INTERP_MAX_UPLOAD_MB", 200.0),
         max_grid_points=_env_number("MAT_INTERP_MAX_GRID_POINTS", 5_000_000, int),
         local_workers=local,
-        default_workers=_env_number("MAT_INTERP_WORKERS", max(1, (os.cpu_count() or 2) - 1), int),
+        default_workers=_env_number("MAT_INTERP_WORKERS", default_workers(), int),
     )
+
+
+def default_workers() -> int:
+    """One local worker per core (issue 12: the search and the steps after it are arithmetic-bound, one thread
+    each), but no more than the memory holds: a worker stays under 1 GiB of proportional memory (the restart
+    budget of :func:`workers.memory_budget_mb`), and the first GiB is left to the app or the CLI."""
+    cores = os.cpu_count() or 1
+    try:
+        gib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (ValueError, OSError, AttributeError):  # not every platform reports its memory
+        return cores
+    return max(1, min(cores, int(gib) - 1))
 
 
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)  # query keys whose values are hidden

@@ -128,6 +128,23 @@ def test_good_urls_pass_the_check():
         assert check_database_url(url) == url
 
 
+def test_default_workers_use_every_core_within_the_memory(monkeypatch):
+    from mat_interp_core import config
+
+    monkeypatch.delenv("MAT_INTERP_WORKERS", raising=False)
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 8)
+    pages = {"SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(config.os, "sysconf", lambda name: pages[name])
+    for gib, expected in ((64, 8), (5, 4), (1, 1)):  # a GiB per worker beyond the first
+        pages["SC_PHYS_PAGES"] = gib * 2**30 // 4096
+        assert config.get_settings().default_workers == expected, gib
+    monkeypatch.setenv("MAT_INTERP_WORKERS", "3")
+    assert config.get_settings().default_workers == 3
+    monkeypatch.setenv("MAT_INTERP_WORKERS", "0")
+    with pytest.raises(ConfigError, match="MAT_INTERP_WORKERS"):
+        config.get_settings()
+
+
 def test_app_sidebar_names_a_bad_url(monkeypatch):
     from streamlit.testing.v1 import AppTest
 

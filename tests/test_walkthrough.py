@@ -59,7 +59,7 @@ def shots(request: pytest.FixtureRequest) -> Path:
 def test_new_user_walkthrough_section31(start_server, browser_page, shots, section31_csv: Path):
     from playwright.sync_api import expect
 
-    server = start_server({"MAT_INTERP_WORKERS": None})  # the app's default (cores − 1), as a new user gets it
+    server = start_server({"MAT_INTERP_WORKERS": None})  # the app's default (one per core), as a new user gets it
     page = browser_page
     started = time.monotonic()
 
