@@ -201,6 +201,9 @@ def _check_answer(project: ProjectHandle, answer: str, chosen_by_default: bool) 
                            "ensemble size")
 
 
+_SPREAD = {"network": 0.5, "network+rbf": 1.0}  # half the networks' difference from RBF, from either answer
+
+
 def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: str, units, described: str,
                       **grid):
     """|ΔS_M| answered by the candidate `which` of ``choice.methods`` (`table`: their held-out scores), with the
@@ -225,6 +228,12 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
                                     t_fold=chosen.t_fold, networks=which == "network")
+        if which in _SPREAD and "rbf" in candidates and uncertainty.low_gap(cal.fields_t):  # no fold tests there
+            try:
+                rbf = model_entropy(project, candidates["rbf"].answer, units, **grid)
+                cal = uncertainty.with_spread(cal, result.curves, rbf.curves, _SPREAD[which])
+            except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
+                pass
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result

@@ -132,6 +132,49 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
         assert ("no fold tests inside the gap from 0 to 1 T above zero field" in note) == said, note
 
 
+def test_below_a_low_gap_the_band_adds_half_the_networks_difference_from_rbf() -> None:
+    """uncertainty.with_spread: below a low gap the band grows by weight × |ΔS_answer − ΔS_RBF| at each (T, ΔH),
+    measure-next puts that gap first, and the note says so; a layout without a low gap is left alone."""
+    t = np.array([10.0, 11.0, 12.0])
+    answer = pd.DataFrame({"T_K": np.tile(t, 2), "dH_T": np.repeat([1.0, 2.0], 3),
+                           "dS_J_per_kgK": [1.0, 3.0, 1.0, 2.0, 5.0, 2.0]})
+    rbf = answer.assign(dS_J_per_kgK=[1.0, 1.0, 1.0, 2.0, 3.0, 2.0])
+    for fields, low in (((0.0, 1.0, 2.0, 3.0), True), ((0.5, 1.0, 2.0, 3.0), False)):
+        f = np.array(fields)
+        gaps = np.full((3, 3), 0.1)
+        gaps[2] = 1.0  # without the spread the widest fold error is in the top gap
+        cal = uncertainty.Calibration(f, f * 1e4, t, gaps, f, ("linear", 1.0))
+        plain = uncertainty.band(cal, [1.0, 2.0])
+        wide = uncertainty.with_spread(cal, answer, rbf, 0.5)
+        grown = uncertainty.band(wide, [1.0, 2.0])["dS_band"] - plain["dS_band"]
+        expected = 0.5 * (answer["dS_J_per_kgK"] - rbf["dS_J_per_kgK"]).abs() if low else 0.0 * grown
+        assert np.allclose(grown, expected), (fields, grown)
+        first = uncertainty.suggestions(wide, [1.0, 2.0], [11.0, 11.0]).iloc[0]
+        assert (first["gap_from"], first["gap_to"]) == ((0.0, 1e4) if low else (2e4, 3e4)), first
+        result = types.SimpleNamespace(curves=answer.copy(), figures=pd.DataFrame({"dH_T": [1.0, 2.0],
+                                                                                  "T_peak_K": [11.0, 11.0]}))
+        out = simulate.with_band(result, wide)
+        assert ("the band adds how far the networks and an RBF interpolation differ there" in out.band_note) == low
+        assert np.allclose(out.figures["peak_band"], plain.loc[plain.T_K == 11.0, "dS_band"].to_numpy()
+                           + (np.array([1.0, 1.0]) if low else 0.0))
+
+
+def test_the_spread_reaches_the_answer_of_a_real_project(gap_project, monkeypatch) -> None:
+    """The wiring of with_spread in simulate.candidate_entropy on a trained project: its layout has no low gap,
+    so one is declared (uncertainty.low_gap patched; training a second project would cost a minute of CI): the
+    networks' band (unscaled there) grows by half their difference from the RBF answer, and the note says so."""
+    url, name = gap_project
+    plain = _result(url, name)
+    rbf = _result(url, name, answer="rbf")
+    monkeypatch.setattr(uncertainty, "low_gap", lambda fields: True)
+    wide = _result(url, name)
+    assert "the band adds how far the networks and an RBF interpolation differ there" in wide.band_note
+    folds = plain.curves["dS_band"] / uncertainty.NETWORK_CALIBRATION  # below a low gap the folds' band is unscaled
+    half = 0.5 * (plain.curves["dS_J_per_kgK"] - rbf.curves["dS_J_per_kgK"]).abs()
+    assert half.max() > 0 and np.allclose(wide.curves["dS_band"], folds + half)
+    assert (wide.figures["peak_band"] > plain.figures["peak_band"]).all()
+
+
 def test_entropy_answer_names_the_method_on_both_front_ends(gap_project, capsys, tmp_path) -> None:
     """`entropy --answer pchip` gives the library's PCHIP answer with its band and says so; a bad or impossible
     --answer is one sentence with exit status 2. The Entropy page's "Answer with" gives the same figures."""
