@@ -21,8 +21,8 @@ carried to |ΔS_M| where the integral feels it:
   (T_{i+1} − T_{i−1})/2 (a wrong M at T_i shifts ∂M/∂T on both sides of it by e_i / ΔT).
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
-(:data:`DEFAULT`: the networks for M(T) sweeps; for isotherms the smallest score) was chosen on the family
-benchmark (README). The held-out scores see the interior fields only: on the family they did not tell when a
+(:func:`default`: the networks for M(T) sweeps, their mean with RBF below a wide gap just above zero field; for
+isotherms the smallest score) was chosen on the family benchmark (README). The held-out scores see the interior fields only: on the family they did not tell when a
 baseline or a blend beats the networks (on a wide gap above zero field, the blends were far better on some
 magnets and far worse on others), so for M(T) they are shown, not used.
 
@@ -41,13 +41,14 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import BASELINES, LABELS, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_ISOTHERMS", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
 CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott", "rbf+arrott")
 FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
 DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
+DEFAULT_LOW_GAP = "network+rbf"  # M(T) sweeps below a wide gap above zero field (uncertainty.low_gap; session 13)
 DEFAULT_ISOTHERMS = "held-out"  # isotherms (README: bench/family.py --isotherms)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -195,6 +196,15 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
     iso = isotherms.is_isotherm(project.units)
     return pd.DataFrame([(key, held_out_error(m.folds, project.data, units, iso)) for key, m in candidates.items()],
                         columns=["method", "error_J_per_kgK"])
+
+
+def default(fields_tesla=None) -> str:
+    """Which candidate answers by default: isotherms (no `fields_tesla`) the smallest held-out score; M(T) sweeps
+    the networks, or below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks
+    and RBF, which err in opposite directions inside such a gap on most magnets of the family benchmark (README)."""
+    if fields_tesla is None:
+        return DEFAULT_ISOTHERMS
+    return DEFAULT_LOW_GAP if uncertainty.low_gap(fields_tesla) else DEFAULT
 
 
 def pick(table: pd.DataFrame, default: str) -> str:

@@ -180,8 +180,8 @@ def project_entropy(
     if answer:
         which = choice.pick(table, answer)
     else:
-        which = (choice.pick(table, choice.DEFAULT_ISOTHERMS) if isotherm
-                 else choice.pick(table, choice.DEFAULT))
+        fields = None if isotherm else entropy.to_tesla(data.x2_values, units.h_unit)
+        which = choice.pick(table, choice.default(fields))
     return candidate_entropy(project, candidates, table, which, units, described, **grid)
 
 

@@ -109,7 +109,8 @@ def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(g
 
 def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() -> None:
     """uncertainty.low_gap: a wide lowest gap from (almost) 0 T, which no fold tests inside, keeps the networks'
-    band at its unscaled width; the family's other layouts, and a wide gap higher up, get NETWORK_CALIBRATION.
+    band at its unscaled width and makes the mean of the networks and RBF the default answer (choice.default);
+    the family's other layouts, and a wide gap higher up, get NETWORK_CALIBRATION and the networks.
     "held-out" picks the smallest score; a named answer that could not be made falls back to the networks."""
     from mat_interp_core import choice
 
@@ -121,6 +122,9 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     table = pd.DataFrame({"method": ["network", "network+rbf", "arrott", "rbf+arrott"],
                           "error_J_per_kgK": [0.5, 0.4, np.nan, 0.3]})
     assert choice.pick(table, choice.DEFAULT) == "network"
+    assert [choice.default(f) for f in gap] == [choice.DEFAULT_LOW_GAP] * len(gap) == ["network+rbf"] * len(gap)
+    assert [choice.default(f) for f in no_gap] == [choice.DEFAULT] * len(no_gap)
+    assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "held-out"  # isotherms
     assert choice.pick(table, "held-out") == "rbf+arrott" and choice.pick(table, "pchip") == "network"
     for fields, said in (((0.0, 1.0, 2.0), True), ((0.5, 1.0, 2.0), False)):  # the band's note names the gap
         cal = uncertainty.Calibration(np.array(fields), np.array(fields) * 1e4, np.array([10.0, 11.0]),
@@ -159,20 +163,24 @@ def test_below_a_low_gap_the_band_adds_half_the_networks_difference_from_rbf() -
                            + (np.array([1.0, 1.0]) if low else 0.0))
 
 
-def test_the_spread_reaches_the_answer_of_a_real_project(gap_project, monkeypatch) -> None:
-    """The wiring of with_spread in simulate.candidate_entropy on a trained project: its layout has no low gap,
-    so one is declared (uncertainty.low_gap patched; training a second project would cost a minute of CI): the
-    networks' band (unscaled there) grows by half their difference from the RBF answer, and the note says so."""
+def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(gap_project, monkeypatch) -> None:
+    """choice.default and with_spread wired into simulate.project_entropy on a trained project: its layout has no
+    low gap, so one is declared (uncertainty.low_gap patched; training a second project would cost a minute of
+    CI). The mean of the networks and RBF then answers, its band grows by its distance from RBF (half the
+    networks' difference from RBF), and the note says so; the networks asked for get half that difference."""
     url, name = gap_project
-    plain = _result(url, name)
-    rbf = _result(url, name, answer="rbf")
+    blend, rbf = _result(url, name, answer="network+rbf"), _result(url, name, answer="rbf")
+    networks = _result(url, name)
     monkeypatch.setattr(uncertainty, "low_gap", lambda fields: True)
     wide = _result(url, name)
+    assert wide.choice.loc[wide.choice["answers"], "method"].item() == "network+rbf"
     assert "the band adds how far the networks and an RBF interpolation differ there" in wide.band_note
-    folds = plain.curves["dS_band"] / uncertainty.NETWORK_CALIBRATION  # below a low gap the folds' band is unscaled
-    half = 0.5 * (plain.curves["dS_J_per_kgK"] - rbf.curves["dS_J_per_kgK"]).abs()
-    assert half.max() > 0 and np.allclose(wide.curves["dS_band"], folds + half)
-    assert (wide.figures["peak_band"] > plain.figures["peak_band"]).all()
+    spread = (blend.curves["dS_J_per_kgK"] - rbf.curves["dS_J_per_kgK"]).abs()
+    assert spread.max() > 0 and np.allclose(wide.curves["dS_band"], blend.curves["dS_band"] + spread)
+    assert (wide.figures["peak_band"] > blend.figures["peak_band"]).all()
+    asked = _result(url, name, answer="network")  # below the gap the networks' folds' band is unscaled
+    half = 0.5 * (networks.curves["dS_J_per_kgK"] - rbf.curves["dS_J_per_kgK"]).abs()
+    assert np.allclose(asked.curves["dS_band"], networks.curves["dS_band"] / uncertainty.NETWORK_CALIBRATION + half)
 
 
 def test_entropy_answer_names_the_method_on_both_front_ends(gap_project, capsys, tmp_path) -> None:

@@ -81,18 +81,21 @@ def _grid_widgets(project, kw: dict) -> dict | None:
         return None
     for warning in report.grid_warnings(float(t_step), float(h_step)):
         st.warning(warning)
-    return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k), "answer": _answer_widget(project)}
+    return {"t_step": float(t_step), "h_step_t": float(h_step), "k": int(k),
+            "answer": _answer_widget(project, kw["h_unit"])}
 
 
-def _answer_widget(project) -> str | None:
-    """Which method answers: None for the default (``choice.DEFAULT``, isotherms the smallest held-out score: as
-    `mat-interp entropy`), else a key of ``simulate.answers`` (as `entropy --answer KEY`)."""
+def _answer_widget(project, h_unit: str) -> str | None:
+    """Which method answers: None for the default (``choice.default``: as `mat-interp entropy`), else a key of
+    ``simulate.answers`` (as `entropy --answer KEY`)."""
     keys = ("default", *simulate.answers(project))
     if st.session_state.get("w_e_answer") not in keys:
         st.session_state["w_e_answer"] = "default"
     isotherm = isotherms.is_isotherm(project.units)
-    labels = {"default": "the smallest held-out error (default)" if isotherm else "the networks (default)",
-              "held-out": "the smallest held-out error"}
+    fields = None if isotherm else entropy.to_tesla(common.training_data(project).x2_values, h_unit)
+    default = choice.default(fields)
+    labels = {"default": "the smallest held-out error (default)" if default == "held-out"
+              else f"the {choice.label(default)} (default)", "held-out": "the smallest held-out error"}
     answer = st.selectbox("Answer with", keys, key="w_e_answer", **session.KEEP,
                           format_func=lambda key: labels.get(key) or choice.label(key, isotherm),
                           help="The method whose |ΔS_M| answers, with the band of its own held-out folds (needs the "
