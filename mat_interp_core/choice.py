@@ -22,9 +22,10 @@ carried to |ΔS_M| where the integral feels it:
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
 (:func:`default`: the networks for M(T) sweeps, their mean with RBF below a wide gap just above zero field; for
-isotherms the smallest score) was chosen on the family benchmark (README). The held-out scores see the interior fields only: on the family they did not tell when a
-baseline or a blend beats the networks (on a wide gap above zero field, the blends were far better on some
-magnets and far worse on others), so for M(T) they are shown, not used.
+isotherms the smallest score) was chosen on the family benchmark (README). The held-out scores see the interior
+fields only: on the family they did not tell when a baseline or a blend beats the networks (on a wide gap above
+zero field, the blends were far better on some magnets and far worse on others), so for M(T) they are shown, not
+used.
 
 With no stored folds (a project still training, fewer than 3 X2 values) there is no evidence: the networks
 answer, as before the choice existed.

@@ -40,6 +40,8 @@ spread ±1 %). The evidence here is held out instead:
    projects, and still a number set on few cases (see the README). The
    networks' own band is scaled by :func:`network_scale`, set on the family
    benchmark's well-trained projects (their folds' training scatter widens it).
+   Below a :func:`low_gap`, where no fold tests anything, the band adds how far
+   the answer and the RBF surface differ (:func:`with_spread`).
 
 With fewer than 3 fields there is no interior field to hold out: the band is
 "not calibrated" and says why (:class:`Calibration`.reason).

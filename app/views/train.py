@@ -49,8 +49,8 @@ def _space_widgets(n_points: int) -> dict:
     c1.number_input("Trials (networks to train)", min_value=1, max_value=10_000, step=1, key="w_trials", **session.KEEP,
                     help="Finished trials (complete + pruned) the search aims for.")
     c2.number_input("Parallel workers", min_value=1, max_value=256, step=1, key="w_workers", **session.KEEP,
-                    help=f"Worker processes on this machine (default: one per core, at most one per GiB of memory beyond the "
-                         f"first = {settings.default_workers}). "
+                    help="Worker processes on this machine (default: one per core, at most one per GiB of memory "
+                         f"beyond the first = {settings.default_workers}). "
                          "Workers on other machines join with `mat-interp worker` against the same database.",
                     disabled=not settings.local_workers)
     c3.number_input("Epochs per trial (max)", min_value=1, max_value=100_000, step=10, key="w_epochs", **session.KEEP,
