@@ -803,8 +803,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dh", help="field changes in tesla, e.g. 1,2,3,4,5 (default: every measured field above the lowest)")
     p.add_argument("--from", dest="source", choices=("simulated", "training"), default="simulated",
                    help="the simulated fine grid (default) or the training data itself")
-    p.add_argument("--ensemble", type=int, help="the best K networks alone (default: every kept network for M(T), "
-                   "the candidate with the smallest held-out score for isotherms, as on the pages)")
+    p.add_argument("--ensemble", type=int, help="the best K networks alone (default: the default answer, as --answer says, "
+                   "as on the pages)")
     _add_answer_arg(p)
     p.add_argument("--lift", help="temperature spans ΔT_lift in K of the TEC figures, e.g. 3,10 (the default)")
     p.add_argument("--compare", help="baselines beside the network on the same grid, e.g. linear,pchip (the Entropy "
