@@ -2,6 +2,8 @@
 
     nice -n 10 python bench/refine_budget.py --cases 0-3                # family cases 0-3, every variant
     python bench/refine_budget.py --cases 0 --variants none,search:1x250 --trials 10   # a quick look
+    nice -n 10 python bench/refine_budget.py --seed 3 --cases 0-5 --variants none,scratch:1x1000,scratch:1x500 --folds
+                                          # each budget for the refinement and the band's folds, with the band's coverage
 
 For each case of the family benchmark (bench/family.py: seeded synthetic magnets, several field layouts,
 exact |ΔS_M|), one real search as `mat-interp train` runs it (the default search space with the case's seed,
@@ -17,6 +19,11 @@ trained from new weights for E epochs, side by side, and averaged: S=3, E=1000 i
 this bench), "search:SxE" (the search's stored model of each configuration goes on training for E epochs
 with the learning-rate decay; S copies of it on different batch orders).
 
+With --folds, each variant also trains the band's held-out folds at its own epoch budget (the project's
+stored ``refine_epochs`` set to the variant's, as a project with that default would have it:
+``uncertainty.calibrate_project``), so the score has the calibrated band, its coverage of the exact peak and
+its half-width, and the seconds count both steps. --seed picks the family's seed (cases never tuned on).
+
 Prints per variant: refinement seconds (median and worst over cases, and as a ratio to scratch:3x1000), and
 |peak error| median (worst) over cases at each ΔH. The rows go to bench/out/refine_budget[-TAG].csv.
 """
@@ -24,6 +31,7 @@ Prints per variant: refinement seconds (median and worst over cases, and as a ra
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -36,9 +44,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pandas as pd  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 from family import OUT, _median_worst, _parse_cases, family_cases, score  # noqa: E402
-from mat_interp_core import projects, refine, simulate, storage, workers  # noqa: E402
+from mat_interp_core import projects, refine, simulate, storage, uncertainty, workers  # noqa: E402
 from mat_interp_core.space import SearchSpace  # noqa: E402
 
 DEFAULT_VARIANTS = "none,scratch:3x1000,scratch:1x1000,search:1x250,search:1x500,search:2x250"
@@ -69,6 +78,15 @@ def search(case, path: Path, trials: int, workers_n: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
+def set_refine_epochs(url: str, epochs: int) -> None:
+    """The stored project's search space with ``refine_epochs`` = `epochs` (what its folds and progress read)."""
+    engine = storage.get_engine(url)
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(storage.projects.c.space).where(storage.projects.c.name == "p")).one()
+        space = {**json.loads(row.space), "refine_epochs": int(epochs)}
+        conn.execute(storage.projects.update().where(storage.projects.c.name == "p").values(space=json.dumps(space)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default="0-3", help="family case indices, e.g. 0-3 or 0,5 (default 0-3)")
@@ -76,10 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--seed", type=int, default=0, help="the family's seed (default 0)")
+    parser.add_argument("--folds", action="store_true",
+                        help="also train the band's folds at each variant's epoch budget and score the band")
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     parsed = {v: parse_variant(v) for v in variants}
-    cases = family_cases()
+    cases = family_cases(seed=args.seed)
     chosen = [(i, cases[i]) for i in _parse_cases(args.cases, len(cases))]
     OUT.mkdir(parents=True, exist_ok=True)
     work = OUT / f"refine_budget{'-' + args.tag if args.tag else ''}"
@@ -99,13 +120,21 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             if start != "none":
                 refine.refine_project(projects.open_project(url, "p"), epochs=epochs, seeds=seeds, start=start)
+            refine_s = time.perf_counter() - started
+            if start != "none" and args.folds:
+                set_refine_epochs(url, epochs)
+                storage.dispose_all()
+                uncertainty.calibrate_project(projects.open_project(url, "p"))
             seconds = time.perf_counter() - started
             result = simulate.project_entropy(projects.open_project(url, "p"), case.units, dh_tesla=list(case.dhs))
-            scored = score(case, variant, result, seconds, search_s=round(search_s))
+            scored = score(case, variant, result, seconds, search_s=round(search_s), refine_s=round(refine_s, 1))
             rows += scored
             storage.dispose_all()
             errs = " ".join(f"{r['peak_err_pct']:+.2f}" for r in scored)
-            print(f"[{case.name}] {variant:>16}: {seconds:6.0f} s, peak error {errs} %", flush=True)
+            bands = " ".join(f"{'' if r['covered'] is True else '!'}±{r['band_half_pct']:.1f}"
+                             for r in scored if r["band_kind"] == "calibrated")
+            print(f"[{case.name}] {variant:>16}: {seconds:6.0f} s (refinement {refine_s:.0f} s), peak error {errs} %"
+                  + (f", band {bands} % (! misses)" if bands else ""), flush=True)
     table = pd.DataFrame(rows)
     table.to_csv(work.with_suffix(".csv"), index=False)
     ref = table[table.method == REFERENCE].groupby("case")["seconds"].first()
@@ -116,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         secs = part.groupby("case")["seconds"].first()
         ratio = (ref / secs).dropna() if not ref.empty else pd.Series(dtype=float)
         errs = [_median_worst(part[part.dH_T == d]["peak_err_pct"].abs()) for d in sorted(table.dH_T.unique())]
+        banded = part[part.band_kind == "calibrated"]
+        cover = (f" | band covers {int(banded.covered.sum())}/{len(banded)}, half-width % "
+                 f"{_median_worst(banded.band_half_pct)}" if len(banded) else "")
         lines.append(f"{variant} | {_median_worst(secs)} | "
-                     f"{'' if ratio.empty else f'{ratio.median():.1f}'} | " + "; ".join(errs))
+                     f"{'' if ratio.empty else f'{ratio.median():.1f}'} | " + "; ".join(errs) + cover)
     text = "\n".join(lines)
     print(text)
     work.with_suffix(".txt").write_text(text + "\n")
