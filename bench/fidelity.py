@@ -30,7 +30,7 @@ RMSE among the validated ones (reported when --validate > --ensemble) — all of
 search's own models, i.e. the paper's method. `--validate 0` skips the held-out step. Then the
 product's refinement runs as `mat-interp train` runs it after the search (``refine.refine_project``,
 mat_interp_core/refine.py; off with `--refine-epochs 0`): the --ensemble best trials by search R²
-retrained on all the data for twice the search's epochs without early stop with Adam,
+retrained on all the data for the search's epochs again without early stop with Adam,
 --refine-seeds networks averaged per configuration (default: the product's), all kept (`--refine-tolerance X` drops misfits over X x the best's);
 "ensemble (refined)" = their mean, the ensemble the product now uses; "ensemble (refined, best 5)" =
 the mean of the best 5 of them by refined R² (the product's earlier default). Every method's |ΔS_M|
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, help="override the early-stopping patience (default: the paper's 20)")
     parser.add_argument("--refine-epochs", type=int,
                         help="epochs of the refinement after each search, no early stop (default: the product's, "
-                             "twice the search's epochs; 0: no refinement, the paper's method only)")
+                             "the search's epochs; 0: no refinement, the paper's method only)")
     parser.add_argument("--refine-candidates", type=int, help="trials refined (default: the product's, --ensemble)")
     parser.add_argument("--refine-seeds", type=int, default=refine.DEFAULT_SEEDS,
                         help=f"seeds averaged per refined configuration (default {refine.DEFAULT_SEEDS})")

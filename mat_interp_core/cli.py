@@ -765,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-models", type=int, dest="keep_models")
     p.add_argument("--refine-epochs", type=int, dest="refine_epochs",
                    help="after the search, refine the best trials for N epochs without early stop "
-                        "(default: twice --epochs; 0: off, the paper's method only)")
+                        "(default: --epochs; 0: off, the paper's method only)")
     p.add_argument("--seed", type=int)
 
     p = add("worker", cmd_worker, "run one worker process against a database", project_optional=True)
@@ -844,7 +844,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, help="how many of the best trials (by search R²) to refine "
                    "(default: --top)")
     p.add_argument("--epochs", type=int, help="epochs of each refined model (default: the project's refine-epochs, "
-                   "twice its search epochs unless set)")
+                   "its search epochs unless set)")
     p.add_argument("--seeds", type=int, help="networks averaged per configuration (default 1)")
     p.add_argument("--start", choices=("scratch", "search"), default="scratch",
                    help="scratch (default): new weights; search: go on from the search's stored model (cheaper, "

@@ -64,8 +64,9 @@ import sqlalchemy as sa
 from mat_interp_core import models, optuna_rdb, projects, storage
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
-__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "plan", "refine_epochs",
-           "claim", "release", "refine_settings", "refine_project", "refine_progress", "refine_status", "refined_trials"]
+__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "covers", "plan",
+           "refine_epochs", "claim", "release", "refine_settings", "refine_project", "refine_progress", "refine_status",
+           "refined_trials"]
 
 DEFAULT_SEEDS = 1  # networks averaged per configuration (3 bought nothing on bench/refine_budget.py's cases)
 DEFAULT_TOLERANCE = None  # a number: also drop refined models with 1 - R² > this x the best model's
@@ -87,6 +88,15 @@ def refine_settings(epochs: int, seeds: int = DEFAULT_SEEDS, solver: str = DEFAU
     """What identifies a refinement (stored as the trial's ``refined`` attribute)."""
     out = {"epochs": int(epochs), "seeds": int(seeds), "solver": solver}
     return out if start == "scratch" else {**out, "start": start}
+
+
+def covers(stored: dict | None, wanted: dict) -> bool:
+    """Whether a trial refined with `stored` settings needs nothing for `wanted`: the same, or the same kind for
+    more epochs (a project refined before the default budget was halved keeps its longer refinement)."""
+    if not stored:
+        return False
+    return stored == wanted or ({**stored, "epochs": 0} == {**wanted, "epochs": 0}
+                                and int(stored.get("epochs", 0)) >= int(wanted["epochs"]))
 
 
 def plan(space, *, top: int | None = None, candidates: int | None = None,
@@ -129,7 +139,7 @@ def refine_project(
 
     See the module's docstring. Defaults: `top` = the project's keep_models,
     `candidates` = top, `epochs` = the project's refinement_epochs
-    (twice the search's epochs by default, and when the project has it off). `progress(done, total, message)` is
+    (the search's epochs by default; twice them when the project has it off). `progress(done, total, message)` is
     called after each configuration (it may raise to abort; models refined
     until then stay). Several processes may run this at once (every local
     worker does): each claims a configuration before training it and skips
@@ -155,7 +165,7 @@ def refine_project(
     if not chosen:
         raise ProjectError(f"project {project.name!r} has no finished trial yet; train it first")
     settings = refine_settings(epochs, seeds, solver, start)
-    todo = [t for t in chosen if force or t.user_attrs.get("refined") != settings]
+    todo = [t for t in chosen if force or not covers(t.user_attrs.get("refined"), settings)]
     if todo:
         shift = slot % len(todo)
         todo = todo[shift:] + todo[:shift]
@@ -165,7 +175,7 @@ def refine_project(
     done: list[int] = []
     for trial in todo:
         trial_id = optuna_rdb.trial_id(trial)
-        if not force and optuna_rdb.read_user_attrs(url, trial_id).get("refined") == settings:
+        if not force and covers(optuna_rdb.read_user_attrs(url, trial_id).get("refined"), settings):
             continue  # another process refined it meanwhile
         if not claim(url, trial_id, worker, settings, 0, 0):
             continue
@@ -288,8 +298,8 @@ def refine_progress(project: ProjectHandle) -> dict:
     settings = refine_settings(epochs)
     chosen = _candidates(project, candidates)
     now = time.time()
-    done = [t for t in chosen if t.user_attrs.get("refined") == settings]
-    claims = [c for t in chosen if t.user_attrs.get("refined") != settings
+    done = [t for t in chosen if covers(t.user_attrs.get("refined"), settings)]
+    claims = [c for t in chosen if not covers(t.user_attrs.get("refined"), settings)
               for c in [t.user_attrs.get(_CLAIM)]
               if c and c.get("settings") == settings and now - float(c.get("at", 0)) < CLAIM_STALE_SECONDS]
     partial = sum(c["done"] / c["total"] for c in claims if c.get("total"))

@@ -118,14 +118,21 @@ def test_refine_needs_a_finished_trial(sqlite_url, capsys) -> None:
 
 
 def test_refinement_setting_defaults_and_old_projects() -> None:
-    assert SearchSpace().refinement_epochs == 1000  # twice the paper's 500, the search itself unchanged
-    assert SearchSpace(epochs=30).refinement_epochs == 60
+    assert SearchSpace().refinement_epochs == 500  # the paper's 500 again, without early stop
+    assert SearchSpace(epochs=30).refinement_epochs == 30
     assert SearchSpace(refine_epochs=0).refinement_epochs == 0
     old = SearchSpace().to_dict()
     del old["refine_epochs"]  # a project stored before refinement existed
     assert SearchSpace.from_dict(old) == SearchSpace()
     with pytest.raises(SpaceError, match="refine_epochs"):
         SearchSpace(refine_epochs=-1)
+    # A trial refined longer the same way needs nothing more (projects refined at the earlier 1000 epochs)
+    assert refine.covers(refine.refine_settings(1000), refine.refine_settings(500))
+    assert refine.covers(refine.refine_settings(500), refine.refine_settings(500))
+    assert not refine.covers(refine.refine_settings(500), refine.refine_settings(1000))
+    assert not refine.covers(refine.refine_settings(1000, seeds=3), refine.refine_settings(500))
+    assert not refine.covers(refine.refine_settings(1000, start="search"), refine.refine_settings(500))
+    assert not refine.covers(None, refine.refine_settings(500))
 
 
 def test_average_models_is_the_mean_of_its_members() -> None:

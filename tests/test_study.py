@@ -27,11 +27,11 @@ def _run_cli_study(url: str, tmp_path, name: str = "demo") -> None:
               "--trials", "4", "--workers", "2", "--database", url, *TINY_ARGS)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "best trial" in res.stdout
-    # then the refinement (on by default: twice the 30 search epochs, one network per configuration)
-    assert "refining the best 10 trials (60 epochs" in res.stdout, res.stdout
+    # then the refinement (on by default: the 30 search epochs again, one network per configuration)
+    assert "refining the best 10 trials (30 epochs" in res.stdout, res.stdout
     refined = refine.refined_trials(projects.open_project(url, name))
     assert refined and set(refined) == set(models.ranked(projects.open_project(url, name)))
-    assert all(a["refined"] == refine.refine_settings(60) for a in refined.values())
+    assert all(a["refined"] == refine.refine_settings(30) for a in refined.values())
 
 
 def _check_finished_study(url: str, name: str, target: int) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from mat_interp_core.space import SearchSpace
 pytestmark = pytest.mark.browser
 
 TRAIN_TIMEOUT = 420_000  # ms for the default 30-trial study (~1–3 min alone on 2 cores; others may share the CPU)
-REFINE_TIMEOUT = 1_800_000  # ms for the refinement after it (10 configurations × 1000 epochs and the band's folds, shared by the default workers: one per core)
+REFINE_TIMEOUT = 1_800_000  # ms for the refinement after it (10 configurations × 500 epochs and the band's folds, shared by the default workers: one per core)
 PROJECT = "traindata_Section3_1"  # the Train page's default name for this file
 MASS_MG = 0.61
 
