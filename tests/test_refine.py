@@ -164,7 +164,7 @@ def test_a_finishing_worker_restarts_between_refinements_when_it_outgrows_its_me
         "1/3", "1/2", "1/1"], out  # each restart skips what is stored
     assert f"project {name} finished" in out
     assert refine.refine_status(projects.open_project(url, name)) == (3, 3)
-    assert sorted(t.user_attrs["refined"]["epochs"] for t in projects.open_project(url, name).study().trials) == [40, 40, 40]
+    assert sorted(t.user_attrs["refined"]["epochs"] for t in projects.open_project(url, name).study().trials) == [20, 20, 20]
 
 
 
