@@ -621,7 +621,8 @@ def cmd_refine(args) -> int:
                                  tolerance=args.tolerance, solver=args.solver, start=args.start, force=args.force,
                                  progress=_progress)
     if not done:
-        print("nothing to refine: the best trials are refined with these settings already")
+        print("nothing to refine: the best trials are refined with these settings already (or the same way for more "
+              "epochs); --force refines them again")
     _print_refined(project, time.perf_counter() - started)
     return 0
 
