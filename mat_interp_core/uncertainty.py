@@ -536,6 +536,15 @@ def _mark(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _stored_covers(stored: dict | None, settings: dict) -> bool:
+    """Whether the stored band's folds (study attribute ``calibration``) serve the plan `settings`: the same plan,
+    or the same one trained for more epochs (folds trained before the default budget was halved stay), the rule
+    :func:`refine.covers` applies to refined trials."""
+    from mat_interp_core import refine
+
+    return refine.covers(stored, settings)
+
+
 def calibration_progress(project: ProjectHandle) -> dict:
     """The band's folds: groups done, total, running (claimed now), fraction and eta_s, as
     :func:`refine.refine_progress` counts the refinement (a group in training counts its epochs)."""
@@ -550,7 +559,7 @@ def calibration_progress(project: ProjectHandle) -> dict:
         return out
     groups, attrs, mark, now = fold_groups(settings), study.user_attrs, _mark(settings), time.time()
     out["total"] = len(groups)
-    if attrs.get("calibration") == settings:
+    if _stored_covers(attrs.get("calibration"), settings):
         out["done"] = float(len(groups))
         return out
     stored = sum(attrs.get(f"folds_{g}") == mark for g in range(len(groups)))
@@ -585,7 +594,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     _, data, study, trial, params, epochs, settings = _fold_plan(project)
     if not settings["folds"]:
         return False
-    if not force and study.user_attrs.get("calibration") == settings:
+    if not force and _stored_covers(study.user_attrs.get("calibration"), settings):
         return False
     mark, groups = _mark(settings), fold_groups(settings)
     run_epochs = refine.refine_epochs(epochs, len(data.arrays()[1]), params["batch"])
@@ -649,7 +658,7 @@ def calibration_done(project: ProjectHandle) -> bool:
     data that is not magnetisation: :func:`band_wanted`)."""
     _, _, study, _, _, _, settings = _fold_plan(project)
     stored = study.user_attrs.get("calibration")
-    return not settings["folds"] or stored == settings or (stored is None and not band_wanted(project))
+    return not settings["folds"] or _stored_covers(stored, settings) or (stored is None and not band_wanted(project))
 
 
 def calibration_status(project: ProjectHandle) -> str:
@@ -667,7 +676,7 @@ def calibration_status(project: ProjectHandle) -> str:
                                                "magnetisation)")
         return (f"no held-out folds yet{why}: `mat-interp calibrate {project.name}` trains them "
                 f"({len(settings['folds']) + settings['t_fold']} networks side by side)")
-    if stored != settings:
+    if not _stored_covers(stored, settings):
         return ("the held-out folds belong to an earlier best model or an older way of calibrating: "
                 f"`mat-interp calibrate {project.name}` renews them")
     return ""

@@ -350,6 +350,18 @@ def test_fold_groups_are_shared_and_a_dead_workers_group_taken_over(tmp_path, mo
     assert uncertainty.calibration_done(projects.open_project(url, "share"))
     assert uncertainty.calibration_status(projects.open_project(url, "share")) == ""
     assert not uncertainty.calibrate_project(projects.open_project(url, "share"))  # nothing left to do
+    # folds stored for a longer budget of the same plan (trained before the default was halved) still count;
+    # a shorter one does not
+    study = projects.open_project(url, "share").study()
+    plan = study.user_attrs["calibration"]
+    study.set_user_attr("calibration", {**plan, "epochs": 2 * plan["epochs"]})
+    assert uncertainty.calibration_done(projects.open_project(url, "share"))
+    assert uncertainty.calibration_status(projects.open_project(url, "share")) == ""
+    assert uncertainty.calibration_progress(projects.open_project(url, "share"))["fraction"] == 1.0
+    assert not uncertainty.calibrate_project(projects.open_project(url, "share"))
+    study.set_user_attr("calibration", {**plan, "epochs": plan["epochs"] - 1})
+    assert not uncertainty.calibration_done(projects.open_project(url, "share"))
+    assert "earlier best model" in uncertainty.calibration_status(projects.open_project(url, "share"))
 
 
 def test_band_wanted_for_magnetisation_only() -> None:
