@@ -2,7 +2,7 @@
 
     nice -n 10 python bench/refine_budget.py --cases 0-3                # family cases 0-3, every variant
     python bench/refine_budget.py --cases 0 --variants none,search:1x250 --trials 10   # a quick look
-    nice -n 10 python bench/refine_budget.py --seed 3 --cases 0-5 --variants none,scratch:1x1000,scratch:1x500 --folds
+    nice -n 10 python bench/refine_budget.py --seed 3 --cases 3,4,5,6,7,8 --variants none,scratch:1x1000,scratch:1x500 --folds --tag s14
                                           # each budget for the refinement and the band's folds, with the band's coverage
 
 For each case of the family benchmark (bench/family.py: seeded synthetic magnets, several field layouts,
