@@ -65,6 +65,7 @@ TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
+SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
 
 
@@ -349,7 +350,10 @@ def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: st
     """Each row's branch from the order of the rows: `up` where X1 rises along its curve, `down` where it falls.
 
     A curve is the rows of one set point in one source file, in file order; a row takes the direction of the
-    step that reaches it (the first row that of the step leaving it).
+    step that reaches it (the first row that of the step leaving it). A step shorter than SWEEP_JITTER of the
+    curve's long steps (its 90th percentile) is read-back jitter, not a sweep: a repeated reading at one
+    temperature, or the reading at a turnaround taken twice. The row it reaches takes the direction of the next
+    long step, the sweep it begins (at the end of a curve, the last one's), so neither splits a sweep in two.
     """
     x = pd.to_numeric(frame[x1], errors="coerce").to_numpy(dtype=float)
     keys = pd.Series(labels.astype(str))
@@ -358,8 +362,13 @@ def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: st
     out = np.empty(len(frame), dtype=object)
     for _, idx in keys.groupby(keys.to_numpy(), sort=False).indices.items():
         step = np.diff(x[idx])
-        sign = np.concatenate([step[:1], step]) if step.size else np.zeros(1)
-        out[idx] = np.where(sign < 0, down, up)
+        if not step.size:
+            out[idx] = up
+            continue
+        size = np.abs(np.nan_to_num(step))
+        sign = pd.Series(np.where(size > SWEEP_JITTER * np.quantile(size, 0.9), np.sign(step), np.nan))
+        sign = sign.bfill().ffill().fillna(1.0).to_numpy()
+        out[idx] = np.where(np.concatenate([sign[:1], sign]) < 0, down, up)
     return out
 
 

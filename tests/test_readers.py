@@ -204,6 +204,22 @@ def test_warming_and_cooling_branches_are_found_and_chosen() -> None:
         readers.prepare(loaded, T, H, M, sweep="up")
 
 
+def test_jitter_at_a_turnaround_or_a_repeated_reading_does_not_split_a_sweep() -> None:
+    """A step of read-back jitter is no sweep: three readings at each temperature while warming stay one warming
+    branch; the turnaround's reading taken twice belongs to the sweep it begins."""
+    rng = np.random.default_rng(0)
+    settle = np.repeat(np.arange(10.0, 20.0, 0.5), 3) + rng.normal(0, 0.005, 60)
+    frame = pd.DataFrame({"T": settle})
+    assert set(readers.sweep_directions(frame, "T", np.zeros(60))) == {"warming"}
+    up = np.arange(100.0, 50001.0, 1000.0)
+    turn = np.concatenate([up, up[::-1]]) + rng.normal(0, 1.0, 2 * up.size)  # the top field read twice
+    got = readers.sweep_directions(pd.DataFrame({"H": turn}), "H", np.zeros(turn.size), up="up", down="down")
+    assert list(got) == ["up"] * up.size + ["down"] * up.size
+    back = np.concatenate([up[::-1], up]) + rng.normal(0, 1.0, 2 * up.size)  # down, then up from the lowest
+    got = readers.sweep_directions(pd.DataFrame({"H": back}), "H", np.zeros(back.size), up="up", down="down")
+    assert list(got) == ["down"] * up.size + ["up"] * up.size
+
+
 def test_isotherms_take_the_temperature_as_x2() -> None:
     loaded = readers.load([("iso.dat", dat(isotherms=True, fields_Oe=(0, 50000)))])
     roles = readers.guess_roles(loaded)
