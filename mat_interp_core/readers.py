@@ -97,6 +97,23 @@ _DATA_LINE = re.compile(r"^[ \t]*\[data\][ \t]*$", re.IGNORECASE | re.MULTILINE)
 _COMMENT_LINE = re.compile(r"^[ \t]*;.*\n?", re.MULTILINE)
 
 
+def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
+    """The file's text (:func:`dataset._decode`). A Quantum Design file that is not UTF-8 is read as Windows
+    text (cp1252, else Latin-1): MultiVu writes the user's title and comments in the Windows code page, and a
+    'Müller' in the header should not stop the upload. Any other file must be UTF-8, as before."""
+    try:
+        return dataset._decode(data, label)[0]
+    except DataError:
+        if not is_quantum_design(data[:256].decode("latin-1")):
+            raise
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    notes.append(f"{label} is not UTF-8: read as Windows text (cp1252), as MultiVu writes it")
+    return dataset._decode(text.encode("utf-8"), label)[0]
+
+
 def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The [Data] table of a Quantum Design file and what its [Header] says.
 
@@ -217,7 +234,7 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
         name, data = _file_bytes(source, max_mb)
         label = f"file '{name}'"
         sha = hashlib.sha256(data).hexdigest()
-        text, _ = dataset._decode(data, label)
+        text = _instrument_text(data, label, loaded.notes)
         if is_quantum_design(text):
             frame, header = read_quantum_design(text, label)
             loaded.instrument = True

@@ -204,6 +204,18 @@ def test_warming_and_cooling_branches_are_found_and_chosen() -> None:
         readers.prepare(loaded, T, H, M, sweep="up")
 
 
+def test_a_quantum_design_file_in_windows_text_is_read_a_csv_must_be_utf8() -> None:
+    """MultiVu writes the header in the Windows code page: a 'Müller' in its title still loads (and says so);
+    the same byte in a plain CSV is still refused with the sentence naming it."""
+    raw = dat().replace(b"[Header]\r\n", "[Header]\r\nTITLE,Probe of A. Müller, 5 µg\r\n".encode("cp1252"), 1)
+    loaded = readers.load([("mt.dat", raw)])
+    assert loaded.instrument and loaded.mass_mg == pytest.approx(synthetic.DEMO_MASS_MG) and len(loaded.frame) == 697
+    assert any("is not UTF-8: read as Windows text (cp1252)" in n for n in loaded.notes)
+    assert loaded.sources[0]["sha256"] == hashlib.sha256(raw).hexdigest()  # the bytes as they came
+    with pytest.raises(DataError, match="is not UTF-8 text: byte 0xFC"):
+        readers.load([("mt.csv", "T (K),H (Oe),M (emu) Müller\n1,2,3\n4,5,6\n".encode("cp1252"))])
+
+
 def test_jitter_at_a_turnaround_or_a_repeated_reading_does_not_split_a_sweep() -> None:
     """A step of read-back jitter is no sweep: three readings at each temperature while warming stay one warming
     branch; the turnaround's reading taken twice belongs to the sweep it begins."""
