@@ -3,7 +3,7 @@
 :func:`load` reads one or more files (one per field or per temperature, say)
 into one raw table, each row keeping its source file, and returns what the
 files themselves say: the unit in each column header, the sample mass
-(``INFO,<grams>,SAMPLE_MASS`` in a ``.dat`` header), the moment column an
+(``INFO,<mass>,SAMPLE_MASS`` in a ``.dat`` header: :func:`sample_mass_mg`), the moment column an
 instrument file means, and each file's name, size and SHA-256 (provenance).
 :func:`prepare` turns a loaded table and the user's choices (columns, roles,
 set-point tolerance, sweep branch) into validated `TrainingData`. Everything
@@ -39,6 +39,7 @@ __all__ = [
     "project_units",
     "describe_sources",
     "read_quantum_design",
+    "sample_mass_mg",
     "sweep_directions",
     "unit_in_name",
 ]
@@ -65,6 +66,7 @@ TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
+MASS_MG_FROM = 1.0  # a .dat's SAMPLE_MASS at least this is in mg, a smaller one in grams (sample_mass_mg)
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
 
@@ -114,10 +116,20 @@ def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
     return dataset._decode(text.encode("utf-8"), label)[0]
 
 
+def sample_mass_mg(value: float) -> tuple[float, str]:
+    """A .dat header's SAMPLE_MASS in mg, and how it was read. MultiVu's Sample Properties take the mass in mg,
+    and files made to the tool's own layout (its tests, the issue) write grams; so a value of MASS_MG_FROM or
+    more is mg (as grams it would be no magnetometer sample) and a smaller one grams. Shown to the user, who can
+    override the mass."""
+    if value >= MASS_MG_FROM:
+        return value, f"SAMPLE_MASS {value:g} read as mg (MultiVu's unit; {value:g} g is no magnetometer sample)"
+    return value * 1e3, f"SAMPLE_MASS {value:g} g = {value * 1e3:g} mg"
+
+
 def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The [Data] table of a Quantum Design file and what its [Header] says.
 
-    `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass_g' (or None) and
+    `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass' (the number, or None) and
     'comment_rows' (rows of the data that only carry a comment). Lines starting with ';' are comments;
     empty cells (a failed fit) are NaN.
     """
@@ -126,18 +138,18 @@ def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, 
         raise DataError(f"{label} has a [Header] block but no [Data] line; it holds no measurement table.")
     lines = text[: found.start()].split("\n")
     data_at = len(lines) - 1
-    mass_g = None
+    mass = None
     for number, line in enumerate(lines[:data_at], start=1):
         cells = [c.strip() for c in line.split(",")]
         if len(cells) >= 3 and cells[0].upper() == "INFO" and cells[2].upper() == "SAMPLE_MASS" and cells[1]:
             try:
-                mass_g = float(cells[1])
+                mass = float(cells[1])
             except ValueError:
                 raise DataError(
                     f"{label} line {number}: SAMPLE_MASS '{cells[1]}' is not a number; fix it or give the mass yourself."
                 ) from None
-            if not (np.isfinite(mass_g) and mass_g > 0):
-                mass_g = None  # MultiVu writes 0 when the mass was not entered
+            if not (np.isfinite(mass) and mass > 0):
+                mass = None  # MultiVu writes 0 when the mass was not entered
     body = text[found.end() :]
     if ";" in body:
         body = _COMMENT_LINE.sub("", body)
@@ -159,7 +171,7 @@ def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, 
         if frame["Comment"].isna().all():
             frame = frame.drop(columns="Comment")
     frame = frame.reset_index(drop=True)
-    return frame, {"sample_mass_g": mass_g, "comment_rows": comment_rows}
+    return frame, {"sample_mass": mass, "comment_rows": comment_rows}
 
 
 # --------------------------------------------------------------------------- several files
@@ -173,6 +185,7 @@ class Loaded:
     sources: list[dict[str, Any]]  # name, size (bytes), sha256, rows
     units: dict[str, str]  # column -> unit read from its header
     mass_mg: float | None = None  # from SAMPLE_MASS
+    mass_text: str = ""  # how SAMPLE_MASS was read (sample_mass_mg)
     moment: str | None = None  # the moment column an instrument file means
     stderr: str | None = None  # its standard-error column
     empty_moments: int = 0  # rows dropped because the moment cell was empty (a failed fit)
@@ -239,8 +252,11 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             frame, header = read_quantum_design(text, label)
             loaded.instrument = True
             loaded.comment_rows += header["comment_rows"]
-            if header["sample_mass_g"] is not None:
-                masses[name] = header["sample_mass_g"] * 1e3
+            if header["sample_mass"] is not None:
+                masses[name], read_as = sample_mass_mg(header["sample_mass"])
+                loaded.mass_text = loaded.mass_text or read_as
+                if header["sample_mass"] >= MASS_MG_FROM and read_as not in loaded.notes:
+                    loaded.notes.append(read_as)
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
         for column in frame.columns:
@@ -493,7 +509,7 @@ def project_units(
         units["molar_mass_g"] = float(molar_mass_g)
     if loaded.instrument and units.get("m_unit") == "emu" and mass is None:
         raise DataError(
-            f"the moment '{data.y_name}' is in emu but neither the file (INFO,<grams>,SAMPLE_MASS) nor the "
+            f"the moment '{data.y_name}' is in emu but neither the file (INFO,<mass>,SAMPLE_MASS) nor the "
             "options give the sample mass; give it with --mass-mg (Data page: 'Sample mass')."
         )
     if temp_col in (data.x1_name, data.x2_name) and field_col in (data.x1_name, data.x2_name):

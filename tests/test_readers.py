@@ -216,6 +216,22 @@ def test_a_quantum_design_file_in_windows_text_is_read_a_csv_must_be_utf8() -> N
         readers.load([("mt.csv", "T (K),H (Oe),M (emu) Müller\n1,2,3\n4,5,6\n".encode("cp1252"))])
 
 
+def test_sample_mass_of_one_or_more_is_milligrams_below_it_grams() -> None:
+    """MultiVu writes SAMPLE_MASS in mg; the tool's own layout in grams. A value of 1 or more is mg (1 g is no
+    magnetometer sample), said in a note and on the Data page; below 1 it is grams, as before."""
+    assert readers.sample_mass_mg(12.5)[0] == 12.5 and readers.sample_mass_mg(0.0015)[0] == pytest.approx(1.5)
+    raw = dat().replace(b"INFO,0.0015,SAMPLE_MASS", b"INFO,12.5,SAMPLE_MASS")
+    assert raw != dat()
+    loaded = readers.load([("mg.dat", raw)])
+    assert loaded.mass_mg == 12.5 and "SAMPLE_MASS 12.5 read as mg" in loaded.mass_text
+    assert any("read as mg" in n for n in loaded.notes)
+    grams = readers.load([("g.dat", dat())])
+    assert grams.mass_mg == pytest.approx(1.5) and grams.mass_text == "SAMPLE_MASS 0.0015 g = 1.5 mg"
+    assert not any("SAMPLE_MASS" in n for n in grams.notes)
+    with pytest.raises(DataError, match="different sample masses"):
+        readers.load([("mg.dat", raw), ("g.dat", dat())])
+
+
 def test_jitter_at_a_turnaround_or_a_repeated_reading_does_not_split_a_sweep() -> None:
     """A step of read-back jitter is no sweep: three readings at each temperature while warming stay one warming
     branch; the turnaround's reading taken twice belongs to the sweep it begins."""
@@ -284,7 +300,7 @@ def test_emu_moment_without_any_mass_is_refused() -> None:
     data, facts = readers.prepare(loaded, T, H, M)
     with pytest.raises(DataError) as err:
         readers.project_units(loaded, data, facts)
-    assert "is in emu but neither the file (INFO,<grams>,SAMPLE_MASS) nor the options give the sample mass" in _sentence(err.value)
+    assert "is in emu but neither the file (INFO,<mass>,SAMPLE_MASS) nor the options give the sample mass" in _sentence(err.value)
     assert readers.project_units(loaded, data, facts, mass_mg=2.0)["mass_mg"] == 2.0
 
 

@@ -212,7 +212,7 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
                                help="Needed when M is in emu: M [A·m²/kg] = moment [emu] / mass [g]. "
                                     "Read from the file's SAMPLE_MASS when it has one; overridable.")
         if loaded.mass_mg is not None:
-            m3.caption(f"File: SAMPLE_MASS {loaded.mass_mg / 1e3:g} g = {loaded.mass_mg:g} mg")
+            m3.caption(f"File: {loaded.mass_text}")
         molar = None
         if m_unit == "muB/f.u.":
             session.init("w_molar", None)
