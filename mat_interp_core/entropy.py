@@ -41,6 +41,7 @@ __all__ = [
     "SimulatedEntropy",
     "simulated_delta_s",
     "measured_dh_tesla",
+    "check_dh",
     "ZERO_FIELD_T",
 ]
 
@@ -234,6 +235,16 @@ def _common_grid(curves: list[tuple[np.ndarray, np.ndarray]], t_grid: Sequence[f
     spacing = np.median(np.concatenate([np.diff(ct) for ct, _ in curves if ct.size > 1]))
     n = max(2, int(round((hi - lo) / spacing)) + 1)
     return np.linspace(lo, hi, n)
+
+
+def check_dh(dh_tesla, fields_tesla) -> None:
+    """Raise the sentence :func:`_upper_field` gives for the first ΔH the measured field range cannot give, before
+    anything is simulated (a ΔH of 5 T on data up to 4.9 T is refused at once, not after the grid)."""
+    fields = np.asarray(fields_tesla, dtype=float)
+    fields = fields[np.isfinite(fields)]
+    if fields.size:
+        for dh in np.atleast_1d(np.asarray(dh_tesla, dtype=float)):
+            _upper_field(float(dh), np.array([fields.min(), fields.max()]))
 
 
 def _upper_field(dh: float, fields: np.ndarray) -> float:

@@ -147,6 +147,8 @@ def project_entropy(
         return isotherms.isotherm_entropy(data, units, None, dh_tesla=dh_tesla, method=method)
     x, _ = data.arrays()
     x[:, 1] = data.x2_set_point  # curve by curve: the set points, not the jittering read-backs
+    if dh_tesla is not None:  # a ΔH the fields cannot give is refused before any model is loaded
+        entropy.check_dh(dh_tesla, entropy.to_tesla(x[:, 0] if isotherm else x[:, 1], units.h_unit))
     if source == "training":
         if dh_tesla is None:
             dh_tesla = entropy.measured_dh_tesla(x[:, 1], units.h_unit)

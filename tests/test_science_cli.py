@@ -220,6 +220,8 @@ def test_entropy_unit_and_input_errors_exit_2(no_units, capsys) -> None:
         assert message in err and "Traceback" not in err, (extra, err)
     code, _, err = run(capsys, "entropy", name, *UNIT_ARGS, "--database", url)  # no model yet
     assert code == 2 and "train it first" in err
+    code, _, err = run(capsys, "entropy", name, *UNIT_ARGS, "--dh", "1,9", "--database", url)  # refused before any model
+    assert code == 2 and "ΔH = 9 T is not available: the fields span" in err, err
     code, _, err = run(capsys, "compare", name, "--dh", "5", "--database", url)
     assert code == 2 and "--m-unit" in err
 
