@@ -65,9 +65,9 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
 TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
-# Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
 MASS_MG_FROM = 1.0  # a .dat's SAMPLE_MASS at least this is in mg, a smaller one in grams (sample_mass_mg)
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
+# Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
 
 
