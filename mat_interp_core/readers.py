@@ -208,16 +208,20 @@ def _file_bytes(source: Any, max_mb: float) -> tuple[str, bytes]:
 
 
 def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """The moment column (most filled, then the most trusted fit) and its standard-error column."""
+    """The moment column and its standard-error column. The most trusted fit among the columns at least half as
+    filled as the fullest (a fit that failed on a few rows still beats a raw signal such as "M. Raw' (emu)" that
+    is always written; a column MultiVu leaves empty in this mode does not), then the most filled."""
     cands = [c for c, u in units.items() if u in MOMENT_UNITS and "err" not in c.lower()
              and pd.api.types.is_numeric_dtype(frame[c])]
     if not cands:
         return None, None
+    filled = {c: int(frame[c].notna().sum()) for c in cands}
+    fullest = max(filled.values())
 
-    def rank(c: str) -> tuple[int, int]:
+    def rank(c: str) -> tuple[bool, int, int]:
         base = _base_name(c)
         pref = next((i for i, p in enumerate(_MOMENT_PREFERENCE) if base == p or base.startswith(p)), len(_MOMENT_PREFERENCE))
-        return int(frame[c].notna().sum()), -pref
+        return filled[c] >= 0.5 * fullest, -pref, filled[c]
 
     moment = max(cands, key=rank)
     base = _base_name(moment)

@@ -160,6 +160,16 @@ def test_moment_column_chosen_sensibly(moment_columns, expected) -> None:
     assert loaded.stderr == ("DC Moment Err Free Ctr (emu)" if "Free" in expected else "M. Std. Err. (emu)")
 
 
+def test_a_fit_with_a_few_empty_rows_beats_a_raw_column_that_is_always_written() -> None:
+    """MPMS3 VSM files write "M. Raw' (emu)" on every row; "Moment (emu)" (the fit) is the moment even when it
+    failed on a few rows; a moment column left empty in this mode is not chosen."""
+    lines = ["[Header]", "INFO,0.001,SAMPLE_MASS", "[Data]", ",".join(["Comment", T, H, "M. Raw' (emu)", M, "DC Moment Free Ctr (emu)"])]
+    for i in range(30):
+        lines.append(f",{5 + i},1000,{1.2e-3 * (30 - i)},{'' if i in (3, 17) else 1e-3 * (30 - i)},")
+    loaded = readers.load([("vsm.dat", "\r\n".join(lines).encode())])
+    assert loaded.moment == M and loaded.empty_moments == 2 and len(loaded.frame) == 28
+
+
 def test_hundred_thousand_row_dat_reads_under_two_seconds() -> None:
     """CPU time (the wall clock of a machine shared by many processes measures them, not the reader);
     bench/readers.py prints both."""
