@@ -25,7 +25,10 @@ Per case, for every method, at each ΔH in 1…5 T the layout supports: the peak
 exact peak (found on a 0.005 K grid), the T_peak error, the curve RMSE against the exact curve and
 its ratio to linear interpolation's, and, where the method reports a band, whether the band at the
 peak covers the exact peak and its half-width in % of the peak. Methods: "direct" (trapezoid on the
-measured fields), every baseline in ``baselines.BASELINES`` on the grid the product picks, and, unless
+measured fields), every baseline in ``baselines.BASELINES`` on the grid the product picks, the sampling
+references "sampled-pchip" and "sampled-spline" (:class:`ExactSampled`: the exact magnet at every field but known
+only at the data's temperatures, PCHIP or a cubic spline between them: what the temperature step alone costs a
+smooth interpolant), and, unless
 --only-baselines, "product": a real project search as `mat-interp train` runs it (a project in a
 throw-away SQLite file bench/out/family.db, the default search space with the case's seed, --trials
 finished trials on --workers real worker processes with the steps after the search), then the
@@ -66,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.interpolate import CubicSpline, PchipInterpolator  # noqa: E402
 
 from mat_interp_core import dataset, entropy, isotherms, synthetic, uncertainty  # noqa: E402
 from mat_interp_core.baselines import BASELINES  # noqa: E402
@@ -281,8 +285,45 @@ def _band_at(part: pd.DataFrame, k: int) -> tuple[float, str]:
 # --------------------------------------------------------------------------- methods
 
 
+SAMPLED_KINDS = {"sampled-pchip": PchipInterpolator, "sampled-spline": CubicSpline}
+
+
+class ExactSampled:
+    """The case's exact magnet known only at the temperatures the data has, exact in the field.
+
+    M(T, H) is the magnet's own at every field but interpolated along T between the measured temperatures (each
+    M(T) curve's, or the isotherms' set points) by PCHIP or a cubic spline: what the temperature sampling alone
+    costs an interpolant, with no field gap and no noise. A smooth peak between samples is missed by every
+    method that interpolates them; from a first field at 0 T the exact |ΔS_M|(T) has a cusp at T_C, which no
+    smooth fit of samples 0.25-2 K apart reaches.
+    """
+
+    def __init__(self, case: Case, kind: str) -> None:
+        self.case, self.interpolator = case, SAMPLED_KINDS[kind]
+        if case.isotherm:
+            self.temps = np.sort(case.data().x2_values)
+        else:
+            first = case.frame[case.x2].min()
+            self.temps = np.sort(case.frame.loc[case.frame[case.x2] == first, case.x1].to_numpy(dtype=float))
+        self.per_unit = _per_file_unit(case.units.m_unit, case.units.mass_mg, case.units.molar_mass_g)
+        self.h_factor = float(entropy.to_tesla(1.0, case.units.h_unit))
+
+    def fit(self, *_args) -> "ExactSampled":
+        return self
+
+    def predict(self, x1, x2) -> np.ndarray:
+        t, h = (x2, x1) if self.case.isotherm else (x1, x2)  # isotherms: X1 the field, X2 the temperature
+        t, h = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(h, dtype=float))
+        hu, ih = np.unique(h.ravel(), return_inverse=True)
+        tu, it = np.unique(t.ravel(), return_inverse=True)
+        table = self.case.magnet.magnetisation(self.temps[None, :], hu[:, None] * self.h_factor)
+        along_t = self.interpolator(self.temps, table, axis=1)(np.clip(tu, self.temps[0], self.temps[-1]))
+        return (along_t[ih, it] / self.per_unit).reshape(t.shape)
+
+
+
 def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
-    """'direct' and every baseline on the case, on the grid the product picks."""
+    """'direct', every baseline and the sampling references (:class:`ExactSampled`) on the grid the product picks."""
     data = case.data()
     x, y = data.arrays()
     x[:, 1] = data.x2_set_point  # baselines along X2 work on the set points (as the Entropy page fits them)
@@ -295,7 +336,8 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
                                  dh_tesla=list(case.dhs), **case.units.kwargs())
     rows += score(case, "direct", direct, time.perf_counter() - started)
-    for key, cls in BASELINES.items():
+    methods = {**BASELINES, **{kind: (lambda kind=kind: ExactSampled(case, kind)) for kind in SAMPLED_KINDS}}
+    for key, cls in methods.items():
         if only and key not in only:
             continue
         started = time.perf_counter()
