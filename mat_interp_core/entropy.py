@@ -666,6 +666,7 @@ class SimulatedEntropy:
     band_note: str = ""  # what the calibrated band (curves' dS_band, figures' peak_band) means, or why there is none
     calibration: object = None  # the held-out evidence behind the band (uncertainty.Calibration)
     choice: pd.DataFrame | None = None  # the methods' held-out scores when one was chosen (choice.scores)
+    warnings: tuple[str, ...] = ()  # what the band cannot see (uncertainty.band_warnings), also in band_note
 
     @property
     def grid_description(self) -> str:

@@ -104,3 +104,28 @@ def test_entropy_cli_lift_option(sqlite_url, capsys) -> None:
     code = cli.main(["entropy", "lift", "--database", sqlite_url, "--from", "training", "--lift", "3,-1"])
     captured = capsys.readouterr()
     assert code == 2 and "--lift" in captured.err and "-1" in captured.err and captured.err.count("\n") == 1
+
+
+def test_from_zero_field_the_band_says_the_cusp_is_rounded_off() -> None:
+    """uncertainty.cusp_warning through simulate.with_band: data from a first field below ZERO_FIELD_T get one
+    sentence (in band_note and in the result's warnings, which the Entropy page shows) that the |ΔS_M| cusp at T_C
+    is rounded off by the temperature step; from 0.01 T, for isotherms or with no step, none."""
+    import types
+
+    from mat_interp_core import simulate, uncertainty
+
+    def note(fields, t_step, temperatures=None):
+        f = np.array(fields)
+        cal = uncertainty.Calibration(f, f * 1e4, np.array([10.0, 11.0]), np.ones((f.size - 1, 2)), f,
+                                      ("linear", 1.0), temperatures=temperatures)
+        result = types.SimpleNamespace(curves=pd.DataFrame({"T_K": [10.0, 11.0], "dH_T": 1.0, "dS": [1.0, 2.0]}),
+                                       figures=pd.DataFrame({"dH_T": [1.0], "T_peak_K": [11.0]}))
+        out = simulate.with_band(result, cal, t_step)
+        return out.band_note, out.warnings
+
+    for first in (0.0, 0.003):
+        text, warnings = note((first, 0.01, 0.1, 1.0, 2.0), 1.5)
+        assert len(warnings) == 1 and warnings[0] in text and "cusp at T_C that data 1.5 K apart" in text, text
+    assert note((0.01, 0.1, 1.0, 2.0), 1.5)[1] == ()
+    assert note((0.0, 0.01, 0.1, 1.0), 0.0)[1] == ()
+    assert note((0.0, 0.01, 0.1, 1.0), 1.5, temperatures=np.array([10.0, 12.0]))[1] == ()

@@ -278,11 +278,10 @@ def main() -> None:
                    "synthetic magnets (for the networks a third of that width: their retrained folds scatter more "
                    "than they err), and it cannot see a bias that the held-out fits share across a wide gap (README, "
                    "bench/family.py). The ensemble members' spread is not shown: they share the method's bias.")
-        gap = uncertainty.gap_warning(net.calibration)
-        if gap:
-            st.warning(fmt.md(gap[0].upper() + gap[1:] + "."))
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
+    for warning in getattr(net, "warnings", ()):
+        st.warning(fmt.md(warning[0].upper() + warning[1:] + "."))
     figs = {"entropy": fig_main}
     if chosen:
         dh_values = sorted(curves["dH_T"].unique())
