@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -33,16 +34,43 @@ _DECAY_FRACTIONS = (0.4, 0.7)
 _DECAY_FACTORS = (1.0, 0.5, 0.2)
 
 
+_PENDING_THREADS: int | None = None  # configure_threads' count, waiting for TensorFlow's import (keras_ready)
+
+
 def configure_threads(n_threads: int) -> None:
-    """Limit TensorFlow's thread pools; call before TensorFlow runs any op."""
+    """Limit TensorFlow's thread pools; call before TensorFlow runs any op.
+
+    Importing TensorFlow takes seconds, so when it is not imported yet the count waits for the first function
+    here that needs it (:func:`keras_ready`): a command that never trains or predicts (|ΔS_M| of the training
+    data) never pays for the import."""
+    global _PENDING_THREADS
+    n = max(1, int(n_threads))
+    if "tensorflow" not in sys.modules:
+        _PENDING_THREADS = n
+        return
+    _PENDING_THREADS = None
+    _set_threads(n)
+
+
+def _set_threads(n: int) -> None:
     import tensorflow as tf
 
-    n = max(1, int(n_threads))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(1 if n == 1 else 2)
     except RuntimeError:  # already initialised in this process: keep what it has
         pass
+
+
+def keras_ready():
+    """Keras, after the thread count :func:`configure_threads` deferred is applied (before any op runs)."""
+    global _PENDING_THREADS
+    import keras
+
+    if _PENDING_THREADS is not None:
+        n, _PENDING_THREADS = _PENDING_THREADS, None
+        _set_threads(n)
+    return keras
 
 
 # How the network sees X2 (beyond the paper, whose networks see it linearly). Near T_C, M(H) is
@@ -92,7 +120,7 @@ def _x2_transform_class():
     global _X2_CLASS
     if _X2_CLASS is not None:
         return _X2_CLASS
-    import keras
+    keras = keras_ready()
 
     @keras.saving.register_keras_serializable(package="mat_interp", name="X2Transform")
     class X2Transform(keras.layers.Layer):
@@ -127,7 +155,7 @@ def _x2_transform_class():
 def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: str = "linear"):
     """X2 transform -> Normalization (adapted on the transformed ``x_train``) -> n_layers x Dense(n_nodes, relu)
     -> Dense(1). ``x2_transform`` "linear" is the paper's network (no transform layer)."""
-    import keras
+    keras = keras_ready()
 
     x_train = np.asarray(x_train, dtype="float32")
     layers = [keras.Input(shape=(x_train.shape[1],))]
@@ -145,7 +173,7 @@ def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: 
 
 def lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
     """The method's piecewise-constant decay, its boundaries in optimizer steps."""
-    import keras
+    keras = keras_ready()
 
     total = steps_per_epoch * epochs
     boundaries = [max(1, int(f * total)) for f in _DECAY_FRACTIONS]
@@ -154,7 +182,7 @@ def lr_schedule(lr: float, steps_per_epoch: int, epochs: int):
 
 def make_optimizer(solver: str, lr: float, steps_per_epoch: int, epochs: int):
     """The solver with the method's piecewise-constant decay (boundaries in optimizer steps)."""
-    import keras
+    keras = keras_ready()
 
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
@@ -271,8 +299,9 @@ def fit_many(
     improving. ``on_epoch(epoch, loss)`` gets the mean loss of the networks. Adam is applied by
     :class:`FusedAdam` (``fused=False``: Keras's own).
     """
-    import keras
     import tensorflow as tf
+
+    keras = keras_ready()
 
     global _TRAINED
     _TRAINED += len(models)
@@ -363,7 +392,7 @@ def predict_std(model, x: np.ndarray, batch: int = 65536) -> np.ndarray:
 
 def with_target_scaling(model, y_mean: float, y_std: float):
     """A model that returns Y in the user's units: ``model(x) * y_std + y_mean``."""
-    import keras
+    keras = keras_ready()
 
     inputs = keras.Input(shape=(2,), name="x1_x2")
     out = keras.layers.Rescaling(scale=float(y_std), offset=float(y_mean), name="target_units")(model(inputs))
@@ -372,14 +401,14 @@ def with_target_scaling(model, y_mean: float, y_std: float):
 
 def standardised_net(model):
     """The network inside a model of :func:`with_target_scaling` (standardised target; trains in place)."""
-    import keras
+    keras = keras_ready()
 
     return next(layer for layer in model.layers if isinstance(layer, keras.Sequential))
 
 
 def average_models(models: list):
     """One model whose output is the mean of ``models``' outputs (same inputs, same target scaling)."""
-    import keras
+    keras = keras_ready()
 
     if len(models) == 1:
         return models[0]
@@ -417,7 +446,7 @@ def model_from_bytes(data: bytes):
     unpacked, against zip bombs) and loaded with Keras' ``safe_mode=True``: a model
     that carries Python code (a Lambda layer) is refused, not run.
     """
-    import keras
+    keras = keras_ready()
 
     if len(data) > MAX_MODEL_BYTES:
         raise ModelError(f"the stored model takes {len(data) / 2**20:.1f} MB, more than the "

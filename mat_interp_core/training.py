@@ -112,7 +112,7 @@ def train_configs(
     models predict the target standardised with the mean and std of the rows any of them trains on. ``start``:
     networks (standardised units, as :func:`network.standardised_net` gives them) that go on training instead
     of new ones."""
-    import keras
+    keras = network.keras_ready()
 
     x, y = data.arrays()
     k = len(seeds)

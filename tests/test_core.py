@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import optuna
 import pytest
@@ -249,3 +251,19 @@ def test_curves_of_finished_trials_are_read_once_and_thinned_for_plots(sqlite_ur
         assert 10 <= len(part) <= 12
         assert part.epoch.iloc[0] == 1 and part.epoch.iloc[-1] == 40
         assert full.r2.max() in set(part.r2)
+
+
+def test_thread_count_waits_for_tensorflow_and_applies_before_its_first_op() -> None:
+    """network.configure_threads does not import TensorFlow (seconds per CLI process that never trains or
+    predicts); the first function that needs Keras applies the count before any op runs."""
+    import subprocess
+    import sys as _sys
+
+    code = ("import sys; from mat_interp_core import network; network.configure_threads(1); "
+            "assert 'tensorflow' not in sys.modules; network.keras_ready(); import tensorflow as tf; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    out = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "1"], out.stdout
