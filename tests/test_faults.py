@@ -165,6 +165,7 @@ def test_service_worker_killed_mid_trial_and_its_successor_stopped_by_sigterm(ma
     study = projects.open_project(url, "kill").study()
     retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 1]
     assert retried and retried[0].state.name == "COMPLETE"  # ... and re-queued
+    assert retried[0].params == study.trials[1].params  # the same configuration again (on SQLite: test_study.py)
     assert table.loc[1, "note"] == f"its worker stopped answering (no heartbeat); retried as trial {retried[0].number}"
     assert complete_before <= set(table.index[table.state == "COMPLETE"])
 

@@ -227,7 +227,20 @@ def test_entropy_answer_names_the_method_on_both_front_ends(gap_project, capsys,
     assert np.allclose(page["peak_J_per_kgK"], pchip.figures.sort_values("dH_T")["peak_J_per_kgK"], rtol=1e-6)
 
 
+_RESULTS: dict = {}  # (url, name, answer, uncertainty.low_gap) -> the result; the tests only read it
+
+
 def _result(url: str, name: str, answer: str | None = None):
+    """simulate.project_entropy of the (unchanging) gap project on one grid, computed once per answer: several
+    tests read the same result (about 8 s each). Keyed by uncertainty.low_gap too, so a test that patches it
+    gets a result computed under its patch."""
+    key = (url, name, answer, uncertainty.low_gap)
+    if key not in _RESULTS:
+        _RESULTS[key] = _compute_result(url, name, answer)
+    return _RESULTS[key]
+
+
+def _compute_result(url: str, name: str, answer: str | None = None):
     return simulate.project_entropy(projects.open_project(url, name), MagnetUnits("emu", "Oe", synthetic.DEMO_MASS_MG),
                                     dh_tesla=[1.0, 2.0, 3.0, 4.0], t_step=0.25, h_step_t=0.05, answer=answer)
 
