@@ -200,13 +200,14 @@ def cusp_warning(cal: Calibration, t_step: float) -> str:
     S(T, H0 ≈ 0) has a kink at T_C, so the exact |ΔS_M|(T) has a cusp there; any smooth fit of temperatures
     `t_step` apart rounds it off, and the held-out folds, fitted as smoothly, do not see it. On the family
     benchmark (bench/family.py's sampled references: the exact magnet at every field, known only at the data's
-    temperatures) that rounding alone took 0.1–12 % off the peak at ΔH = 1 T, less at larger ΔH (README)."""
+    temperatures, a cubic spline between them) that rounding alone lowers the peak by a few per cent at ΔH = 1 T
+    (the figures the sentence quotes: README, session 16)."""
     if cal.isotherm or cal.fields_t.size == 0 or cal.fields_t[0] >= entropy.ZERO_FIELD_T or not t_step > 0:
         return ""
     return (f"from a first field of {cal.fields_t[0]:.3g} T, |ΔS_M|(T) has a cusp at T_C that data {t_step:.3g} K "
-            "apart cannot resolve and no held-out fold sees: the peak may be higher than shown, by several per cent "
-            "at ΔH = 1 T on the family benchmark's magnets (less at larger ΔH); finer temperature steps around T_C "
-            "resolve it")
+            "apart cannot resolve and no held-out fold sees: the peak may be higher than shown (at ΔH = 1 T by 2 % in "
+            "the median and up to 12 % on the family benchmark's magnets, less at larger ΔH); finer temperature "
+            "steps around T_C resolve it")
 
 
 def band_warnings(cal: Calibration, t_step: float) -> tuple[str, ...]:
