@@ -321,7 +321,6 @@ class ExactSampled:
         return (along_t[ih, it] / self.per_unit).reshape(t.shape)
 
 
-
 def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
     """'direct', every baseline and the sampling references (:class:`ExactSampled`) on the grid the product picks."""
     data = case.data()

@@ -280,7 +280,7 @@ def main() -> None:
                    "bench/family.py). The ensemble members' spread is not shown: they share the method's bias.")
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
-    for warning in getattr(net, "warnings", ()):
+    for warning in net.warnings:
         st.warning(fmt.md(warning[0].upper() + warning[1:] + "."))
     figs = {"entropy": fig_main}
     if chosen:
