@@ -191,7 +191,9 @@ def _follow_after_search(project, procs, interrupted: threading.Event) -> bool:
     if done < total or any(pr.returncode for pr in procs):
         from mat_interp_core.workers import log_dir
 
-        print(f"the workers stopped before the steps after the search were done (refined {done} of {total}); "
+        failed = [f"{pr.pid} (exit code {pr.returncode})" for pr in procs if pr.returncode]
+        why = f"worker {', '.join(failed)} failed" if failed else "the workers stopped"
+        print(f"{why} before the steps after the search were done (refined {done} of {total}); "
               f"continue with: mat-interp train {project.name} --more 0; logs in {log_dir()}", file=sys.stderr)
         return False
     return True

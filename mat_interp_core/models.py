@@ -50,16 +50,20 @@ def save(project: ProjectHandle, trial_number: int, value: float, model, mean: f
     """Store (or replace) the trial's model with its value."""
     blob = network.model_to_bytes(model)
     m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
+
+    def replace(conn) -> None:
         conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number == trial_number))
         conn.execute(m.insert().values(project_id=project.id, trial_number=trial_number, value=value, y_mean=mean,
                                        y_std=std, keras=blob))
+
+    storage.in_transaction(project.url, replace)
 
 
 def keep_best(project: ProjectHandle, keep: int | None = None) -> None:
     """Drop all but the best ``keep`` (default: the project's keep_models) stored models by their value."""
     m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
+
+    def drop_rest(conn) -> None:
         ranked = conn.execute(
             sa.select(m.c.trial_number).where(m.c.project_id == project.id, m.c.trial_number >= 0)  # < 0: folds
             .order_by(m.c.value.desc())
@@ -68,17 +72,22 @@ def keep_best(project: ProjectHandle, keep: int | None = None) -> None:
         if drop:
             conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number.in_(drop)))
 
+    storage.in_transaction(project.url, drop_rest)
+
 
 def drop_misfits(project: ProjectHandle, tolerance: float) -> None:
     """Delete the stored models whose misfit 1 - R² exceeds `tolerance` x the best one's."""
     m = storage.models
-    with storage.get_engine(project.url).begin() as conn:
+
+    def drop(conn) -> None:
         best = conn.execute(sa.select(sa.func.max(m.c.value)).where(m.c.project_id == project.id,
                                                                     m.c.trial_number >= 0)).scalar()
         if best is None or not math.isfinite(best):
             return
         floor = 1.0 - tolerance * (1.0 - best)
         conn.execute(m.delete().where(m.c.project_id == project.id, m.c.trial_number >= 0, m.c.value < floor))
+
+    storage.in_transaction(project.url, drop)
 
 
 # --------------------------------------------------------------------------- reading

@@ -42,9 +42,12 @@ def set_finished_user_attrs(url: str, trial_id: int, attrs: dict) -> None:
     """Write user attributes of a *finished* trial, replacing earlier values."""
     table = user_attr_table()
     rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-    with storage.get_engine(url).begin() as conn:
+
+    def replace(conn) -> None:
         conn.execute(table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
         conn.execute(table.insert(), rows)
+
+    storage.in_transaction(url, replace)
 
 
 # Primitives on one attribute within the caller's transaction (``conn``): the refinement's claims.

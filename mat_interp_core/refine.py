@@ -253,26 +253,31 @@ def claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total
     now = time.time()
     value = json.dumps({"worker": worker, "settings": settings, "at": now, "done": done, "total": total,
                         "elapsed": 0.0 if started is None else time.perf_counter() - started})
+
+    def take(conn) -> bool:
+        old = optuna_rdb.user_attr_json(conn, trial_id, key)
+        if old is not None:
+            held = json.loads(old)
+            if held.get("worker") != worker and now - float(held.get("at", 0)) < CLAIM_STALE_SECONDS:
+                return False
+            optuna_rdb.delete_user_attr(conn, trial_id, key, old)
+        optuna_rdb.insert_user_attr(conn, trial_id, key, value)
+        return True
+
     try:
-        with storage.get_engine(url).begin() as conn:
-            old = optuna_rdb.user_attr_json(conn, trial_id, key)
-            if old is not None:
-                held = json.loads(old)
-                if held.get("worker") != worker and now - float(held.get("at", 0)) < CLAIM_STALE_SECONDS:
-                    return False
-                optuna_rdb.delete_user_attr(conn, trial_id, key, old)
-            optuna_rdb.insert_user_attr(conn, trial_id, key, value)
+        return storage.in_transaction(url, take)
     except sa.exc.IntegrityError:
         return False
-    return True
 
 
 def release(url: str, trial_id: int, worker: str, key: str = _CLAIM) -> None:
     """Drop this process's claim `key` on the trial (done, or stopped: another process may take it)."""
-    with storage.get_engine(url).begin() as conn:
+    def drop(conn) -> None:
         old = optuna_rdb.user_attr_json(conn, trial_id, key)
         if old is not None and json.loads(old).get("worker") == worker:
             optuna_rdb.delete_user_attr(conn, trial_id, key, old)
+
+    storage.in_transaction(url, drop)
 
 
 def refine_status(project: ProjectHandle) -> tuple[int, int]:

@@ -99,6 +99,38 @@ class DatabaseUnavailable(RuntimeError):
 _UNAVAILABLE_CODES = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
 
 
+T = TypeVar("T")
+_CONFLICT_CODES = frozenset({1205, 1213})  # MySQL/MariaDB lock wait timeout, deadlock: the transaction was rolled back
+
+
+def is_conflict(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) is MySQL/MariaDB rolling a transaction back for a deadlock or a lock
+    wait: two workers writing rows of one trial or project at once can deadlock on InnoDB's gap locks, and the
+    server expects the transaction to be run again."""
+    return any(isinstance(c, OperationalError) and _error_code(c) in _CONFLICT_CODES for c in _chain(err))
+
+
+def retry_conflicts(action: Callable[[], T], attempts: int = 6) -> T:
+    """``action()``, run again (with a jittered back-off) while it fails with :func:`is_conflict`."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as err:
+            if not is_conflict(err) or attempt == attempts - 1:
+                raise
+            time.sleep((0.05 + 0.1 * random.random()) * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def in_transaction(url: str, work: Callable[[sa.Connection], T], attempts: int = 6) -> T:
+    """``work(conn)`` in one transaction, its result returned; the whole transaction is run again on a conflict."""
+    def run() -> T:
+        with get_engine(url).begin() as conn:
+            return work(conn)
+
+    return retry_conflicts(run, attempts)
+
+
 def _error_code(err: BaseException) -> int | None:
     args = getattr(getattr(err, "orig", None), "args", None) or ()
     return args[0] if args and isinstance(args[0], int) else None

@@ -610,7 +610,7 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
     groups); a group claimed by a live process is left to it, one whose process died is taken over. `stop` set,
     or the project's stop request, ends the group in training within an epoch (training.StopRequested).
     """
-    from mat_interp_core import models, optuna_rdb, projects, refine, training
+    from mat_interp_core import models, optuna_rdb, projects, refine, storage, training
 
     _, data, study, trial, params, epochs, settings = _fold_plan(project)
     if not settings["folds"]:
@@ -648,13 +648,13 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
                                 progress=progress, on_epoch=on_epoch)
             for fold in folds:
                 models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
-            study.set_user_attr(f"folds_{g}", mark)
+            storage.retry_conflicts(lambda: study.set_user_attr(f"folds_{g}", mark))
             trained = True
         finally:
             refine.release(project.url, trial_id, worker, key=key)
     marks = project.study().user_attrs
     if all(marks.get(f"folds_{g}") == mark for g in range(len(groups))):  # every group stored: the band is ready
-        study.set_user_attr("calibration", settings)
+        storage.retry_conflicts(lambda: study.set_user_attr("calibration", settings))
     return trained
 
 
