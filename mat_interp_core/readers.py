@@ -65,7 +65,8 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
 TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
-MASS_MG_FROM = 1.0  # a .dat's SAMPLE_MASS at least this is in mg, a smaller one in grams (sample_mass_mg)
+MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least this is in mg, a smaller one grams
+PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
@@ -116,14 +117,32 @@ def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
     return dataset._decode(text.encode("utf-8"), label)[0]
 
 
-def sample_mass_mg(value: float) -> tuple[float, str]:
-    """A .dat header's SAMPLE_MASS in mg, and how it was read. MultiVu's Sample Properties take the mass in mg,
-    and files made to the tool's own layout (its tests, the issue) write grams; so a value of MASS_MG_FROM or
-    more is mg (as grams it would be no magnetometer sample) and a smaller one grams. Shown to the user, who can
-    override the mass."""
-    if value >= MASS_MG_FROM:
-        return value, f"SAMPLE_MASS {value:g} read as mg (MultiVu's unit; {value:g} g is no magnetometer sample)"
-    return value * 1e3, f"SAMPLE_MASS {value:g} g = {value * 1e3:g} mg"
+def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, str]:
+    """A .dat header's SAMPLE_MASS in mg, and how it was read (shown to the user, who can override the mass).
+
+    MultiVu's Sample Properties take the mass in mg; files made to the tool's own layout (its tests, the issue)
+    write grams. With the file's largest moment in emu (`peak_emu`), the reading that puts the specific moment
+    inside PLAUSIBLE_EMU_PER_G wins (the two readings differ by 1000, more than that range spans, so at most one
+    fits). Without it, or when neither fits, a value of MASS_MG_FROM or more is mg (as grams it would be no
+    magnetometer sample) and a smaller one grams, and the text says it is a guess.
+    """
+    lo, hi = PLAUSIBLE_EMU_PER_G
+    per_g = {mg: peak_emu / (mg * 1e-3) for mg in (value, value * 1e3)} if peak_emu and value > 0 else {}
+    fits = [mg for mg, m in per_g.items() if lo <= m <= hi]
+    mg = fits[0] if len(fits) == 1 else (value if value >= MASS_MG_FROM else value * 1e3)
+    text = (f"SAMPLE_MASS {value:g} read as mg" if mg == value else f"SAMPLE_MASS {value:g} g = {mg:g} mg")
+    if len(fits) == 1:
+        other = per_g[value * 1e3 if mg == value else value]
+        if (mg == value) != (value >= MASS_MG_FROM):  # the moment overrules the value's size: say why
+            text += f" (the largest moment is then {per_g[mg]:.3g} emu/g; read the other way, {other:.3g} emu/g)"
+        elif mg == value:
+            text += f" (MultiVu's unit; as grams the largest moment would be {other:.3g} emu/g)"
+    elif per_g:
+        text += (f" (a guess: the largest moment would be {per_g[mg]:.3g} emu/g, outside {lo:g}-{hi:g} emu/g either "
+                 f"way; check the sample mass)")
+    elif mg == value:
+        text += f" (MultiVu's unit; {value:g} g is no magnetometer sample)"
+    return mg, text
 
 
 def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -257,10 +276,7 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             loaded.instrument = True
             loaded.comment_rows += header["comment_rows"]
             if header["sample_mass"] is not None:
-                masses[name], read_as = sample_mass_mg(header["sample_mass"])
-                loaded.mass_text = loaded.mass_text or read_as
-                if header["sample_mass"] >= MASS_MG_FROM and read_as not in loaded.notes:
-                    loaded.notes.append(read_as)
+                masses[name] = header["sample_mass"]
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
         for column in frame.columns:
@@ -275,16 +291,22 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
                 units.setdefault(base, (unit, column, name))
         infos.append({"name": name, "size": len(data), "sha256": sha, "rows": len(frame)})
         frames.append(frame.assign(**{SOURCE_COLUMN: name}) if len(sources) > 1 else frame)
-    if len(set(np.round(list(masses.values()), 9))) > 1:
-        listed = ", ".join(f"{m:g} mg in '{n}'" for n, m in masses.items())
-        raise DataError(f"the files give different sample masses ({listed}); load one sample's files together.")
+    if len(set(np.round(list(masses.values()), 12))) > 1:
+        listed = ", ".join(f"{m:g} in '{n}'" for n, m in masses.items())
+        raise DataError(f"the files give different sample masses (SAMPLE_MASS {listed}); load one sample's files "
+                        "together.")
     frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     if len(frames) == 1 and dataset._LINES_ATTR in frames[0].attrs:
         frame.attrs[dataset._LINES_ATTR] = frames[0].attrs[dataset._LINES_ATTR]
     loaded.frame, loaded.sources = frame, infos
     loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
-    loaded.mass_mg = next(iter(masses.values()), None)
     loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)
+    if masses:
+        moments = frame[loaded.moment].abs() if loaded.moment and loaded.units[loaded.moment] == "emu" else None
+        peak = float(moments.max()) if moments is not None and moments.notna().any() else None
+        loaded.mass_mg, loaded.mass_text = sample_mass_mg(next(iter(masses.values())), peak)
+        if loaded.mass_text != f"SAMPLE_MASS {next(iter(masses.values())):g} g = {loaded.mass_mg:g} mg":
+            loaded.notes.append(loaded.mass_text)  # anything but the plain grams reading is said
     if loaded.instrument and loaded.moment:
         empty = frame[loaded.moment].isna()
         loaded.empty_moments = int(empty.sum())

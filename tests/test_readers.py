@@ -226,19 +226,29 @@ def test_a_quantum_design_file_in_windows_text_is_read_a_csv_must_be_utf8() -> N
         readers.load([("mt.csv", "T (K),H (Oe),M (emu) Müller\n1,2,3\n4,5,6\n".encode("cp1252"))])
 
 
-def test_sample_mass_of_one_or_more_is_milligrams_below_it_grams() -> None:
-    """MultiVu writes SAMPLE_MASS in mg; the tool's own layout in grams. A value of 1 or more is mg (1 g is no
-    magnetometer sample), said in a note and on the Data page; below 1 it is grams, as before."""
-    assert readers.sample_mass_mg(12.5)[0] == 12.5 and readers.sample_mass_mg(0.0015)[0] == pytest.approx(1.5)
+def test_sample_mass_is_read_in_the_unit_that_gives_a_plausible_specific_moment() -> None:
+    """MultiVu writes SAMPLE_MASS in mg, the tool's own layout grams. The two readings differ by 1000; the one that
+    puts the largest moment inside PLAUSIBLE_EMU_PER_G wins, so a 0.5 mg crystal written as '0.5' is not read as
+    500 mg. Only when neither fits does the value's size decide, and the text says it is a guess."""
     raw = dat().replace(b"INFO,0.0015,SAMPLE_MASS", b"INFO,12.5,SAMPLE_MASS")
     assert raw != dat()
     loaded = readers.load([("mg.dat", raw)])
-    assert loaded.mass_mg == 12.5 and "SAMPLE_MASS 12.5 read as mg" in loaded.mass_text
-    assert any("read as mg" in n for n in loaded.notes)
-    grams = readers.load([("g.dat", dat())])
+    assert loaded.mass_mg == 12.5 and "SAMPLE_MASS 12.5 read as mg (MultiVu's unit" in loaded.mass_text
+    assert loaded.mass_text in loaded.notes
+    grams = readers.load([("g.dat", dat())])  # 0.0015 g: the demo magnet's ~150 emu/g
     assert grams.mass_mg == pytest.approx(1.5) and grams.mass_text == "SAMPLE_MASS 0.0015 g = 1.5 mg"
     assert not any("SAMPLE_MASS" in n for n in grams.notes)
-    with pytest.raises(DataError, match="different sample masses"):
+    small = readers.load([("small.dat", dat(mass_mg=0.5).replace(b"INFO,0.0005,SAMPLE_MASS", b"INFO,0.5,SAMPLE_MASS"))])
+    assert small.mass_mg == pytest.approx(0.5)  # MultiVu's mg, although below 1
+    assert "the largest moment is then 150 emu/g; read the other way, 0.15 emu/g" in small.mass_text
+    assert small.mass_text in small.notes
+    # a moment no mass reading makes plausible: the value's size decides, and the text says it is a guess
+    lo, hi = readers.PLAUSIBLE_EMU_PER_G
+    assert readers.sample_mass_mg(0.0015, peak_emu=1e-9)[0] == pytest.approx(1.5)
+    assert "a guess" in readers.sample_mass_mg(20.0, peak_emu=1e-9)[1]
+    assert readers.sample_mass_mg(12.5)[0] == 12.5 and readers.sample_mass_mg(0.0015)[0] == pytest.approx(1.5)
+    assert lo * 1000 > hi  # at most one reading can fit
+    with pytest.raises(DataError, match=r"different sample masses \(SAMPLE_MASS 12.5 in 'mg.dat', 0.0015 in 'g.dat'\)"):
         readers.load([("mg.dat", raw), ("g.dat", dat())])
 
 
