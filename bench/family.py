@@ -185,13 +185,18 @@ ISO_T_STEPS = (1.0, 2.0, 3.0, 5.0)  # K between isotherms
 ISO_H_STEPS = (0.05, 0.1, 0.2, 0.25)  # T between the readings of a sweep
 
 
-def isotherm_cases(n: int = 6, seed: int = 0) -> list[Case]:
+def isotherm_cases(n: int = 6, seed: int = 0, matched: bool = False) -> list[Case]:
     """`n` of the family's magnets (cases 0, 4, 8, …: every kind of unit appears) measured as isotherms.
 
     Each keeps its magnet, temperature range, noise and units; the measurement becomes M(H) sweeps at set
     temperatures every ΔT (1, 2, 3 or 5 K, made coarser or finer to give 12–41 isotherms), read back with
-    ±0.02 K of jitter; each sweep runs from 0.01 T to 5 T in steps of 0.05–0.25 T (coarser when the case
+    ±0.02 K of jitter (less for steps under 0.5 K); each sweep runs from 0.01 T to 5 T in steps of 0.05–0.25 T (coarser when the case
     would exceed ~3000 points), its readings between the two ends jittering by ±1 Oe.
+
+    `matched`: every isotherm case takes its M(T) case's temperature step instead (0.25–2 K), so the two
+    protocols of one magnet are compared at one temperature resolution; to stay within MAX_POINTS the
+    isotherms then cover a window around T_C (from 40 % of its width below T_C to 60 % above) rather than the
+    whole range, and the exact reference is taken on that window.
     """
     family = family_cases(4 * n, seed)[::4]
     rng = np.random.default_rng(seed + 1)
@@ -201,8 +206,14 @@ def isotherm_cases(n: int = 6, seed: int = 0) -> list[Case]:
         lo, hi = max(2.0, 0.6 * m.T0), 1.5 * m.T0 + 10.0
         t_step = float(rng.choice(ISO_T_STEPS))
         t_step = float(f"{min(max(t_step, (hi - lo) / 40), (hi - lo) / 12):.2g}")
-        temps = np.arange(lo, hi + 1e-9, t_step)
         h_step = float(rng.choice(ISO_H_STEPS))
+        if matched:
+            t_step = src.t_step
+            while (MAX_POINTS // int(ISO_H_MAX_T / h_step + 1)) < 60 and h_step < ISO_H_STEPS[-1]:
+                h_step = next(v for v in ISO_H_STEPS if v > h_step)
+            width = (MAX_POINTS // int(ISO_H_MAX_T / h_step + 1) - 1) * t_step
+            lo, hi = max(lo, m.T0 - 0.4 * width), min(hi, m.T0 + 0.6 * width)
+        temps = np.arange(lo, hi + 1e-9, t_step)
         while temps.size * (ISO_H_MAX_T / h_step + 1) > MAX_POINTS and h_step < ISO_H_STEPS[-1]:
             h_step = next(v for v in ISO_H_STEPS if v > h_step)
         h_nominal = np.concatenate([[ISO_H0_T], np.arange(h_step, ISO_H_MAX_T + 1e-9, h_step)])
@@ -211,14 +222,15 @@ def isotherm_cases(n: int = 6, seed: int = 0) -> list[Case]:
         for t_set in temps:
             h = h_nominal.copy()
             h[1:-1] += rng.uniform(-1e-4, 1e-4, h.size - 2)  # ±1 Oe read-back between the sweep's two ends
-            t = t_set + rng.uniform(-0.02, 0.02, h.size)
+            t = t_set + rng.uniform(-1, 1, h.size) * min(0.02, 0.04 * t_step)
             mag = m.magnetisation(t, h) * (1 + src.noise * rng.standard_normal(h.size))  # A·m²/kg
             frames.append(pd.DataFrame({"h": h * _H_PER_T[units.h_unit], "t": t, "m": mag / per_t}))
         x1, y = f"H ({units.h_unit})", f"M ({units.m_unit})"
         frame = pd.concat(frames, ignore_index=True).rename(columns={"h": x1, "t": "T (K)", "m": y})
         span = ISO_H_MAX_T - ISO_H0_T
         dhs = tuple(dh for dh in DHS if dh <= span + 0.05)
-        cases.append(Case(src.index, f"{src.name}-iso", m, f"iso-{h_step:g}T", (ISO_H0_T, ISO_H_MAX_T), t_step,
+        cases.append(Case(src.index, f"{src.name}-iso{'-matched' if matched else ''}", m, f"iso-{h_step:g}T",
+                          (ISO_H0_T, ISO_H_MAX_T), t_step,
                           src.noise, frame, units, x1=x1, x2="T (K)", y=y, dhs=dhs, isotherm=True, h_step=h_step))
     return cases
 
@@ -533,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, help="cases in the family (default 24; 6 with --isotherms)")
     parser.add_argument("--isotherms", action="store_true",
                         help="isotherm cases instead: M(H) sweeps at fixed temperatures of every fourth family magnet")
+    parser.add_argument("--matched", action="store_true",
+                        help="with --isotherms: each isotherm case at its M(T) case's temperature step, in a window "
+                             "around T_C (the two protocols compared at one temperature resolution)")
     parser.add_argument("--seed", type=int, default=0, help="the family's seed (default 0)")
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
@@ -559,11 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         path.with_suffix(".txt").write_text(text + "\n")
         return 0
     n = args.n if args.n is not None else (6 if args.isotherms else 24)
-    cases = isotherm_cases(n, args.seed) if args.isotherms else family_cases(n, args.seed)
+    cases = isotherm_cases(n, args.seed, args.matched) if args.isotherms else family_cases(n, args.seed)
     chosen = [cases[i] for i in _parse_cases(args.cases, n)]
     only = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
     OUT.mkdir(parents=True, exist_ok=True)
-    tag = args.tag or ("isotherms" if args.isotherms else "")
+    tag = args.tag or (("isotherms-matched" if args.matched else "isotherms") if args.isotherms else "")
     tag = f"-{tag}" if tag else ""
     csv = OUT / f"family{tag}.csv"
     url = f"sqlite:///{OUT / f'family{tag}.db'}"

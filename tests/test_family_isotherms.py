@@ -63,6 +63,18 @@ class _ExactInFileUnits:
         return self.case.magnet.magnetisation(np.asarray(t, dtype=float), h_t) / self.per
 
 
+def test_matched_isotherm_cases_take_their_m_t_case_temperature_step() -> None:
+    """--isotherms --matched: the same magnets at their M(T) cases' temperature steps, in a window around T_C,
+    within the point budget, the jittering temperatures still grouping into one set point per isotherm."""
+    source = family.family_cases()[::4]
+    for case, src in zip(family.isotherm_cases(matched=True), source):
+        assert case.name == f"{src.name}-iso-matched" and case.t_step == src.t_step
+        data = case.data()
+        assert len(data.frame) <= family.MAX_POINTS and data.set_points.jittered
+        np.testing.assert_allclose(np.diff(data.x2_values), src.t_step, atol=0.05 * src.t_step + 1e-3)
+        assert data.x2_values[0] < case.magnet.T0 < data.x2_values[-1]
+
+
 def test_the_exact_magnet_through_the_isotherm_path_scores_near_zero(cases) -> None:
     """The scoring is consistent with the isotherm path: the magnet itself as the model scores ~0 % (second-order
     case) — the same lowest field, the same units and the same temperature range on both sides."""
