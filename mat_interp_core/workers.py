@@ -113,6 +113,10 @@ def run_worker(
             # outage longer than the grace period) and queued its retry.
             log.warning("the trial's result was not recorded: %s", err)
         except Exception as err:
+            if storage.is_conflict(err):  # a deadlock in Optuna's own writes: the server asks for a retry
+                log.warning("the database rolled a write back (%s); going on", storage.describe_error(err))
+                stop.wait(0.2 + random.random())
+                continue
             if not storage.is_unavailable(err):
                 raise
             outages += 1
