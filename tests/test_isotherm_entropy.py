@@ -93,6 +93,7 @@ def test_isotherms_are_answered_by_the_smallest_held_out_error(iso_project) -> N
         assert abs(peak / exact - 1) < 0.03, (dh, peak, exact)
     # the band of held-out isotherms (PCHIP and its folds are deterministic): it covers the exact peak
     assert "calibrated on held-out isotherms" in result.band_note and result.calibration.isotherm
+    assert result.warnings == (uncertainty.isotherm_warning(result.calibration),) and result.warnings[0] in result.band_note
     for dh, peak, half in zip(result.figures["dH_T"], result.figures["peak_J_per_kgK"], result.figures["peak_band"]):
         exact, _ = family.exact_peak(case, dh)
         assert 0 < half < 0.15 * exact and abs(peak - exact) <= half, (dh, peak, half, exact)
