@@ -72,7 +72,7 @@ import pandas as pd  # noqa: E402
 from scipy.interpolate import CubicSpline, PchipInterpolator  # noqa: E402
 
 from mat_interp_core import dataset, entropy, isotherms, synthetic, uncertainty  # noqa: E402
-from mat_interp_core.baselines import BASELINES  # noqa: E402
+from mat_interp_core.baselines import BASELINES, make  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DHS = (1.0, 2.0, 3.0, 4.0, 5.0)
@@ -347,7 +347,8 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
                                  dh_tesla=list(case.dhs), **case.units.kwargs())
     rows += score(case, "direct", direct, time.perf_counter() - started)
-    methods = {**BASELINES, **{kind: (lambda kind=kind: ExactSampled(case, kind)) for kind in SAMPLED_KINDS}}
+    methods = {**{key: (lambda key=key: make(key, case.isotherm)) for key in BASELINES},
+               **{kind: (lambda kind=kind: ExactSampled(case, kind)) for kind in SAMPLED_KINDS}}
     for key, cls in methods.items():
         if only and key not in only:
             continue
@@ -515,13 +516,12 @@ def _parse_cases(text: str | None, n: int) -> list[int]:
 
 
 def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
-    """How the |ΔS_M| peak error grows with the temperature step (the band's T_ORDER): PCHIP along H
-    (deterministic, linear along T) fitted on every temperature of each curve, every second and every fourth,
-    against the exact peak at `dh`; p is log2 of the ratio of the two differences (the order of e ∝ h^p)."""
+    """How the |ΔS_M| peak error grows with the step along X1 (the band's T_ORDER): PCHIP along X2
+    (deterministic, linear along X1) fitted on every X1 reading of each curve, every second and every fourth,
+    against the exact peak at `dh`; p is log2 of the ratio of the two differences (the order of e ∝ h^p).
+    M(T) sweeps: the temperature step; isotherms: the field step (the band's field fold)."""
     rows = []
     for case in cases:
-        if case.isotherm:
-            continue
         data = case.data()
         x, y = data.arrays()
         x1, x2 = x[:, 0], data.x2_set_point
@@ -529,11 +529,13 @@ def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
         peaks = []
         for every in (1, 2, 4):
             keep = uncertainty.temperature_fold_rows(data, every)
-            model = BASELINES["pchip"]().fit(x1[keep], x2[keep], y[keep])
-            peaks.append(float(entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=[dh])
-                               .curves["dS_J_per_kgK"].max()))
+            model = make("pchip", case.isotherm).fit(x1[keep], x2[keep], y[keep])
+            result = (isotherms.isotherm_entropy(data, case.units, model, dh_tesla=[dh]) if case.isotherm
+                      else entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=[dh]))
+            peaks.append(float(result.curves["dS_J_per_kgK"].max()))
         d1, d2 = peaks[0] - peaks[1], peaks[1] - peaks[2]
-        rows.append({"case": case.index, "layout": case.layout, "t_step": round(case.t_step, 2),
+        rows.append({"case": case.index, "layout": case.layout,
+                     "step": round(case.h_step if case.isotherm else case.t_step, 2),
                      "e_h_pct": 100 * (peaks[0] / exact - 1), "e_2h_pct": 100 * (peaks[1] / exact - 1),
                      "e_4h_pct": 100 * (peaks[2] / exact - 1), "p": np.log2(abs(d2 / d1)) if d1 else np.nan})
     return pd.DataFrame(rows)
@@ -564,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", help="with --rescore: also score these candidates answering, e.g. "
                                           "network,network+rbf,arrott,held-out,default (choice.CANDIDATES)")
     parser.add_argument("--t-order", action="store_true",
-                        help="no search: how the peak error grows with the temperature step (PCHIP on every, every "
-                             "second and every fourth temperature), the order the band's temperature fold assumes")
+                        help="no search: how the peak error grows with the step along X1 (PCHIP on every, every "
+                             "second and every fourth reading of each curve), the order the band's temperature fold "
+                             "(isotherms: field fold) assumes")
     args = parser.parse_args(argv)
     if args.report:
         path = Path(args.report)

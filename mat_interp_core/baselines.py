@@ -40,6 +40,7 @@ __all__ = [
 _X2_RTOL = 1e-9  # a requested held-out X2 value matches a set point within this fraction of the X2 span
 _CHUNK = 1_000_000  # points evaluated at once by the curve baselines
 _MAX_TABLE = 20_000_000  # largest (curves × X1 nodes) table before the X1 grid is made uniform
+X1_SUBDIVIDE = 8  # along_x1 "pchip": nodes per measured X1 step (see _AlongX2)
 
 
 class Interpolator(Protocol):
@@ -103,9 +104,19 @@ class _AlongX2:
     curve is held constant beyond its own measured X1 range, and predictions
     outside the measured X2 range are clamped to the end curves: no
     extrapolation in either direction.
+
+    ``along_x1 = "pchip"`` (:func:`make` sets it for isotherms): each curve is
+    resampled by monotone cubic (PCHIP) interpolation along X1 onto a grid
+    :data:`X1_SUBDIVIDE` times finer than the measured X1 values, so the
+    linear steps between nodes follow the curve. Isotherms' X1 is the field,
+    and linear steps of 0.2 T across M(H)'s low-field rise near T_C put
+    |ΔS_M| off by several per cent on the family's isotherm cases; along the
+    temperature of M(T) sweeps, dense and noisy, PCHIP made the family's
+    worst cases worse (README, bench/family.py --t-order).
     """
 
     name = "along-x2"
+    along_x1 = "linear"
 
     def __init__(self) -> None:
         self.x1_nodes: np.ndarray | None = None
@@ -119,6 +130,10 @@ class _AlongX2:
             raise ValueError("no training points")
         x2_values, labels = _x2_labels(x2)
         nodes = np.unique(x1)
+        if self.along_x1 == "pchip" and nodes.size > 1:
+            sub = min(X1_SUBDIVIDE, max(1, _MAX_TABLE // (x2_values.size * nodes.size)))
+            steps = np.arange(sub) / sub
+            nodes = np.append((nodes[:-1, None] + np.diff(nodes)[:, None] * steps).ravel(), nodes[-1])
         if nodes.size * x2_values.size > _MAX_TABLE:
             nodes = np.linspace(nodes[0], nodes[-1], max(2, _MAX_TABLE // x2_values.size))
         table = np.empty((x2_values.size, nodes.size))
@@ -127,6 +142,9 @@ class _AlongX2:
             xs, inverse = np.unique(x1[sel], return_inverse=True)
             ys = np.bincount(inverse, weights=y[sel]) / np.bincount(inverse)  # repeated X1: mean
             table[k] = np.interp(nodes, xs, ys)
+            if self.along_x1 == "pchip" and xs.size >= 3:
+                inside = (nodes > xs[0]) & (nodes < xs[-1])
+                table[k, inside] = PchipInterpolator(xs, ys)(nodes[inside])
         self.x1_nodes, self.x2_values = nodes, x2_values
         if x2_values.size == 1:
             self._breaks = x2_values.copy()
@@ -686,6 +704,17 @@ BASELINES: dict[str, type] = {
     "forest": ForestBaseline,
     "mlp": MLPBaseline,
 }
+def make(which: str, isotherm: bool = False):
+    """A fresh, unfitted baseline `which` (a key of :data:`BASELINES`). For isotherms (X1 the field) PCHIP and
+    the spline across X2 follow each M(H) curve by PCHIP along X1 too (see :class:`_AlongX2`); the linear
+    baseline stays linear both ways (the paper's linear interpolation)."""
+    model = BASELINES[which]()
+    if isotherm and which in ALONG_X1_ON_ISOTHERMS:
+        model.along_x1 = "pchip"
+    return model
+
+
+ALONG_X1_ON_ISOTHERMS = ("pchip", "spline")  # make(): PCHIP along the field within each isotherm
 LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "pchip-cbrt": "PCHIP along H^(1/3)",
           "arrott": "Arrott-plot interpolation along H",
           "spline": "cubic spline along H",

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, uncertainty
-from mat_interp_core.baselines import BASELINES, LABELS, probe
+from mat_interp_core.baselines import BASELINES, LABELS, make, probe
 
 __all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
@@ -114,16 +114,23 @@ def label(key: str, isotherm: bool = False) -> str:
 def _fresh(model, which: str):
     """An unfitted model like `model` (RBF keeps the settings its full fit chose)."""
     fixed = getattr(model, "fixed", None)
-    return fixed() if fixed is not None else BASELINES[which]()
+    if fixed is not None:
+        return fixed()
+    fresh = BASELINES[which]()
+    if hasattr(model, "along_x1"):  # isotherms: PCHIP along the field too (baselines.make)
+        fresh.along_x1 = model.along_x1
+    return fresh
 
 
-def baseline_folds(data, which: str, model) -> tuple[dict[float, object], object]:
+def baseline_folds(data, which: str, model, values: Sequence[float] | None = None
+                   ) -> tuple[dict[float, object], object]:
     """({held-out X2: the baseline fitted without it}, fitted on every other X1 of each curve or None), the
-    same held-out rows the networks' folds leave out. `model`: the baseline fitted on all the data."""
+    same held-out rows the networks' folds leave out (`values`, by default :func:`uncertainty.fold_fields`).
+    `model`: the baseline fitted on all the data."""
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point
     folds = {}
-    for value in uncertainty.fold_fields(data.x2_values):
+    for value in uncertainty.fold_fields(data.x2_values) if values is None else values:
         keep = ~data.set_points.mask(value)
         folds[value] = _fresh(model, which).fit(x1[keep], x2[keep], y[keep])
     rows = uncertainty.temperature_fold_rows(data)
@@ -146,8 +153,8 @@ def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[s
     x, y = data.arrays()
     for which in sorted({part for key in keys for part in key.split("+")} - {"network"}):
         try:
-            model = BASELINES[which]().fit(x[:, 0], data.x2_set_point, y)
-            folds, t_fold = baseline_folds(data, which, model)
+            model = make(which, isotherms.is_isotherm(project.units)).fit(x[:, 0], data.x2_set_point, y)
+            folds, t_fold = baseline_folds(data, which, model, settings["folds"])
             for fitted in [model, *folds.values()] + ([] if t_fold is None else [t_fold]):
                 probe(fitted, x[:, 0], data.x2_set_point)
         except (ValueError, np.linalg.LinAlgError):
@@ -193,9 +200,13 @@ def _isotherm_error(model, data, units: entropy.MagnetUnits, i: int) -> float:
 
 
 def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -> pd.DataFrame:
-    """The candidates' held-out scores: columns method, error_J_per_kgK, in the order given."""
+    """The candidates' held-out scores: columns method, error_J_per_kgK, in the order given. Only the evenly
+    spread folds count (:func:`uncertainty.fold_fields` without a peak: the rule :func:`default` was chosen with;
+    an isotherm project's folds at its peak serve its band)."""
     iso = isotherms.is_isotherm(project.units)
-    return pd.DataFrame([(key, held_out_error(m.folds, project.data, units, iso)) for key, m in candidates.items()],
+    even = set(uncertainty.fold_fields(project.data.x2_values))
+    return pd.DataFrame([(key, held_out_error({v: f for v, f in m.folds.items() if v in even}, project.data, units,
+                                              iso)) for key, m in candidates.items()],
                         columns=["method", "error_J_per_kgK"])
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from . import entropy
 from .dataset import TrainingData
 
-__all__ = ["is_isotherm", "default_dh_tesla", "field_range", "grid_span", "held_out_integral", "isotherm_entropy"]
+__all__ = ["is_isotherm", "default_dh_tesla", "field_range", "grid_span", "held_out_integral", "on_one_field_grid", "peak_temperature", "isotherm_entropy"]
 
 
 def is_isotherm(stored: Mapping[str, Any] | None) -> bool:
@@ -79,22 +79,40 @@ def isotherm_entropy(
     lo, hi = field_range(data)
     dh = default_dh_tesla(data, units.h_unit) if dh_tesla is None else dh_tesla
     if model is None:
-        per_isotherm = int(np.median(np.bincount(data.set_points.labels)))
-        h_grid = np.linspace(lo, hi, max(2, per_isotherm))
-        h = data.frame[data.x1_name].to_numpy(dtype=float)
-        m = data.frame[data.y_name].to_numpy(dtype=float)
-        rows = []
-        for k, t in enumerate(temps):
-            sel = data.set_points.labels == k
-            order = np.argsort(h[sel], kind="stable")
-            rows.append(pd.DataFrame({"T": t, "H": h_grid, "M": np.interp(h_grid, h[sel][order], m[sel][order])}))
-        curves = entropy.delta_s(pd.concat(rows, ignore_index=True), t_col="T", h_col="H", m_col="M",
-                                 dh_tesla=dh, method=method, **units.kwargs())
+        h_grid, m = on_one_field_grid(data)
+        table = pd.DataFrame({"T": np.repeat(temps, h_grid.size), "H": np.tile(h_grid, temps.size), "M": m.ravel()})
+        curves = entropy.delta_s(table, t_col="T", h_col="H", m_col="M", dh_tesla=dh, method=method,
+                                 **units.kwargs())
         return entropy.SimulatedEntropy(curves, entropy.figures_of_merit(curves),
                                         np.unique(curves["T_K"].to_numpy()), h_grid)
     t_fake, h_fake = grid_span(data)
     return entropy.simulated_delta_s(_Swapped(model), t_fake, h_fake, units, dh_tesla=dh, t_step=t_step,
                                      h_step_t=h_step_t, method=method, max_points=max_points)
+
+
+def on_one_field_grid(data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
+    """(field grid over the common range, as many points as an isotherm has in the median; Y of each isotherm
+    interpolated linearly onto it, shape (isotherms, fields))."""
+    lo, hi = field_range(data)
+    h_grid = np.linspace(lo, hi, max(2, int(np.median(np.bincount(data.set_points.labels)))))
+    h = data.frame[data.x1_name].to_numpy(dtype=float)
+    m = data.frame[data.y_name].to_numpy(dtype=float)
+    out = np.empty((data.x2_values.size, h_grid.size))
+    for k in range(data.x2_values.size):
+        sel = data.set_points.labels == k
+        order = np.argsort(h[sel], kind="stable")
+        out[k] = np.interp(h_grid, h[sel][order], m[sel][order])
+    return h_grid, out
+
+
+def peak_temperature(data: TrainingData) -> float:
+    """The middle of the gap between isotherms where the data's own |ΔS_M| over the whole common field range
+    peaks (the trapezoid of ∂M/∂T between neighbouring isotherms; units cancel out of where it peaks)."""
+    h_grid, m = on_one_field_grid(data)
+    temps = data.x2_values
+    slope = np.diff(m, axis=0) / np.diff(temps)[:, None]
+    j = int(np.argmax(np.abs(np.trapezoid(slope, h_grid, axis=1))))
+    return float((temps[j] + temps[j + 1]) / 2)
 
 
 def held_out_integral(model, data: TrainingData, units: entropy.MagnetUnits, i: int) -> tuple[np.ndarray, np.ndarray]:

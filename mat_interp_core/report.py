@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, simulate
-from mat_interp_core.baselines import BASELINES, LABELS
+from mat_interp_core.baselines import BASELINES, LABELS, make
 from mat_interp_core.projects import ProjectHandle
 
 NETWORK = "answer (simulated grid)"  # the networks, or the candidate that answers (choice)
@@ -102,11 +102,12 @@ def coarse_curves(project: ProjectHandle, units: entropy.MagnetUnits, dh_tesla=N
 def baseline_entropy(project: ProjectHandle, which: str, units: entropy.MagnetUnits, *, dh_tesla=None,
                      t_step: float | None = None, h_step_t: float | None = None, method: str = "maxwell",
                      max_points: int = 5_000_000) -> entropy.SimulatedEntropy:
-    """|ΔS_M| of a baseline (``baselines.BASELINES[which]``) fitted on the training data, on the network's grid."""
+    """|ΔS_M| of a baseline (``baselines.make(which)``) fitted on the training data, on the network's grid."""
     if which not in BASELINES:
         raise ValueError(f"unknown baseline {which!r}; choose from {', '.join(BASELINES)}")
     x, y = project.data.arrays()
-    model = BASELINES[which]().fit(x[:, 0], project.data.x2_set_point, y)  # along X2: the set points
+    model = make(which, isotherms.is_isotherm(project.units))
+    model.fit(x[:, 0], project.data.x2_set_point, y)  # along X2: the set points
     return simulate.model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t,
                                   method=method, max_points=max_points)
 

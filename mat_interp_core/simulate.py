@@ -225,7 +225,9 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
     if isotherm:
-        result = with_band(result, uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis))
+        cal = uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis,
+                                              reference=chosen.reference, field_fold=chosen.t_fold)
+        result = with_band(result, cal)
     else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
@@ -275,7 +277,8 @@ def with_band(result, cal, t_window: float = 0.0):
                      else float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
     result.figures = result.figures.assign(peak_band=peaks)
     result.calibration = cal
-    held = ("isotherms (each interior isotherm left out in turn, its misfit integrated over the field"
+    held = ("isotherms (each interior isotherm left out in turn, its misfit integrated over the field; the field "
+            "steps from a fit on every other field reading"
             if cal.isotherm else "fields (each interior field left out in turn, the error carried through ∂M/∂T and "
             "the field integral")
     result.band_note = (f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out {held})"

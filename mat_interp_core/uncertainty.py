@@ -48,7 +48,8 @@ With fewer than 3 fields there is no interior field to hold out: the band is
 
 Isotherms (X2 the temperature) hold out interior isotherms instead; their
 misfit, integrated over the field, gives the band between temperatures
-(:func:`calibrate_isotherms`).
+(:func:`calibrate_isotherms`), and the fold on every other field reading the
+band of the field steps (:func:`field_fold_error`).
 
 Measuring in the middle of gap j (in the transform's coordinate) replaces its
 ε_j by two halves of ε_j·2^-P_ORDER each, so the band at the peak shrinks by
@@ -76,9 +77,9 @@ from mat_interp_core import entropy, isotherms, network
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
-__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "train_folds",
+__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "calibrate_isotherms", "band", "suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -96,12 +97,24 @@ PROGRESS_SECONDS = 5.0  # how often the folds' training reports its progress
 Progress = Callable[[int, int, str], None]
 
 
-def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS) -> list[float]:
-    """The interior X2 values held out (up to n, evenly spread; the end fields cannot be interpolated)."""
+def fold_fields(x2_values: Sequence[float], n: int = MAX_FOLDS, peak: float | None = None) -> list[float]:
+    """The interior X2 values held out (up to n, evenly spread; the end fields cannot be interpolated).
+
+    `peak`, for isotherms (X2 the temperature): besides those, up to n // 2 more, the interior isotherms nearest
+    the temperature where |ΔS_M| peaks (:func:`isotherms.peak_temperature`). Each gap's band comes from the folds
+    at its ends, else from the nearest one: evenly spread folds rarely hold out an isotherm at a sharp peak, the
+    one place where the band is read. The held-out scores of ``choice`` stay on the evenly spread ones."""
     from mat_interp_core.baselines import _interior_subset
 
     values = np.unique(np.asarray(x2_values, dtype=float))
-    return [float(v) for v in _interior_subset(values, int(n))] if values.size >= 3 else []
+    if values.size < 3:
+        return []
+    even = [float(v) for v in _interior_subset(values, int(n))]
+    if peak is None:
+        return even
+    interior = values[1:-1]
+    near = [float(v) for v in interior[np.argsort(np.abs(interior - peak), kind="stable")[:int(n) // 2]]]
+    return sorted(set(even) | set(near))
 
 
 def temperature_fold_rows(data, every: int = 2) -> np.ndarray | None:
@@ -119,10 +132,11 @@ def temperature_fold_rows(data, every: int = 2) -> np.ndarray | None:
 
 
 def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_fold: bool = True,
-                only: Sequence[int] | None = None, progress: Progress | None = None,
+                fields: Sequence[float] | None = None, only: Sequence[int] | None = None,
+                progress: Progress | None = None,
                 on_epoch: Callable[[int, float], None] | None = None) -> list:
     """The configuration `params` trained once per held-out interior field (trial numbers -1, -2, ... in the
-    order of :func:`fold_fields`) and, with `t_fold` and curves long enough, on every other temperature
+    order of `fields`, by default :func:`fold_fields`) and, with `t_fold` and curves long enough, on every other temperature
     (:data:`T_FOLD`): :class:`models.TrainedModel` with Y in the user's units.
 
     All of them (or the trial numbers in `only`) train side by side in one graph (:func:`training.train_configs`),
@@ -133,7 +147,7 @@ def train_folds(data, params: dict, *, epochs: int, seed: int | None = None, t_f
     from mat_interp_core import models, refine, training
 
     x, _ = data.arrays()
-    fields = fold_fields(data.x2_values)
+    fields = fold_fields(data.x2_values) if fields is None else list(fields)
     rows = [~data.set_points.mask(x2) for x2 in fields]
     numbers = [-1 - k for k in range(len(fields))]
     t_rows = temperature_fold_rows(data) if t_fold else None
@@ -211,16 +225,17 @@ def cusp_warning(cal: Calibration, t_step: float) -> str:
 
 
 def isotherm_warning(cal: Calibration) -> str:
-    """What an isotherm band cannot see ("" for M(T) data or no band): it comes from held-out isotherms, so it
-    knows the interpolation between temperatures, not the field steps within each isotherm (coarsest relative to
-    M(H)'s curvature at low field near T_C) nor a peak that falls between isotherms. On the family benchmark's
-    isotherms at the M(T) cases' temperature steps it covered none of 15 peaks (README, session 17)."""
+    """What an isotherm band cannot see ("" for M(T) data or no band). The held-out isotherms (between
+    temperatures) and the field fold (:func:`field_fold_error`, the field steps) cover both directions, but a
+    sharp peak between two isotherms is seen only as far as a held-out isotherm's misfit shows it: on the family
+    benchmark's isotherm cases the band covered 25 of 30 peaks, and the five misses were one first-order magnet
+    with isotherms 1.8 K apart (README, session 18)."""
     if not cal.isotherm or not cal.calibrated:
         return ""
-    return ("this band comes from held-out isotherms: it covers the interpolation between temperatures, not the "
-            "field steps within each isotherm nor a peak that falls between isotherms, so it can be too narrow, "
-            "most when the isotherms are close together (on the family benchmark's isotherms 0.5-1.8 K apart the "
-            "peak was off by 1.6 times the half-width in the median, up to 8.5 times)")
+    return ("this band comes from held-out isotherms (between temperatures) and from a fit on every other field "
+            "reading (the field steps); a sharp peak that falls between two isotherms can be off by more than it (on "
+            "the family benchmark, a first-order magnet with isotherms 1.8 K apart was off by up to 1.4 times the "
+            "half-width): isotherms closer together around the peak shrink that")
 
 
 def band_warnings(cal: Calibration, t_step: float) -> tuple[str, ...]:
@@ -354,7 +369,7 @@ ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
 
 
 def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetUnits, *,
-                        t_axis: np.ndarray) -> Calibration:
+                        t_axis: np.ndarray, reference=None, field_fold=None) -> Calibration:
     """The band of isotherm data (X1 the field, X2 the temperature) from its held-out isotherms.
 
     The gaps are between temperatures here, and the fields are dense. Each fold i (the interior isotherm T_i
@@ -364,7 +379,12 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
     by w_j / ((T_{i+1} − T_{i−1})/2): the misfit in the middle of a gap grows as its width², the slope error
     as its width. The rows of the returned Calibration are the steps of a field grid from the lowest common
     field, each holding what that step adds to the running maximum, so :func:`band` sums them up to
-    H0 + ΔH. :func:`suggestions` ranks the temperature gaps."""
+    H0 + ΔH. :func:`suggestions` ranks the temperature gaps.
+
+    The held-out isotherms see the temperature direction only. The field steps within each isotherm are the
+    other: `field_fold`, the `reference` fitted on every other field reading of each isotherm (the fold
+    :func:`temperature_fold_rows` makes, X1 being the field here), gives :func:`field_fold_error`, added as
+    the Calibration's t_error (what a finer field step, not another isotherm, shrinks)."""
     temps = np.asarray(data.x2_values, dtype=float)
     lo, hi = (float(entropy.to_tesla(v, units.h_unit)) for v in isotherms.field_range(data))
     grid = np.linspace(lo, hi, ISOTHERM_FIELD_POINTS)
@@ -389,8 +409,28 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
         w = temps[j + 1] - temps[j]
         per_gap = np.max([held[i] * (w / ((temps[i + 1] - temps[i - 1]) / 2)) for i in near], axis=0)
         error[:, gap_of_t == j] = per_gap[:, None]
+    steps = None
+    if reference is not None and field_fold is not None and t_axis.size >= 3:
+        steps = field_fold_error(reference, field_fold, grid, t_axis, units)
     return Calibration(grid, grid_x2, t_axis, error, grid, ("linear", 1.0),
-                       folds={float(temps[i]): d for i, d in held.items()}, temperatures=temps)
+                       folds={float(temps[i]): d for i, d in held.items()}, t_error=steps, temperatures=temps)
+
+
+def field_fold_error(reference, field_fold, grid_t: np.ndarray, t_axis: np.ndarray,
+                     units: entropy.MagnetUnits) -> np.ndarray:
+    """Isotherms' field-step error, (grid_t.size − 1, t_axis.size) in J/(kg·K): what each step of the field grid
+    `grid_t` (tesla) adds to the running maximum over H of |ΔS_M(field_fold) − ΔS_M(reference)|, both
+    integrated from the lowest field; `field_fold` saw every other field reading (twice the step h), so by
+    Richardson, as for the temperature fold of M(T) data, the data's own error e(h) is that difference
+    / (2^T_ORDER − 1). Both models predict Y(field in the data's unit, temperature)."""
+    hh, tt = np.meshgrid(grid_t / float(entropy.to_tesla(1.0, units.h_unit)), t_axis, indexing="ij")
+    diff = np.asarray(field_fold.predict(hh, tt), dtype=float) - np.asarray(reference.predict(hh, tt), dtype=float)
+    diff = entropy.to_specific_moment(diff.reshape(hh.shape), units.m_unit, mass_mg=units.mass_mg,
+                                      molar_mass_g=units.molar_mass_g)
+    slope = np.gradient(diff, t_axis, axis=1)
+    steps = np.diff(grid_t)[:, None] * (slope[1:] + slope[:-1]) / 2
+    running = np.abs(np.concatenate([np.zeros((1, t_axis.size)), np.cumsum(steps, axis=0)]))
+    return np.diff(np.maximum.accumulate(running, axis=0), axis=0) / (2.0 ** T_ORDER - 1.0)
 
 
 def _temperature_gaps(temps: np.ndarray, t_axis: np.ndarray) -> np.ndarray:
@@ -517,9 +557,10 @@ def _isotherm_suggestions(cal: Calibration, dhs: np.ndarray, factor: float, cols
     """Isotherms: the temperatures (the middle of a gap between isotherms) whose measurement would shrink the band
     the most where it is widest in that gap. The band there scales with the gap's width
     (:func:`calibrate_isotherms`), so an isotherm in the middle halves it; reduction_pct is of the band at its
-    widest over the whole temperature range (means over the ΔH values)."""
+    widest over the whole temperature range (means over the ΔH values). The field-step part of the band
+    (:func:`field_fold_error`) is not counted: another isotherm does not shrink it."""
     temps = cal.temperatures
-    half = band(cal, dhs, factor=factor).assign(gap=np.tile(_temperature_gaps(temps, cal.t_axis), dhs.size))
+    half = band(replace(cal, t_error=None), dhs, factor=factor).assign(gap=np.tile(_temperature_gaps(temps, cal.t_axis), dhs.size))
     widest = float(half.groupby("dH_T")["dS_band"].max().mean())
     red = np.zeros(temps.size - 1)
     per_gap = 0.5 * half.groupby(["gap", "dH_T"])["dS_band"].max().groupby("gap").mean()
@@ -550,9 +591,16 @@ def _fold_plan(project: ProjectHandle):
             params["solver"] = solver
     _, _, epochs = refine.plan(project.space)
     settings = {"reference": int(trial.number), "value": float(values[trial.number]), "epochs": int(epochs),
-                "folds": fold_fields(data.x2_values), "params": params,
+                "folds": held_out_values(project), "params": params,
                 "t_fold": temperature_fold_rows(data) is not None, "training": "joint"}
     return project, data, study, trial, params, epochs, settings
+
+
+def held_out_values(project: ProjectHandle) -> list[float]:
+    """The X2 values a project's folds leave out (:func:`fold_fields`; isotherms: half of them at the peak)."""
+    data = project.data
+    peak = isotherms.peak_temperature(data) if isotherms.is_isotherm(project.units) else None
+    return fold_fields(data.x2_values, peak=peak)
 
 
 def fold_numbers(settings: dict) -> list[int]:
@@ -658,7 +706,8 @@ def calibrate_project(project: ProjectHandle, *, progress: Progress | None = Non
                              key=key)
 
         try:
-            folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"], only=groups[g],
+            folds = train_folds(data, params, epochs=epochs, seed=seed, t_fold=settings["t_fold"],
+                                fields=settings["folds"], only=groups[g],
                                 progress=progress, on_epoch=on_epoch)
             for fold in folds:
                 models.save(project, fold.trial_number, 0.0, fold.model, 0.0, 1.0)
@@ -741,7 +790,7 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
                               data.x2_values, units.h_unit)
     reference, folds, t_fold = stored
     if isotherms.is_isotherm(project.units):
-        return calibrate_isotherms(folds, data, units, t_axis=t_axis)
+        return calibrate_isotherms(folds, data, units, t_axis=t_axis, reference=reference, field_fold=t_fold)
     x, y = data.arrays()
     settings = project.study().user_attrs["calibration"]
     return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,

@@ -13,6 +13,7 @@ from mat_interp_core.baselines import (
     PchipAlongX2,
     RBFBaseline,
     leave_one_x2_out_rmse,
+    make,
     mean_leave_one_x2_out_rmse,
 )
 from mat_interp_core.synthetic import MeanFieldMagnet, demo_frame
@@ -77,6 +78,24 @@ def test_pchip_beats_linear_between_fields(demo) -> None:
         assert const[k] > 5 * lin[k]
     assert mean_leave_one_x2_out_rmse(PchipAlongX2, x1, x2, y) == pytest.approx(np.mean(list(pch.values())))
     assert len(leave_one_x2_out_rmse(LinearAlongX2, x1, x2, y, interior_only=False)) == 8
+
+
+def test_pchip_for_isotherms_follows_each_curve_along_x1_between_its_readings() -> None:
+    """Isotherms' X1 is the field: M(H) rises steeply at low field, and straight steps between readings
+    0.2 apart put |ΔS_M| several per cent off (bench/family.py --isotherms --t-order)."""
+    h = np.arange(0.01, 5.0, 0.2)
+    temps = np.array([10.0, 11.0, 12.0])
+    x1, x2 = np.tile(h, temps.size), np.repeat(temps, h.size)
+    truth = lambda a, b: np.sqrt(a) * (2.0 - 0.05 * b)  # noqa: E731 - a concave M(H) per isotherm
+    y = truth(x1, x2)
+    mid = (h[:-1] + h[1:]) / 2
+    lin = LinearAlongX2().fit(x1, x2, y).predict(mid, 11.0)
+    pch = make("pchip", isotherm=True).fit(x1, x2, y).predict(mid, 11.0)
+    assert PchipAlongX2().fit(x1, x2, y).predict(mid, 11.0) == pytest.approx(lin)  # M(T) sweeps: linear along T
+    np.testing.assert_allclose(lin, (truth(h[:-1], 11.0) + truth(h[1:], 11.0)) / 2, rtol=1e-12)  # the chords
+    err_p, err_l = np.abs(pch - truth(mid, 11.0)), np.abs(lin - truth(mid, 11.0))
+    assert np.all(err_p < err_l)  # on the steepest first steps too (a square root's start is no cubic)
+    assert err_p[2:].max() < 0.1 * err_l[2:].max()
 
 
 @pytest.mark.parametrize("fields", [(0.0, 1.0, 2.0, 3.0, 4.0, 5.0), (0.1, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)])

@@ -79,3 +79,26 @@ def test_baseline_folds_leave_out_the_networks_rows_and_rbf_keeps_its_settings()
     sel = data.set_points.mask(2.0)
     assert np.abs(rbf.predict(x[sel, 0], x[sel, 1]) - y[sel]).max() < 1e-6
     assert np.abs(folds[2.0].predict(x[sel, 0], x[sel, 1]) - y[sel]).max() > 1e-3
+
+
+def test_isotherm_field_fold_error_is_the_running_maximum_of_the_integrated_slope_difference() -> None:
+    """uncertainty.field_fold_error: a fold on every other field reading that differs from the answer by
+    0.1·T·H (A·m²/kg, H in kOe) changes ∂M/∂T by 0.1·H, so |ΔS_M| integrated from the lowest field by
+    0.1·(H² − H0²)/2 (H in tesla: 10 kOe per tesla), summed step by step; first order: the difference itself."""
+    from mat_interp_core import entropy, uncertainty
+
+    class Model:
+        def __init__(self, k: float) -> None:
+            self.k = k
+
+        def predict(self, h, t):
+            return self.k * np.asarray(t) * np.asarray(h) / 10.0  # h in kOe -> 0.1·T·H with H in tesla
+
+    grid_t = np.linspace(0.1, 2.0, 41)
+    t_axis = np.linspace(10.0, 20.0, 11)
+    steps = uncertainty.field_fold_error(Model(0.0), Model(0.1), grid_t, t_axis, entropy.MagnetUnits("A m2/kg", "kOe"))
+    assert steps.shape == (grid_t.size - 1, t_axis.size) and np.all(steps >= 0)
+    expected = 0.1 * (grid_t[1:] ** 2 - grid_t[0] ** 2) / 2 / (2.0 ** uncertainty.T_ORDER - 1.0)
+    np.testing.assert_allclose(np.cumsum(steps, axis=0), np.repeat(expected[:, None], t_axis.size, axis=1),
+                               rtol=1e-9)
+

@@ -109,8 +109,8 @@ def test_entropy_cli_lift_option(sqlite_url, capsys) -> None:
 def test_from_zero_field_the_band_says_the_cusp_is_rounded_off() -> None:
     """uncertainty.cusp_warning through simulate.with_band: data from a first field below ZERO_FIELD_T get one
     sentence (in band_note and in the result's warnings, which the Entropy page shows) that the |ΔS_M| cusp at T_C
-    is rounded off by the temperature step; from 0.01 T or with no step, none; isotherms get the sentence that their
-    band sees the temperature direction only."""
+    is rounded off by the temperature step; from 0.01 T or with no step, none; isotherms get the sentence that a
+    sharp peak between two isotherms can escape their band."""
     import types
 
     from mat_interp_core import simulate, uncertainty
@@ -129,8 +129,8 @@ def test_from_zero_field_the_band_says_the_cusp_is_rounded_off() -> None:
         assert len(warnings) == 1 and warnings[0] in text and "cusp at T_C that data 1.5 K apart" in text, text
     assert note((0.01, 0.1, 1.0, 2.0), 1.5)[1] == ()
     assert note((0.0, 0.01, 0.1, 1.0), 0.0)[1] == ()
-    # isotherms: no cusp sentence, but one that the band sees the temperature direction only
+    # isotherms: no cusp sentence, but one that a sharp peak between isotherms can escape the band
     warnings = note((0.0, 0.01, 0.1, 1.0), 1.5, temperatures=np.array([10.0, 12.0]))[1]
     assert warnings == (uncertainty.isotherm_warning(uncertainty.Calibration(
         np.zeros(2), np.zeros(2), np.zeros(1), np.zeros((1, 1)), np.zeros(2), ("linear", 1.0),
-        temperatures=np.array([10.0, 12.0]))),) and "not the field steps within each isotherm" in warnings[0]
+        temperatures=np.array([10.0, 12.0]))),) and "falls between two isotherms" in warnings[0]

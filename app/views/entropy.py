@@ -269,7 +269,9 @@ def main() -> None:
                    "evidence. Each interior isotherm was left out in turn and the answering method refitted without "
                    "it; its misfit at that temperature, integrated over the field up to each ΔH and divided by the "
                    "temperature gap, says how far |ΔS_M| can be off between measured temperatures, scaled to each "
-                   "gap's width. It was checked on a few synthetic magnets only (README).")
+                   "gap's width. The method refitted on every other field reading of each isotherm says how far the "
+                   "field steps put it off (the difference, taken as the error of the measured step). It was checked "
+                   "on six synthetic magnets (README).")
     elif calibrated:
         st.caption("The band is an error bar: a nominal 90 % interval for the simulated |ΔS_M|, calibrated on held-out "
                    "evidence. Each interior measured field was left out in turn and the answering method refitted "
