@@ -23,6 +23,8 @@ from . import setpoints
 
 __all__ = [
     "Interpolator",
+    "make",
+    "ALONG_X1_ON_ISOTHERMS",
     "LinearAlongX2",
     "PchipAlongX2",
     "RBFBaseline",
@@ -704,6 +706,9 @@ BASELINES: dict[str, type] = {
     "forest": ForestBaseline,
     "mlp": MLPBaseline,
 }
+ALONG_X1_ON_ISOTHERMS = ("pchip", "spline")  # make(): PCHIP along the field within each isotherm
+
+
 def make(which: str, isotherm: bool = False):
     """A fresh, unfitted baseline `which` (a key of :data:`BASELINES`). For isotherms (X1 the field) PCHIP and
     the spline across X2 follow each M(H) curve by PCHIP along X1 too (see :class:`_AlongX2`); the linear
@@ -714,7 +719,6 @@ def make(which: str, isotherm: bool = False):
     return model
 
 
-ALONG_X1_ON_ISOTHERMS = ("pchip", "spline")  # make(): PCHIP along the field within each isotherm
 LABELS = {"linear": "linear interpolation along H", "pchip": "PCHIP along H", "pchip-cbrt": "PCHIP along H^(1/3)",
           "arrott": "Arrott-plot interpolation along H",
           "spline": "cubic spline along H",
