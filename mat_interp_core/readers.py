@@ -117,8 +117,9 @@ def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
     return dataset._decode(text.encode("utf-8"), label)[0]
 
 
-def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, str]:
-    """A .dat header's SAMPLE_MASS in mg, and how it was read (shown to the user, who can override the mass).
+def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, str, bool]:
+    """A .dat header's SAMPLE_MASS in mg, how it was read (shown to the user, who can override the mass), and
+    whether that deserves a note (anything but the plain grams reading of a value that looks like grams).
 
     MultiVu's Sample Properties take the mass in mg; files made to the tool's own layout (its tests, the issue)
     write grams. With the file's largest moment in emu (`peak_emu`), the reading that puts the specific moment
@@ -131,18 +132,19 @@ def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, 
     fits = [mg for mg, m in per_g.items() if lo <= m <= hi]
     mg = fits[0] if len(fits) == 1 else (value if value >= MASS_MG_FROM else value * 1e3)
     text = (f"SAMPLE_MASS {value:g} read as mg" if mg == value else f"SAMPLE_MASS {value:g} g = {mg:g} mg")
+    why = ""
     if len(fits) == 1:
         other = per_g[value * 1e3 if mg == value else value]
         if (mg == value) != (value >= MASS_MG_FROM):  # the moment overrules the value's size: say why
-            text += f" (the largest moment is then {per_g[mg]:.3g} emu/g; read the other way, {other:.3g} emu/g)"
+            why = f" (the largest moment is then {per_g[mg]:.3g} emu/g; read the other way, {other:.3g} emu/g)"
         elif mg == value:
-            text += f" (MultiVu's unit; as grams the largest moment would be {other:.3g} emu/g)"
+            why = f" (MultiVu's unit; as grams the largest moment would be {other:.3g} emu/g)"
     elif per_g:
-        text += (f" (a guess: the largest moment would be {per_g[mg]:.3g} emu/g, outside {lo:g}-{hi:g} emu/g either "
-                 f"way; check the sample mass)")
+        why = (f" (a guess: the largest moment would be {per_g[mg]:.3g} emu/g, outside {lo:g}-{hi:g} emu/g either "
+               f"way; check the sample mass)")
     elif mg == value:
-        text += f" (MultiVu's unit; {value:g} g is no magnetometer sample)"
-    return mg, text
+        why = f" (MultiVu's unit; {value:g} g is no magnetometer sample)"
+    return mg, text + why, mg == value or bool(why)
 
 
 def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -304,9 +306,9 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     if masses:
         moments = frame[loaded.moment].abs() if loaded.moment and loaded.units[loaded.moment] == "emu" else None
         peak = float(moments.max()) if moments is not None and moments.notna().any() else None
-        loaded.mass_mg, loaded.mass_text = sample_mass_mg(next(iter(masses.values())), peak)
-        if loaded.mass_text != f"SAMPLE_MASS {next(iter(masses.values())):g} g = {loaded.mass_mg:g} mg":
-            loaded.notes.append(loaded.mass_text)  # anything but the plain grams reading is said
+        loaded.mass_mg, loaded.mass_text, noteworthy = sample_mass_mg(next(iter(masses.values())), peak)
+        if noteworthy:
+            loaded.notes.append(loaded.mass_text)
     if loaded.instrument and loaded.moment:
         empty = frame[loaded.moment].isna()
         loaded.empty_moments = int(empty.sum())

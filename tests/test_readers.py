@@ -247,6 +247,8 @@ def test_sample_mass_is_read_in_the_unit_that_gives_a_plausible_specific_moment(
     assert readers.sample_mass_mg(0.0015, peak_emu=1e-9)[0] == pytest.approx(1.5)
     assert "a guess" in readers.sample_mass_mg(20.0, peak_emu=1e-9)[1]
     assert readers.sample_mass_mg(12.5)[0] == 12.5 and readers.sample_mass_mg(0.0015)[0] == pytest.approx(1.5)
+    assert readers.sample_mass_mg(0.0015, peak_emu=0.2)[2] is False  # plain grams (133 emu/g): no note
+    assert readers.sample_mass_mg(0.0015, peak_emu=1e-9)[2] is True  # a guess: noted
     assert lo * 1000 > hi  # at most one reading can fit
     with pytest.raises(DataError, match=r"different sample masses \(SAMPLE_MASS 12.5 in 'mg.dat', 0.0015 in 'g.dat'\)"):
         readers.load([("mg.dat", raw), ("g.dat", dat())])
