@@ -4,7 +4,8 @@
 #   - the project and its test extras (pip install -e ".[test]")
 #   - Debian's mariadb-server and chromium (apt-get, sudo only when not root)
 #   - as root, what the image job needs (scripts/image-test.sh --install: podman and friends)
-# then runs pytest from the repository root. Extra arguments go to pytest.
+# then runs pytest from the repository root: the whole suite in two processes (pytest-xdist; MAT_INTERP_TEST_JOBS),
+# or, given extra arguments, exactly those (in one process unless they say -n).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,7 +13,7 @@ PYTHON="${PYTHON:-python}"
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
-if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwright, yaml, nbclient, ipykernel" >/dev/null 2>&1; then
+if ! "$PYTHON" -c "import mat_interp_core, tensorflow, optuna, streamlit, playwright, yaml, nbclient, ipykernel, xdist" >/dev/null 2>&1; then
     log "installing the project with its test extras (pip install -e .[test])"
     "$PYTHON" -m pip install --disable-pip-version-check -e ".[test]"
 fi
@@ -50,4 +51,13 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 export TF_CPP_MIN_LOG_LEVEL=3
+if [ "$#" -eq 0 ]; then
+    # The whole suite: two pytest processes (pytest-xdist), each file in one of them so its module-scoped
+    # servers and models are made once; tests/conftest.py puts the longest files first.
+    # MAT_INTERP_TEST_JOBS=1 runs it in one process.
+    jobs="${MAT_INTERP_TEST_JOBS:-2}"
+    if [ "$jobs" -gt 1 ]; then
+        set -- -n "$jobs" --dist loadfile --no-loadscope-reorder
+    fi
+fi
 exec "$PYTHON" -m pytest "$@"
