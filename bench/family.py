@@ -71,7 +71,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.interpolate import CubicSpline, PchipInterpolator  # noqa: E402
 
-from mat_interp_core import dataset, entropy, isotherms, synthetic, uncertainty  # noqa: E402
+from mat_interp_core import dataset, entropy, isotherms, simulate, synthetic, uncertainty  # noqa: E402
 from mat_interp_core.baselines import BASELINES, make  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -355,10 +355,7 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         started = time.perf_counter()
         try:
             model = cls().fit(x1, x2, y)
-            if case.isotherm:  # predicts M(H, T): the roles swap before the Maxwell code, as in the product
-                sim = isotherms.isotherm_entropy(data, case.units, model, dh_tesla=list(case.dhs))
-            else:
-                sim = entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=list(case.dhs))
+            sim = simulate.data_entropy(data, case.units, model, case.isotherm, dh_tesla=list(case.dhs))
         except (ValueError, np.linalg.LinAlgError) as err:  # a baseline that fails on a case is reported, not fatal
             print(f"  {key} failed on {case.name}: {type(err).__name__}: {err}", flush=True)
             continue
@@ -368,7 +365,7 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
 
 def run_product(case: Case, url: str, *, trials: int, workers_n: int, seed: int, quick: bool) -> list[dict]:
     """A real `train`-like search (workers with the steps after it), then the product's entropy path."""
-    from mat_interp_core import projects, simulate, workers
+    from mat_interp_core import projects, workers
     from mat_interp_core.space import SearchSpace
 
     name = f"family-{case.name}"
@@ -400,7 +397,7 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | 
     """The product's rows again from the trained projects of an earlier run (the current entropy path and band;
     the band's folds are trained again when the current code needs other ones). `answers`: keys of
     ``choice.CANDIDATES`` (or "held-out") also scored as "product[KEY]", each with its own band."""
-    from mat_interp_core import choice, network, projects, simulate
+    from mat_interp_core import choice, network, projects
 
     network.configure_threads(os.cpu_count() or 1)
 
@@ -530,8 +527,7 @@ def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
         for every in (1, 2, 4):
             keep = uncertainty.temperature_fold_rows(data, every)
             model = make("pchip", case.isotherm).fit(x1[keep], x2[keep], y[keep])
-            result = (isotherms.isotherm_entropy(data, case.units, model, dh_tesla=[dh]) if case.isotherm
-                      else entropy.simulated_delta_s(model, x1, x2, case.units, dh_tesla=[dh]))
+            result = simulate.data_entropy(data, case.units, model, case.isotherm, dh_tesla=[dh])
             peaks.append(float(result.curves["dS_J_per_kgK"].max()))
         d1, d2 = peaks[0] - peaks[1], peaks[1] - peaks[2]
         rows.append({"case": case.index, "layout": case.layout,

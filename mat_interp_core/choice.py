@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, uncertainty
-from mat_interp_core.baselines import BASELINES, LABELS, make, probe
+from mat_interp_core.baselines import LABELS, make, probe
 
 __all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
@@ -111,30 +111,25 @@ def label(key: str, isotherm: bool = False) -> str:
     return text.replace("along H", "along T") if isotherm else text
 
 
-def _fresh(model, which: str):
-    """An unfitted model like `model` (RBF keeps the settings its full fit chose)."""
+def _fresh(model, which: str, isotherm: bool):
+    """An unfitted model like `model` (RBF keeps the settings its full fit chose; :func:`baselines.make`)."""
     fixed = getattr(model, "fixed", None)
-    if fixed is not None:
-        return fixed()
-    fresh = BASELINES[which]()
-    if hasattr(model, "along_x1"):  # isotherms: PCHIP along the field too (baselines.make)
-        fresh.along_x1 = model.along_x1
-    return fresh
+    return fixed() if fixed is not None else make(which, isotherm)
 
 
-def baseline_folds(data, which: str, model, values: Sequence[float] | None = None
+def baseline_folds(data, which: str, model, values: Sequence[float] | None = None, isotherm: bool = False
                    ) -> tuple[dict[float, object], object]:
     """({held-out X2: the baseline fitted without it}, fitted on every other X1 of each curve or None), the
     same held-out rows the networks' folds leave out (`values`, by default :func:`uncertainty.fold_fields`).
-    `model`: the baseline fitted on all the data."""
+    `model`: the baseline fitted on all the data, as ``make(which, isotherm)`` makes it."""
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point
     folds = {}
     for value in uncertainty.fold_fields(data.x2_values) if values is None else values:
         keep = ~data.set_points.mask(value)
-        folds[value] = _fresh(model, which).fit(x1[keep], x2[keep], y[keep])
+        folds[value] = _fresh(model, which, isotherm).fit(x1[keep], x2[keep], y[keep])
     rows = uncertainty.temperature_fold_rows(data)
-    return folds, None if rows is None else _fresh(model, which).fit(x1[rows], x2[rows], y[rows])
+    return folds, None if rows is None else _fresh(model, which, isotherm).fit(x1[rows], x2[rows], y[rows])
 
 
 def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[str, Method] | None:
@@ -153,8 +148,9 @@ def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[s
     x, y = data.arrays()
     for which in sorted({part for key in keys for part in key.split("+")} - {"network"}):
         try:
-            model = make(which, isotherms.is_isotherm(project.units)).fit(x[:, 0], data.x2_set_point, y)
-            folds, t_fold = baseline_folds(data, which, model, settings["folds"])
+            isotherm = isotherms.is_isotherm(project.units)
+            model = make(which, isotherm).fit(x[:, 0], data.x2_set_point, y)
+            folds, t_fold = baseline_folds(data, which, model, settings["folds"], isotherm)
             for fitted in [model, *folds.values()] + ([] if t_fold is None else [t_fold]):
                 probe(fitted, x[:, 0], data.x2_set_point)
         except (ValueError, np.linalg.LinAlgError):

@@ -247,11 +247,16 @@ def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step
                   h_step_t: float | None = None, method: str = "maxwell", max_points: int = 5_000_000):
     """|ΔS_M| of any predictor of the project's Y (a network, an ensemble, a fitted baseline) on the grid the
     product picks for the project's data, without a band (isotherms: the roles swap before the Maxwell code)."""
+    return data_entropy(project.data, units, model, isotherms.is_isotherm(project.units), dh_tesla=dh_tesla,
+                        t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
+
+
+def data_entropy(data, units, model, isotherm: bool, **grid):
+    """|ΔS_M| of a predictor of `data`'s Y on the grid the product picks (:func:`model_entropy` without a
+    project: the benches call it on their cases). `grid`: entropy.simulated_delta_s's grid arguments."""
     from mat_interp_core import entropy
 
-    data = project.data
-    grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
-    if isotherms.is_isotherm(project.units):
+    if isotherm:
         return isotherms.isotherm_entropy(data, units, model, **grid)
     x, _ = data.arrays()
     return entropy.simulated_delta_s(model, x[:, 0], data.x2_set_point, units, **grid)
