@@ -107,9 +107,10 @@ def register_layers() -> None:
     _x2_transform_class()
 
 
-def x2_transform_layer(kind: str = "linear", scale: float = 1.0):
-    """A fixed (non-trainable) Keras layer mapping (X1, X2) -> (X1, f(X2 / scale)); saved with the model."""
-    return _x2_transform_class()(kind=kind, scale=scale, name="x2_transform")
+def x2_transform_layer(kind: str = "linear", scale: float = 1.0, column: int = 1):
+    """A fixed (non-trainable) Keras layer mapping (X1, X2) -> (X1, f(X2 / scale)), or with `column` 0
+    (X1, X2) -> (f(X1 / scale), X2): the field's column, which is X1 for isotherms. Saved with the model."""
+    return _x2_transform_class()(kind=kind, scale=scale, column=column, name="x2_transform")
 
 
 _X2_CLASS = None
@@ -124,43 +125,47 @@ def _x2_transform_class():
 
     @keras.saving.register_keras_serializable(package="mat_interp", name="X2Transform")
     class X2Transform(keras.layers.Layer):
-        """(X1, X2) -> (X1, f(X2 / scale)) with f = identity, asinh or the signed cube root."""
+        """(X1, X2) -> (X1, f(X2 / scale)) with f = identity, asinh or the signed cube root (`column` 0: X1's)."""
 
-        def __init__(self, kind: str = "linear", scale: float = 1.0, **kwargs):
+        def __init__(self, kind: str = "linear", scale: float = 1.0, column: int = 1, **kwargs):
             kwargs["trainable"] = False
             super().__init__(**kwargs)
             if kind not in X2_TRANSFORMS:
                 raise ValueError(f"unknown X2 transform {kind!r}; choose one of {', '.join(X2_TRANSFORMS)}")
-            self.kind, self.scale = kind, float(scale)
+            if column not in (0, 1):
+                raise ValueError(f"the transformed column must be 0 (X1) or 1 (X2), not {column!r}")
+            self.kind, self.scale, self.column = kind, float(scale), int(column)
 
         def call(self, x):
             ops = keras.ops
-            x1, x2 = x[:, :1], x[:, 1:2] / self.scale
+            x1, x2 = x[:, :1], x[:, 1:2]
+            field = (x1, x2)[self.column] / self.scale
             if self.kind == "asinh":
-                x2 = ops.arcsinh(x2)
+                field = ops.arcsinh(field)
             elif self.kind == "cbrt":
-                x2 = ops.sign(x2) * ops.power(ops.abs(x2), 1.0 / 3.0)
-            return ops.concatenate([x1, x2], axis=1)
+                field = ops.sign(field) * ops.power(ops.abs(field), 1.0 / 3.0)
+            return ops.concatenate([field, x2] if self.column == 0 else [x1, field], axis=1)
 
         def compute_output_shape(self, input_shape):
             return input_shape
 
         def get_config(self):
-            return {**super().get_config(), "kind": self.kind, "scale": self.scale}
+            return {**super().get_config(), "kind": self.kind, "scale": self.scale, "column": self.column}
 
     _X2_CLASS = X2Transform
     return X2Transform
 
 
-def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: str = "linear"):
-    """X2 transform -> Normalization (adapted on the transformed ``x_train``) -> n_layers x Dense(n_nodes, relu)
-    -> Dense(1). ``x2_transform`` "linear" is the paper's network (no transform layer)."""
+def build_model(n_layers: int, n_nodes: int, x_train: np.ndarray, x2_transform: str = "linear", column: int = 1):
+    """Field transform -> Normalization (adapted on the transformed ``x_train``) -> n_layers x Dense(n_nodes, relu)
+    -> Dense(1). ``x2_transform`` "linear" is the paper's network (no transform layer); `column`: the field's
+    input column (1: X2 of M(T) sweeps; 0: X1 of isotherms)."""
     keras = keras_ready()
 
     x_train = np.asarray(x_train, dtype="float32")
     layers = [keras.Input(shape=(x_train.shape[1],))]
     if x2_transform != "linear":
-        transform = x2_transform_layer(x2_transform, x2_transform_scale(x2_transform, x_train[:, 1]))
+        transform = x2_transform_layer(x2_transform, x2_transform_scale(x2_transform, x_train[:, column]), column)
         layers.append(transform)
         x_train = np.asarray(transform(x_train))
     norm = keras.layers.Normalization(axis=-1, name="inputs_standardised")

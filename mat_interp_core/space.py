@@ -108,10 +108,13 @@ class SearchSpace:
     def params_of(self, trial) -> dict[str, Any]:
         """The configuration a finished trial sampled (what :meth:`suggest` returned), to train it again: a
         fixed solver or X2 transform comes from the trial's attributes, else this space's (trials from before
-        transforms: linear)."""
+        transforms: linear), and so does ``transform_column`` when the transform went on X1 (the field of
+        isotherms; absent: X2, so M(T) projects' plans and stored folds stay as they were)."""
         params = dict(trial.params)
         params.setdefault("solver", trial.user_attrs.get("solver", self.solvers[0]))
         params.setdefault("x2_transform", trial.user_attrs.get("x2_transform", "linear"))
+        if int(trial.user_attrs.get("transform_column", 1)) != 1:
+            params.setdefault("transform_column", int(trial.user_attrs["transform_column"]))
         return params
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import sqlalchemy as sa
 
-from mat_interp_core import models, network, storage
+from mat_interp_core import isotherms, models, network, storage
 from mat_interp_core.dataset import TrainingData
 from mat_interp_core.projects import ProjectHandle, stop_requested
 
@@ -125,7 +125,8 @@ def train_configs(
     for seed, mask in list(zip(seeds, masks))[len(nets):]:
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
-        nets.append(network.build_model(params["layers"], params["nodes"], x[mask], params.get("x2_transform", "linear")))
+        nets.append(network.build_model(params["layers"], params["nodes"], x[mask], params.get("x2_transform", "linear"),
+                                        params.get("transform_column", 1)))
     results = network.fit_many(
         nets,
         x,
@@ -147,6 +148,7 @@ def make_objective(project: ProjectHandle, stop_event: threading.Event):
     import optuna
 
     url, space, data = project.url, project.space, project.data
+    column = 0 if isotherms.is_isotherm(project.units) else 1  # the transform goes on the field (X1 of isotherms)
     rungs = rung_epochs(space.min_resource, space.reduction_factor, space.epochs)
     x, y = data.arrays()
 
@@ -168,6 +170,9 @@ def make_objective(project: ProjectHandle, stop_event: threading.Event):
         params = space.suggest(trial, len(x))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("x2_transform", params["x2_transform"])  # refinement and validation retrain with it
+        if column != 1:
+            params["transform_column"] = column
+            trial.set_user_attr("transform_column", column)
         recorder = CurveRecorder(url, project.id, trial.number)
         started = time.perf_counter()
 

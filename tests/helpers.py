@@ -21,6 +21,19 @@ TINY_ARGS = ["--layers", "2:2", "--nodes", "16:24", "--lr", "2e-3:5e-3", "--solv
              "--epochs", "30", "--min-resource", "10"]
 
 
+def transform_layer(model):
+    """The field-transform layer (X2Transform) inside a stored model, or None (target scaling and seed
+    averaging wrap the network)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "X2Transform":
+            return layer
+        if hasattr(layer, "layers"):
+            found = transform_layer(layer)
+            if found is not None:
+                return found
+    return None
+
+
 def tiny_space(**overrides) -> SearchSpace:
     return SearchSpace(**{**TINY, **overrides})
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from helpers import tiny_space
-from mat_interp_core import cli, entropy, projects, report, uncertainty, workers
+from helpers import tiny_space, transform_layer
+from mat_interp_core import cli, entropy, models, projects, report, uncertainty, workers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import family  # noqa: E402
@@ -82,6 +82,12 @@ def test_isotherms_are_answered_by_the_smallest_held_out_error(iso_project) -> N
 
     url, case = iso_project
     assert workers.finish_project(projects.open_project(url, "iso"))  # the held-out folds
+    # the networks see the field (X1 here) through the transform, the temperature linearly: search and folds alike
+    project = projects.open_project(url, "iso")
+    settings = project.study().user_attrs["calibration"]
+    stored = models.load(project, [settings["reference"]] + uncertainty.fold_numbers(settings))
+    assert len(stored) == len(uncertainty.fold_numbers(settings)) + 1
+    assert {(transform_layer(m.model).kind, transform_layer(m.model).column) for m in stored} == {("asinh", 0)}
     result = simulate.project_entropy(projects.open_project(url, "iso"), case.units, dh_tesla=[1.0, 5.0])
     table = result.choice
     assert list(table["method"]) == list(choice.candidates(isotherm=True)) and "arrott" not in set(table["method"])

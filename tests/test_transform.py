@@ -7,21 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import demo_data, tiny_space
+from helpers import demo_data, tiny_space, transform_layer as _inner
 from mat_interp_core import models, network, projects, refine, uncertainty, workers
 from mat_interp_core.space import SearchSpace, SpaceError
-
-
-def _inner(model):
-    """The X2Transform layer of a stored model (target scaling and seed averaging wrap the network)."""
-    for layer in model.layers:
-        if type(layer).__name__ == "X2Transform":
-            return layer
-        if hasattr(layer, "layers"):
-            found = _inner(layer)
-            if found is not None:
-                return found
-    return None
 
 
 @pytest.mark.parametrize("kind", network.X2_TRANSFORMS)
@@ -43,6 +31,15 @@ def test_transform_is_saved_in_the_model_and_takes_raw_x2(kind, tmp_path) -> Non
     want = np.arcsinh(x[:, 1] / scale) if kind == "asinh" else np.cbrt(x[:, 1] / scale)
     np.testing.assert_allclose(out[:, 0], x[:, 0], rtol=1e-6)
     np.testing.assert_allclose(out[:, 1], want, rtol=1e-5)
+    # on isotherms the field is X1: the same transform on the first column, X2 passes through, saved too
+    swapped = x[:, ::-1].copy()
+    model = network.with_target_scaling(network.build_model(2, 8, swapped, kind, column=0), 3.0, 2.0)
+    model.save(path)
+    layer = _inner(keras.saving.load_model(path, safe_mode=True, compile=False))
+    assert (layer.kind, layer.column) == (kind, 0) and layer.scale == pytest.approx(scale)
+    out = np.asarray(layer(swapped.astype("float32")))
+    np.testing.assert_allclose(out[:, 0], want, rtol=1e-5)
+    np.testing.assert_allclose(out[:, 1], swapped[:, 1], rtol=1e-6)
 
 
 def test_transform_scale_follows_the_data() -> None:
