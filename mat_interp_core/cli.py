@@ -756,8 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--more", type=int, help="continue an existing project with N more trials")
     p.add_argument("--workers", type=int, default=get_settings().default_workers)
     p.add_argument("--solver", help="adam, rmsprop, sgd, nesterov, or a comma list (default: all four)")
-    p.add_argument("--x2-transform", help="how the networks see X2: linear (the paper's), asinh, cbrt, or a comma "
-                   "list the search picks from (default: asinh)")
+    p.add_argument("--x2-transform", help="how the networks see the field (X2; X1 of isotherms): linear (the paper's), "
+                   "asinh, cbrt, or a comma list the search picks from (default: asinh)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--patience", type=int)
     p.add_argument("--min-resource", type=int, dest="min_resource")
