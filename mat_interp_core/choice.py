@@ -50,7 +50,7 @@ CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott", "rbf+arrott")
 FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
 DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
 DEFAULT_LOW_GAP = "network+rbf"  # M(T) sweeps below a wide gap above zero field (uncertainty.low_gap; session 13)
-DEFAULT_ISOTHERMS = "held-out"  # isotherms (README: bench/family.py --isotherms)
+DEFAULT_ISOTHERMS = "network"  # isotherms, since the field transform goes on X1 (README: session 19)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
 
@@ -207,8 +207,8 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
 
 
 def default(fields_tesla=None) -> str:
-    """Which candidate answers by default: isotherms (no `fields_tesla`) the smallest held-out score; M(T) sweeps
-    the networks, or below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks
+    """Which candidate answers by default: isotherms (no `fields_tesla`) the networks (the held-out score sees only
+    the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks
     and RBF, which err in opposite directions inside such a gap on most magnets of the family benchmark (README)."""
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS

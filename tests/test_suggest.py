@@ -124,7 +124,7 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     assert choice.pick(table, choice.DEFAULT) == "network"
     assert [choice.default(f) for f in gap] == [choice.DEFAULT_LOW_GAP] * len(gap) == ["network+rbf"] * len(gap)
     assert [choice.default(f) for f in no_gap] == [choice.DEFAULT] * len(no_gap)
-    assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "held-out"  # isotherms
+    assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "network"  # isotherms
     assert choice.pick(table, "held-out") == "rbf+arrott" and choice.pick(table, "pchip") == "network"
     for fields, said in (((0.0, 1.0, 2.0), True), ((0.5, 1.0, 2.0), False)):  # the band's note names the gap
         cal = uncertainty.Calibration(np.array(fields), np.array(fields) * 1e4, np.array([10.0, 11.0]),
