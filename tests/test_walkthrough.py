@@ -40,6 +40,7 @@ from mat_interp_core.space import SearchSpace
 pytestmark = pytest.mark.browser
 
 TRAIN_TIMEOUT = 420_000  # ms for the default 30-trial study (~1–3 min alone on 2 cores; others may share the CPU)
+ENTROPY_TIMEOUT = 600_000  # ms for the Entropy page's first run (the candidates' folds, the grid); >120 s once when CI's other process trained beside it
 REFINE_TIMEOUT = 1_800_000  # ms for the refinement after it (10 configurations × 500 epochs and the band's folds, shared by the default workers: one per core)
 PROJECT = "traindata_Section3_1"  # the Train page's default name for this file
 MASS_MG = 0.61
@@ -157,7 +158,7 @@ def test_new_user_walkthrough_section31(start_server, browser_page, shots, secti
     expect(page.get_by_label("Field step μ0ΔH (T) of the grid", exact=True)).to_have_value("0.020")
     grid_caption = page.get_by_text(re.compile(r"Grid: \d{3} × \d{3} points \(ΔT = 0.1 K, μ0ΔH = [\d.]+ T\) from "
                                                r"the ((mean of the networks and RBF surface|(mean of the RBF surface and )?Arrott-plot interpolation along H) \(the networks: )?ensemble of \d+ (refined )?models"))
-    expect(grid_caption).to_be_visible()
+    expect(grid_caption).to_be_visible(timeout=ENTROPY_TIMEOUT)
     expect(page.get_by_role("heading", name="Figures of merit")).to_be_visible()
     expect(page.locator(".js-plotly-plot")).to_have_count(1)  # |ΔS_M|(T), simulated (solid) and coarse (dashed)
     done = page.get_by_text("PNG: use the camera icon")  # the page's last line: its run is complete
