@@ -132,7 +132,7 @@ _MARKER_FIXTURES = {
 }
 
 
-# The longest files first, so that with `-n 2 --dist loadfile` (scripts/test.sh) neither process is left
+# The longest files first, so that with `-n 2 --dist loadfile` (MAT_INTERP_TEST_JOBS=2 scripts/test.sh) neither process is left
 # with a long file at the end while the other idles. Order by each file's total time in CI.
 LONGEST_FIRST = ("test_walkthrough", "test_study", "test_faults", "test_image", "test_science_cli", "test_app",
                  "test_suggest", "test_browser", "test_speed_stop", "test_refine", "test_family")
@@ -141,11 +141,12 @@ LONGEST_FIRST = ("test_walkthrough", "test_study", "test_faults", "test_image", 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that use the MariaDB / browser fixtures get the matching marker,
     so `-m "not mariadb"` and `-m browser` select them without hand-tagging;
-    and the longest files are moved to the front (stable otherwise)."""
+    and with pytest-xdist the longest files are moved to the front (stable otherwise)."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         for marker, fixtures in _MARKER_FIXTURES.items():
             if names & fixtures and marker not in item.keywords:
                 item.add_marker(getattr(pytest.mark, marker))
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))
+    if getattr(config.option, "numprocesses", None):  # only with pytest-xdist: one process keeps the file order
+        rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))
