@@ -141,14 +141,14 @@ def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[s
         return None
     reference, net_folds, net_t = stored
     data = project.data
-    keys = candidates(isotherms.is_isotherm(project.units)) if keys is None else keys
+    isotherm = isotherms.is_isotherm(project.units)
+    keys = candidates(isotherm) if keys is None else keys
     settings = project.study().user_attrs["calibration"]
     transform = settings["params"].get("x2_transform", "linear")
     out = {"network": Method("network", network_model, reference, net_folds, net_t, transform)}
     x, y = data.arrays()
     for which in sorted({part for key in keys for part in key.split("+")} - {"network"}):
         try:
-            isotherm = isotherms.is_isotherm(project.units)
             model = make(which, isotherm).fit(x[:, 0], data.x2_set_point, y)
             folds, t_fold = baseline_folds(data, which, model, settings["folds"], isotherm)
             for fitted in [model, *folds.values()] + ([] if t_fold is None else [t_fold]):
@@ -208,8 +208,9 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
 
 def default(fields_tesla=None) -> str:
     """Which candidate answers by default: isotherms (no `fields_tesla`) the networks (the held-out score sees only
-    the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks
-    and RBF, which err in opposite directions inside such a gap on most magnets of the family benchmark (README)."""
+    the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or
+    below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks and RBF, which
+    err in opposite directions inside such a gap on most magnets of the family benchmark (README)."""
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS
     return DEFAULT_LOW_GAP if uncertainty.low_gap(fields_tesla) else DEFAULT
