@@ -295,11 +295,11 @@ def _fmt(v) -> str:
 
 
 def cmd_worker(args) -> int:
-    from mat_interp_core import projects, workers
+    from mat_interp_core import projects, signals, workers
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     stop = threading.Event()
-    workers.install_signal_handlers(stop)
+    signals.install_signal_handlers(stop)
     url = _url(args)
     if args.finish and not (args.name and args.exit_when_idle):
         raise _DataError("--finish needs a project NAME and --exit-when-idle")
@@ -326,7 +326,7 @@ def cmd_worker(args) -> int:
     except workers.WorkerRecycle as recycle:
         # what was finished is stored; the new process image skips it (finished trials, refined models)
         print(f"worker {os.getpid()} ran {recycle.args[0]}; restarting to release memory", flush=True)
-        workers.restart_process(["-m", "mat_interp_core", *sys.argv[1:]])
+        signals.restart_process(["-m", "mat_interp_core", *sys.argv[1:]], stop)
     if stop.is_set():  # a stop signal: all is stored; skip TensorFlow's interpreter teardown (seconds on a busy CPU)
         logging.shutdown()
         sys.stdout.flush()
@@ -864,6 +864,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["worker"]:
+        # before numpy's or TensorFlow's imports start a thread: every thread inherits the block (see signals)
+        from mat_interp_core.signals import block_stop_signals
+
+        block_stop_signals()
     try:
         parser = build_parser()  # its defaults read the settings
     except ConfigError as err:

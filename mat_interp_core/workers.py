@@ -240,37 +240,6 @@ def _pick(url: str, only: str | None,
     return None, waiting
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_STOPPED_ENV = "MAT_INTERP_WORKER_STOPPED"  # a stop that came while the worker restarted itself (exec)
-
-
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM / SIGINT end the current trial at its next epoch (as FAIL) and the loop.
-
-    Across a restart of the process image (:class:`WorkerRecycle`) no stop is lost: one handled just
-    before the exec is passed on in the environment, one sent during it waits blocked until these
-    handlers are installed (see :func:`restart_process`).
-    """
-
-    def handler(signum, _frame):  # noqa: ANN001
-        log.warning("signal %s: stopping after the current epoch", signum)
-        os.environ[_STOPPED_ENV] = str(signum)
-        stop.set()
-
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, handler)
-    if os.environ.pop(_STOPPED_ENV, None):
-        log.warning("stopped while restarting")
-        stop.set()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # a signal held during the exec is handled now
-
-
-def restart_process(argv: list[str]) -> None:
-    """Replace this process by a fresh image of itself (same PID), stop signals held until its handlers exist."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    os.execv(sys.executable, [sys.executable, *argv])
-
-
 # ---------------------------------------------------------------- local processes
 
 

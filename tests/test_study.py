@@ -176,6 +176,34 @@ def test_sigterm_while_a_worker_restarts_for_memory_stops_it_cleanly(sqlite_url)
     assert states.count("COMPLETE") + states.count("PRUNED") == 1 and "RUNNING" not in states, states
 
 
+def _threads_blocking(pid: int, signum: int) -> list[bool]:
+    """For each thread of process `pid`: is `signum` in its blocked mask (/proc/PID/task/*/status, SigBlk)?"""
+    blocked = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = open(f"/proc/{pid}/task/{task}/status").read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        mask = int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16)
+        blocked.append(bool(mask >> (signum - 1) & 1))
+    return blocked
+
+
+def test_every_thread_of_a_training_worker_leaves_stop_signals_to_one_taker(sqlite_url):
+    """No thread (numpy's, TensorFlow's) can swallow a SIGTERM that a re-exec would then lose: all block it but
+    the one in sigwait (the kernel unblocks the waited set while it waits), and that one stops the worker cleanly."""
+    projects.create_project(sqlite_url, "mask", demo_data(), space=tiny_space(epochs=2000, patience=2000), n_trials=2)
+    proc = worker(sqlite_url, "mask")
+    wait_until(lambda: "RUNNING" in _states(sqlite_url, "mask"), timeout=180, what="a trial running")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        threads = _threads_blocking(proc.pid, signum)
+        assert len(threads) > 2 and threads.count(False) == 1, (signum, threads)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0 and "stopping after the current epoch" in out, out
+    assert "RUNNING" not in _states(sqlite_url, "mask")
+
+
 def test_second_machine_joins_with_only_the_database_url(mariadb_url, tmp_path):
     """A worker with its own empty home folder and working directory, given only --database."""
     space = tiny_space(epochs=400, patience=400, min_resource=100000, nodes=(8, 8))
