@@ -4,8 +4,8 @@
 #   - the project and its test extras (pip install -e ".[test]")
 #   - Debian's mariadb-server and chromium (apt-get, sudo only when not root)
 #   - as root, what the image job needs (scripts/image-test.sh --install: podman and friends)
-# then runs pytest from the repository root: the whole suite (MAT_INTERP_TEST_JOBS=2: in two processes, pytest-xdist),
-# or, given extra arguments, exactly those (in one process unless they say -n).
+# then runs pytest from the repository root: the whole suite in two processes (pytest-xdist; MAT_INTERP_TEST_JOBS=1
+# for one), or, given extra arguments, exactly those (in one process unless they say -n).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,11 +52,9 @@ fi
 
 export TF_CPP_MIN_LOG_LEVEL=3
 if [ "$#" -eq 0 ]; then
-    # The whole suite in one process by default; MAT_INTERP_TEST_JOBS=2 runs it in two pytest processes
-    # (pytest-xdist), each file in one of them so its module-scoped servers and models are made once
-    # (tests/conftest.py puts the longest files first). Two are faster on 2 cores, but the timing-sensitive
-    # worker tests have failed that way once (README, "Run the tests").
-    jobs="${MAT_INTERP_TEST_JOBS:-1}"
+    # The whole suite in two pytest processes (pytest-xdist) by default, each file in one of them so its
+    # module-scoped servers and models are made once (tests/conftest.py puts the longest files first).
+    jobs="${MAT_INTERP_TEST_JOBS:-2}"
     if [ "$jobs" -gt 1 ]; then
         set -- -n "$jobs" --dist loadfile --no-loadscope-reorder
     fi

@@ -132,7 +132,7 @@ _MARKER_FIXTURES = {
 }
 
 
-# The longest files first, so that with `-n 2 --dist loadfile` (MAT_INTERP_TEST_JOBS=2 scripts/test.sh) neither process is left
+# The longest files first, so that with `-n 2 --dist loadfile` (scripts/test.sh's default) neither process is left
 # with a long file at the end while the other idles. Order by each file's total time in CI.
 LONGEST_FIRST = ("test_walkthrough", "test_study", "test_faults", "test_image", "test_science_cli", "test_app",
                  "test_suggest", "test_browser", "test_speed_stop", "test_refine", "test_family")
