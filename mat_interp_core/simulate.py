@@ -226,7 +226,8 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
     if isotherm:
         cal = uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis,
-                                              reference=chosen.reference, field_fold=chosen.t_fold)
+                                              reference=chosen.reference, field_fold=chosen.t_fold,
+                                              networks=which == "network")
         result = with_band(result, cal)
     else:  # each fold is scored where the field really was (x[:, 1]: the read-backs)
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,

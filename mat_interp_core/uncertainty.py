@@ -84,7 +84,7 @@ __all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_g
 
 COVERAGE = 0.9  # nominal coverage of the band
 CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
-NETWORK_CALIBRATION = 0.35  # the networks' band without a low gap (network_scale): the family (README)
+NETWORK_CALIBRATION = 0.35  # the networks' band without a low gap (network_scale), their isotherms' field fold: README
 LOW_GAP_T = 0.5  # tesla: the narrowest lowest gap counted as one no fold tests inside (low_gap)
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
@@ -369,7 +369,7 @@ ISOTHERM_FIELD_POINTS = 201  # the isotherm band's field grid
 
 
 def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetUnits, *,
-                        t_axis: np.ndarray, reference=None, field_fold=None) -> Calibration:
+                        t_axis: np.ndarray, reference=None, field_fold=None, networks: bool = False) -> Calibration:
     """The band of isotherm data (X1 the field, X2 the temperature) from its held-out isotherms.
 
     The gaps are between temperatures here, and the fields are dense. Each fold i (the interior isotherm T_i
@@ -384,7 +384,10 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
     The held-out isotherms see the temperature direction only. The field steps within each isotherm are the
     other: `field_fold`, the `reference` fitted on every other field reading of each isotherm (the fold
     :func:`temperature_fold_rows` makes, X1 being the field here), gives :func:`field_fold_error`, added as
-    the Calibration's t_error (what a finer field step, not another isotherm, shrinks)."""
+    the Calibration's t_error (what a finer field step, not another isotherm, shrinks). `networks`: the folds
+    are retrained networks, whose field fold differs from the reference mostly by the training's own scatter at
+    the field steps labs use: that part gets :data:`NETWORK_CALIBRATION`, as the networks' band of M(T) data;
+    the held-out isotherms' part, which alone sees a peak between two isotherms, is kept whole (README)."""
     temps = np.asarray(data.x2_values, dtype=float)
     lo, hi = (float(entropy.to_tesla(v, units.h_unit)) for v in isotherms.field_range(data))
     grid = np.linspace(lo, hi, ISOTHERM_FIELD_POINTS)
@@ -412,6 +415,7 @@ def calibrate_isotherms(folds: dict[float, object], data, units: entropy.MagnetU
     steps = None
     if reference is not None and field_fold is not None and t_axis.size >= 3:
         steps = field_fold_error(reference, field_fold, grid, t_axis, units)
+        steps = steps * NETWORK_CALIBRATION if networks else steps
     return Calibration(grid, grid_x2, t_axis, error, grid, ("linear", 1.0),
                        folds={float(temps[i]): d for i, d in held.items()}, t_error=steps, temperatures=temps)
 
@@ -790,7 +794,8 @@ def project_calibration(project: ProjectHandle, units: entropy.MagnetUnits, t_ax
                               data.x2_values, units.h_unit)
     reference, folds, t_fold = stored
     if isotherms.is_isotherm(project.units):
-        return calibrate_isotherms(folds, data, units, t_axis=t_axis, reference=reference, field_fold=t_fold)
+        return calibrate_isotherms(folds, data, units, t_axis=t_axis, reference=reference, field_fold=t_fold,
+                                   networks=True)
     x, y = data.arrays()
     settings = project.study().user_attrs["calibration"]
     return calibrate(reference, folds, x[:, 0], data.x2_set_point, units, t_axis=t_axis,

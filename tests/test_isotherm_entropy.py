@@ -91,6 +91,13 @@ def test_isotherms_answered_by_the_networks_or_by_the_smallest_held_out_error(is
     assert {(transform_layer(m.model).kind, transform_layer(m.model).column) for m in stored} == {("asinh", 0)}
     default = simulate.project_entropy(projects.open_project(url, "iso"), case.units, dh_tesla=[1.0, 5.0])
     assert default.choice.loc[default.choice["answers"], "method"].item() == "network"
+    # the networks' band: their field fold (mostly training scatter) at NETWORK_CALIBRATION, the held-out isotherms whole
+    reference, folds, field_fold = uncertainty.stored_folds(project)
+    full = uncertainty.calibrate_isotherms(folds, project.data, case.units, t_axis=default.t_axis, reference=reference,
+                                           field_fold=field_fold)
+    nets = default.calibration
+    assert nets.isotherm and np.array_equal(nets.gap_error, full.gap_error) and full.t_error.max() > 0
+    np.testing.assert_allclose(nets.t_error, uncertainty.NETWORK_CALIBRATION * full.t_error)
     result = simulate.project_entropy(projects.open_project(url, "iso"), case.units, dh_tesla=[1.0, 5.0],
                                       answer="held-out")
     table = result.choice
