@@ -160,34 +160,36 @@ def create_project(
             f"than the {max(0, limit) / 2**20:.1f} MB this database accepts in one statement (the server's "
             "max_allowed_packet holds twice that): ask its administrator to raise max_allowed_packet, or use fewer rows"
         )
-    with engine.begin() as conn:
-        try:
-            pid = conn.execute(
-                storage.projects.insert().values(
-                    name=name,
-                    created_at=time.time(),
-                    x1_name=data.x1_name,
-                    x2_name=data.x2_name,
-                    y_name=data.y_name,
-                    n_rows=len(data.frame),
-                    units=json.dumps(units or {}),
-                    space=json.dumps(space.to_dict()),
-                    n_trials=n_trials,
-                    stop_requested=False,
-                )
-            ).inserted_primary_key[0]
-        except sa.exc.IntegrityError:
-            raise ProjectError(f"a project named {name!r} exists already") from None
-        conn.execute(storage.datasets.insert().values(project_id=pid, csv=blob))
+    # the study first: a project is listed (and served to workers) only once its study exists
+    sampler, pruner = _sampler_and_pruner(space)
     try:
-        sampler, pruner = _sampler_and_pruner(space)
         optuna.create_study(
             study_name=name, storage=storage.optuna_storage(url), direction="maximize", sampler=sampler, pruner=pruner
         )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ProjectError(f"a project named {name!r} exists already") from None
+    try:
+        with engine.begin() as conn:
+            try:
+                pid = conn.execute(
+                    storage.projects.insert().values(
+                        name=name,
+                        created_at=time.time(),
+                        x1_name=data.x1_name,
+                        x2_name=data.x2_name,
+                        y_name=data.y_name,
+                        n_rows=len(data.frame),
+                        units=json.dumps(units or {}),
+                        space=json.dumps(space.to_dict()),
+                        n_trials=n_trials,
+                        stop_requested=False,
+                    )
+                ).inserted_primary_key[0]
+            except sa.exc.IntegrityError:
+                raise ProjectError(f"a project named {name!r} exists already") from None
+            conn.execute(storage.datasets.insert().values(project_id=pid, csv=blob))
     except BaseException:
-        with engine.begin() as conn:  # leave no half-created project behind
-            conn.execute(storage.datasets.delete().where(storage.datasets.c.project_id == pid))
-            conn.execute(storage.projects.delete().where(storage.projects.c.id == pid))
+        optuna.delete_study(study_name=name, storage=storage.optuna_storage(url))  # leave no half-created project
         raise
     return open_project(url, name)
 

@@ -143,6 +143,33 @@ def test_create_list_and_delete_only_touches_one_project(sqlite_url):
     assert projects.open_project(sqlite_url, "b").data.frame.equals(data.frame)
 
 
+def test_a_project_is_stored_only_once_its_study_exists(sqlite_url):
+    """A listed project can always be opened with its study (the Monitor and the workers read the list while
+    `train` creates one); a project row left without a study (older code) blocks nothing but its name, and the
+    study made for it is removed again."""
+    storage.init_database(sqlite_url)
+    seen = []
+
+    def before(conn, cursor, statement, *_):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {storage.projects.name.upper()}"):
+            seen.append("new" in optuna.get_all_study_names(storage.optuna_storage(sqlite_url)))
+
+    engine = storage.get_engine(sqlite_url)
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        projects.create_project(sqlite_url, "new", demo_data(), space=tiny_space(), n_trials=2)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+    assert seen == [True]
+    with engine.begin() as conn:  # a row without its study
+        conn.execute(storage.projects.insert().values(name="orphan", created_at=0.0, x1_name="T", x2_name="H",
+                                                      y_name="M", n_rows=0, units="{}", space="{}", n_trials=1,
+                                                      stop_requested=False))
+    with pytest.raises(projects.ProjectError, match="exists already"):
+        projects.create_project(sqlite_url, "orphan", demo_data(), space=tiny_space(), n_trials=2)
+    assert "orphan" not in optuna.get_all_study_names(storage.optuna_storage(sqlite_url))
+
+
 def test_duplicate_project_is_refused_and_nothing_changes(sqlite_url):
     projects.create_project(sqlite_url, "dup", demo_data(), space=tiny_space(), n_trials=3)
     with pytest.raises(projects.ProjectError, match="exists already"):
