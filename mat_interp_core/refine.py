@@ -19,7 +19,9 @@ This step beyond the paper keeps the search untouched and afterwards:
    by side and averaged into one model) on
    all the data for `epochs` epochs — at most epochs x MAX_STEPS_PER_EPOCH
    optimizer steps, so large data sets cost steps, not 37x the epochs of a
-   small one — without early stopping, so the decay runs to its end (the weights of the lowest training loss are restored as usual);
+   small one, and at least epochs x MIN_STEPS_PER_EPOCH, so a few hundred
+   points in batches of 256 (2 steps an epoch) are not left under-trained —
+   without early stopping, so the decay runs to its end (the weights of the lowest training loss are restored as usual);
 3. stores the refined model in place of the trial's model, with the refined
    training R² as the model's value (unless it fits worse than the search's
    model: then the search's stays, ``refined_kept`` False), and keeps the best `top` (default
@@ -64,7 +66,8 @@ import sqlalchemy as sa
 from mat_interp_core import models, optuna_rdb, projects, storage
 from mat_interp_core.projects import ProjectError, ProjectHandle
 
-__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "covers", "plan",
+__all__ = ["DEFAULT_SEEDS", "DEFAULT_SOLVER", "DEFAULT_TOLERANCE", "MAX_STEPS_PER_EPOCH", "MIN_STEPS_PER_EPOCH",
+           "covers", "plan",
            "refine_epochs", "claim", "release", "refine_settings", "refine_project", "refine_progress", "refine_status",
            "refined_trials"]
 
@@ -75,6 +78,7 @@ DEFAULT_START = "scratch"  # "search": go on from the search's stored model (che
 STARTS = ("scratch", "search")
 
 MAX_STEPS_PER_EPOCH = 16  # the refinement's budget: at most epochs x this many optimizer steps
+MIN_STEPS_PER_EPOCH = 8  # ... and at least epochs x this many (small data sets in large batches; README)
 _SEED_STRIDE = 100_003  # seed j of a trial: the search's seed + j x this (no clash with other trials)
 _CLAIM = "refining"  # the trial attribute a refining process holds (see _claim)
 CLAIM_STALE_SECONDS = 60.0  # a claim not refreshed for this long belongs to a dead process
@@ -210,7 +214,7 @@ def refine_project(
             r2 = training.fit_r2(model, x, y, mean, std)
             if not math.isfinite(r2):
                 raise ProjectError(f"refining trial {trial.number} diverged (R² is not finite)")
-            kept = run_epochs == epochs or r2 >= trial.value  # a capped budget must not replace a better model
+            kept = run_epochs >= epochs or r2 >= trial.value  # a capped budget must not replace a better model
             if kept:
                 models.save(project, trial.number, r2, network.with_target_scaling(model, mean, std), mean, std)
             seconds = round(time.perf_counter() - started, 3)
@@ -232,13 +236,17 @@ def refine_project(
 
 
 def refine_epochs(epochs: int, n_points: int, batch: int) -> int:
-    """Epochs of one refined model: `epochs`, or fewer when an epoch has more than MAX_STEPS_PER_EPOCH steps.
+    """Epochs of one refined model: `epochs`, fewer when an epoch has more than MAX_STEPS_PER_EPOCH steps, more
+    when it has fewer than MIN_STEPS_PER_EPOCH.
 
-    The budget counts optimizer steps (at most `epochs` x MAX_STEPS_PER_EPOCH), so 30 000 points do not cost 37x
-    808: the paper's small sets (<= 13 steps an epoch) keep every epoch.
+    The budget counts optimizer steps (epochs x MIN_STEPS_PER_EPOCH to epochs x MAX_STEPS_PER_EPOCH), so 30 000
+    points do not cost 37x 808, and 280 points in batches of 256 (2 steps an epoch) get 4000 steps at 500
+    epochs, not 1000: the networks' fit of a sharp transition is then still improving (README, session 21).
     """
     steps = math.ceil(n_points / max(1, min(int(batch), n_points)))
-    return max(1, min(int(epochs), math.ceil(epochs * MAX_STEPS_PER_EPOCH / steps)))
+    if steps > MAX_STEPS_PER_EPOCH:
+        return max(1, math.ceil(epochs * MAX_STEPS_PER_EPOCH / steps))
+    return max(1, int(epochs), math.ceil(epochs * MIN_STEPS_PER_EPOCH / steps))
 
 
 def claim(url: str, trial_id: int, worker: str, settings: dict, done: int, total: int,

@@ -119,4 +119,6 @@ def test_the_refinement_budget_counts_optimizer_steps() -> None:
     assert refine.refine_epochs(1000, 808, 64) == 1000  # Section 3.1: 13 steps an epoch, every epoch kept
     assert refine.refine_epochs(1000, 29977, 256) == 136  # ARPES: 118 steps an epoch, 16 000 steps in all
     assert refine.refine_epochs(1000, 29977, 1024) == 534
-    assert refine.refine_epochs(10, 100, 1000) == 10
+    assert refine.refine_epochs(10, 100, 1000) == 80  # one step an epoch: at least 8 steps an epoch's worth
+    assert refine.refine_epochs(500, 279, 256) == 2000  # 2 steps an epoch: 4000 steps, not 1000
+    assert refine.refine_epochs(500, 808, 128) == 572  # 7 steps an epoch: 4000 steps
