@@ -4,6 +4,8 @@
     python bench/refine_budget.py --cases 0 --variants none,search:1x250 --trials 10   # a quick look
     nice -n 10 python bench/refine_budget.py --seed 3 --cases 3,4,5,6,7,8 --variants none,scratch:1x1000,scratch:1x500 --folds --tag s14
                                           # each budget for the refinement and the band's folds, with the band's coverage
+    nice -n 10 python bench/refine_budget.py --seed 6 --cases 4,17,1,3,14,0 --variants scratch:1x500:floor1,scratch:1x500 --folds --tag s21
+                                          # the step floor (session 21) against none, on the same searches
 
 For each case of the family benchmark (bench/family.py: seeded synthetic magnets, several field layouts,
 exact |ΔS_M|), one real search as `mat-interp train` runs it (the default search space with the case's seed,
@@ -17,7 +19,9 @@ side in one run (one process, this machine's threads).
 Variants: "none" (the search's own models: the paper's networks as an ensemble), "scratch:SxE" (S seeds
 trained from new weights for E epochs, side by side, and averaged: S=3, E=1000 is the product's default until
 this bench), "search:SxE" (the search's stored model of each configuration goes on training for E epochs
-with the learning-rate decay; S copies of it on different batch orders).
+with the learning-rate decay; S copies of it on different batch orders). A suffix ":floorN" sets the floor of
+optimizer steps per epoch of budget (``refine.MIN_STEPS_PER_EPOCH``, 8 by default; ":floor1" is the budget before
+session 21) for that variant's refinement and folds.
 
 With --folds, each variant also trains the band's held-out folds at its own epoch budget (the project's
 stored ``refine_epochs`` set to the variant's, as a project with that default would have it:
@@ -54,15 +58,19 @@ DEFAULT_VARIANTS = "none,scratch:3x1000,scratch:1x1000,search:1x250,search:1x500
 REFERENCE = "scratch:3x1000"
 
 
-def parse_variant(text: str) -> tuple[str, int, int]:
-    """'search:1x250' -> ('search', 1, 250); 'none' -> ('none', 0, 0)."""
+def parse_variant(text: str) -> tuple[str, int, int, int]:
+    """'search:1x250' -> ('search', 1, 250, MIN_STEPS_PER_EPOCH); 'scratch:1x500:floor1' -> (..., 1) (the
+    refinement's and folds' floor of optimizer steps per epoch); 'none' -> ('none', 0, 0, 0)."""
     if text == "none":
-        return "none", 0, 0
-    start, _, budget = text.partition(":")
+        return "none", 0, 0, 0
+    start, _, rest = text.partition(":")
+    budget, _, floor = rest.partition(":")
     seeds, _, epochs = budget.partition("x")
-    if start not in refine.STARTS or not seeds.isdigit() or not epochs.isdigit():
-        raise SystemExit(f"--variants: {text!r} is not none or START:SEEDSxEPOCHS with START in {refine.STARTS}")
-    return start, int(seeds), int(epochs)
+    floor = floor.removeprefix("floor") if floor.startswith("floor") else ("" if floor else str(refine.MIN_STEPS_PER_EPOCH))
+    if start not in refine.STARTS or not seeds.isdigit() or not epochs.isdigit() or not floor.isdigit():
+        raise SystemExit(f"--variants: {text!r} is not none or START:SEEDSxEPOCHS[:floorN] with START in "
+                         f"{refine.STARTS}")
+    return start, int(seeds), int(epochs), int(floor)
 
 
 def search(case, path: Path, trials: int, workers_n: int, seed: int) -> float:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     parsed = {v: parse_variant(v) for v in variants}
+    default_floor = refine.MIN_STEPS_PER_EPOCH
     cases = family_cases(seed=args.seed)
     chosen = [(i, cases[i]) for i in _parse_cases(args.cases, len(cases))]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -113,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{case.name}] {case.layout}, {len(case.data().x2_values)} fields, "
               f"{len(case.data().arrays()[1])} points: search {search_s:.0f} s", flush=True)
         for variant in variants:
-            start, seeds, epochs = parsed[variant]
+            start, seeds, epochs, floor = parsed[variant]
+            refine.MIN_STEPS_PER_EPOCH = floor or default_floor  # read by refine.refine_epochs (folds too)
             path = work / f"{case.name}-{variant.replace(':', '_')}.db"
             shutil.copy(base, path)
             url = f"sqlite:///{path}"
