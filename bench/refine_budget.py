@@ -59,15 +59,16 @@ REFERENCE = "scratch:3x1000"
 
 
 def parse_variant(text: str) -> tuple[str, int, int, int]:
-    """'search:1x250' -> ('search', 1, 250, MIN_STEPS_PER_EPOCH); 'scratch:1x500:floor1' -> (..., 1) (the
-    refinement's and folds' floor of optimizer steps per epoch); 'none' -> ('none', 0, 0, 0)."""
+    """'search:1x250' -> ('search', 1, 250, 0); 'scratch:1x500:floor1' -> (..., 1), the refinement's and folds'
+    floor of optimizer steps per epoch (0: the product's); 'none' -> ('none', 0, 0, 0)."""
     if text == "none":
         return "none", 0, 0, 0
     start, _, rest = text.partition(":")
-    budget, _, floor = rest.partition(":")
+    budget, _, suffix = rest.partition(":")
     seeds, _, epochs = budget.partition("x")
-    floor = floor.removeprefix("floor") if floor.startswith("floor") else ("" if floor else str(refine.MIN_STEPS_PER_EPOCH))
-    if start not in refine.STARTS or not seeds.isdigit() or not epochs.isdigit() or not floor.isdigit():
+    floor = suffix.removeprefix("floor") if suffix else "0"
+    if (start not in refine.STARTS or not seeds.isdigit() or not epochs.isdigit() or not floor.isdigit()
+            or (suffix and (not suffix.startswith("floor") or int(floor) < 1))):
         raise SystemExit(f"--variants: {text!r} is not none or START:SEEDSxEPOCHS[:floorN] with START in "
                          f"{refine.STARTS}")
     return start, int(seeds), int(epochs), int(floor)
