@@ -292,6 +292,7 @@ def fit_many(
     weights: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     fused: bool = True,
+    max_steps: int | None = None,
 ) -> list[FitResult]:
     """Train several networks side by side in one graph, each as :func:`fit` would train it alone.
 
@@ -302,7 +303,9 @@ def fit_many(
     held-out fold is the rows of 0): its loss is the mean over its own rows of each batch. Each network keeps
     the weights of its own lowest epoch loss; training ends when every one has gone ``patience`` epochs without
     improving. ``on_epoch(epoch, loss)`` gets the mean loss of the networks. Adam is applied by
-    :class:`FusedAdam` (``fused=False``: Keras's own).
+    :class:`FusedAdam` (``fused=False``: Keras's own). ``max_steps``: an epoch is at most this many batches of
+    a fresh shuffle, not a whole pass (the search on large data: its budget in optimizer steps, as the
+    refinement's); the epoch's loss is then over the rows it saw.
     """
     import tensorflow as tf
 
@@ -316,6 +319,8 @@ def fit_many(
     n = int(x.shape[0])
     batch_size = int(min(batch_size, n))
     steps = math.ceil(n / batch_size)
+    if max_steps is not None:
+        steps = max(1, min(steps, int(max_steps)))
     optimizer = (FusedAdam(lr_schedule(lr, steps, epochs)) if solver == "adam" and fused
                  else make_optimizer(solver, lr, steps, epochs))
     per_model = [m.trainable_variables for m in models]
@@ -328,7 +333,6 @@ def fit_many(
     if not (w.sum(axis=1) > 0).all():
         raise ValueError("every network needs at least one training row")
     w_t = tf.constant(w)
-    rows = tf.constant(w.sum(axis=1))
 
     @tf.function(autograph=False)
     def run_epoch():
@@ -351,7 +355,7 @@ def fit_many(
             return i + 1, total + sums
 
         _, total = tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), tf.zeros(k)))
-        return total / rows
+        return total / tf.maximum(tf.reduce_sum(ws[:, : steps * batch_size], axis=1), 1.0)  # the rows it saw
 
     @tf.function(autograph=False)
     def keep_best(improved):

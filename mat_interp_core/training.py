@@ -23,6 +23,7 @@ from mat_interp_core.dataset import TrainingData
 from mat_interp_core.projects import ProjectHandle, stop_requested
 
 FLUSH_SECONDS = 1.0
+SEARCH_MAX_STEPS = 16  # a search epoch is at most this many batches of a fresh shuffle (large data; README, speed)
 
 
 class StopRequested(Exception):
@@ -82,17 +83,20 @@ def train_config(
     holdout_x2: float | None = None,
     rows: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    max_steps: int | None = None,
 ):
     """Train one configuration; returns (model in standardised units, FitResult, y_mean, y_std).
 
     ``holdout_x2`` leaves the rows of that X2 set point out of the training data (validation); ``rows`` (a
-    boolean mask) trains on those rows only.
+    boolean mask) trains on those rows only; ``max_steps``: optimizer steps an epoch at most
+    (:func:`network.fit_many`).
     """
     keep = None if rows is None else np.asarray(rows, dtype=bool).copy()
     if holdout_x2 is not None:
         keep = (np.ones(len(data.arrays()[1]), dtype=bool) if keep is None else keep) & ~data.set_points.mask(holdout_x2)
     [(model, result)], mean, std = train_configs(data, params, epochs=epochs, patience=patience, seeds=[seed],
-                                               rows=None if keep is None else [keep], on_epoch=on_epoch)
+                                               rows=None if keep is None else [keep], on_epoch=on_epoch,
+                                               max_steps=max_steps)
     return model, result, mean, std
 
 
@@ -106,6 +110,7 @@ def train_configs(
     rows: list | None = None,
     start: list | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    max_steps: int | None = None,
 ):
     """Train networks of one configuration side by side (:func:`network.fit_many`): one per seed, network i on
     the rows ``rows[i]`` (boolean masks; None: every row). Returns ([(model, FitResult)], y_mean, y_std): the
@@ -139,6 +144,7 @@ def train_configs(
         seed=seeds[0],
         weights=None if masks.all() else masks,
         on_epoch=on_epoch,
+        max_steps=max_steps,
     )
     return list(zip(nets, results)), mean, std
 
@@ -195,7 +201,8 @@ def make_objective(project: ProjectHandle, stop_event: threading.Event):
         seed = None if space.seed is None else int(space.seed) + trial.number
         try:
             model, result, mean, std = train_config(
-                data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch
+                data, params, epochs=space.epochs, patience=space.patience, seed=seed, on_epoch=on_epoch,
+                max_steps=SEARCH_MAX_STEPS,
             )
             recorder.flush()
         finally:

@@ -76,7 +76,8 @@ def holdout_scores(
     out: dict[float, float] = {}
     for x2 in curves:
         model, result, mean, std = training.train_config(
-            data, params, epochs=epochs, patience=patience, seed=seed, holdout_x2=x2
+            data, params, epochs=epochs, patience=patience, seed=seed, holdout_x2=x2,
+            max_steps=training.SEARCH_MAX_STEPS,  # trained as the search trains it
         )
         test = data.set_points.mask(x2)
         pred = network.predict_std(model, x[test]) * std + mean

@@ -122,6 +122,27 @@ def test_fused_adam_is_keras_adam_step_for_step():
         assert np.allclose(keras_w, fused_w, rtol=1e-4, atol=1e-5)
 
 
+def test_an_epoch_capped_at_max_steps_sees_that_many_batches():
+    """The search's epoch on large data (max_steps): a few batches of a fresh shuffle, its loss over the rows it
+    saw. With a learning rate too small to move the weights, a full pass reports the whole MSE every epoch, and
+    a 1-batch epoch the MSE of 8 random rows: different every epoch, the whole MSE on average."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(64, 2))
+    ys = np.sin(6 * x[:, 0]) * x[:, 1]
+    ys = (ys - ys.mean()) / ys.std()
+    model = network.build_model(2, 8, x)
+    whole = float(np.mean((network.predict_std(model, x) - ys) ** 2))
+    runs = {}
+    for cap in (None, 1):
+        seen = []
+        network.fit(model, x, ys, solver="sgd", lr=1e-12, batch_size=8, epochs=60, patience=60, seed=0,
+                    max_steps=cap, on_epoch=lambda e, loss: seen.append(loss))
+        runs[cap] = np.array(seen)
+    assert np.allclose(runs[None], whole, rtol=1e-4)
+    assert runs[1].std() > 0.05 * whole  # 8 rows an epoch, not 64
+    assert abs(runs[1].mean() - whole) < 0.3 * whole  # normalised by the rows seen (not by all 64: 1/8 of it)
+
+
 def test_unknown_solver():
     with pytest.raises(ValueError, match="solver"):
         network.make_optimizer("lbfgs", 1e-3, 10, 10)
