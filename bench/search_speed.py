@@ -24,7 +24,8 @@ train`` with its defaults (a TPE search of --trials trials, then every step
 after it — the refinement shared by the workers, the |ΔS_M| band's folds for
 magnetisation data: Section 3.1 gets its units by default, see --units),
 timed to the command's exit, with the search's share read from the database,
-worker restarts counted in their logs and peak RSS/PSS of every process.
+worker restarts counted in their logs, peak RSS/PSS of every process and the
+training R² of the ensemble it leaves (best and median of the stored models).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mat_interp_core import dataset, projects, storage, workers  # noqa: E402
+from mat_interp_core import dataset, models, projects, storage, workers  # noqa: E402
 from mat_interp_core.space import SearchSpace  # noqa: E402
 
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "traindata_Section3_1.csv"
@@ -155,7 +156,9 @@ def run_default_path(csv: Path, n_trials: int, n_workers: int, tmp: Path, units:
     if proc.returncode != 0:
         sys.exit(f"mat-interp train failed ({proc.returncode}):\n{out}")
     storage.dispose_all()
+    kept = sorted(models.values(projects.open_project(url, "bench")).values(), reverse=True)
     return {"wall_s": total, "search_s": search_s or total, "after_s": total - (search_s or total),
+            "ensemble_r2": (kept[0], float(np.median(kept)), len(kept)) if kept else None,
             "peak_rss_mb": list(rss.values()), "peak_pss_mb": list(pss.values()), "restarts": restarts,
             "tf_lines": sum("tensorflow" in line.lower() or "onednn" in line.lower() for line in out.splitlines()),
             **summary(projects.open_project(url, "bench").study())}
@@ -290,6 +293,9 @@ def main() -> None:
             print(f"default path ({given}): search {r['search_s']:.1f} s + after it {r['after_s']:.1f} s = "
                   f"{r['wall_s']:.1f} s; worker restarts {r['restarts']}; TensorFlow lines in the CLI output: "
                   f"{r['tf_lines']}", flush=True)
+            if r["ensemble_r2"]:
+                print("the ensemble after it: training R² best {:.6f}, median {:.6f} of {} models".format(
+                    *r["ensemble_r2"]), flush=True)
         else:
             results = {"ours": run_ours(args.csv, configs, args.workers, Path(tmp))}
         storage.dispose_all()
