@@ -77,7 +77,7 @@ def holdout_scores(
     for x2 in curves:
         model, result, mean, std = training.train_config(
             data, params, epochs=epochs, patience=patience, seed=seed, holdout_x2=x2,
-            max_steps=training.SEARCH_MAX_STEPS,  # trained as the search trains it
+            max_steps=training.search_max_steps(len(y)),  # trained as the search trains it
         )
         test = data.set_points.mask(x2)
         pred = network.predict_std(model, x[test]) * std + mean

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from helpers import demo_data, tiny_space
-from mat_interp_core import cli, network, projects, simulate, storage
+from mat_interp_core import cli, network, projects, simulate, storage, training
 from mat_interp_core.space import SearchSpace, SpaceError, batch_choices, parse_range
 
 
@@ -141,6 +141,8 @@ def test_an_epoch_capped_at_max_steps_sees_that_many_batches():
     assert np.allclose(runs[None], whole, rtol=1e-4)
     assert runs[1].std() > 0.05 * whole  # 8 rows an epoch, not 64
     assert abs(runs[1].mean() - whole) < 0.3 * whole  # normalised by the rows seen (not by all 64: 1/8 of it)
+    # the search caps its epochs on large data only (Section 3.4's map), not on Section 3.1's 808 points
+    assert training.search_max_steps(808) is None and training.search_max_steps(29977) == 16
 
 
 def test_unknown_solver():
