@@ -9,6 +9,8 @@
                                                                     # projects that run trained (no training)
     python bench/family.py --cases 0-5 --tag product6 --rescore --answers network,arrott,held-out
                                                                     # + each candidate answering in turn
+    python bench/family.py --seed 6 --cases 5 --max-points 6000     # a case at its drawn temperature step (5704
+                                                                    # points, not <= 3000: the search's step cap)
     python bench/family.py --t-order                                # the peak error at 1, 2 and 4x the temperature
                                                                     # step (the band's T_ORDER), no training
 
@@ -142,7 +144,7 @@ class Case:
                 f"from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
 
 
-def family_cases(n: int = 24, seed: int = 0) -> list[Case]:
+def family_cases(n: int = 24, seed: int = 0, max_points: int = MAX_POINTS) -> list[Case]:
     """`n` seeded cases; layouts, moment units and field units cycle so that every kind appears."""
     rng = np.random.default_rng(seed)
     layouts = list(LAYOUTS)
@@ -157,7 +159,7 @@ def family_cases(n: int = 24, seed: int = 0) -> list[Case]:
         fields = tuple(float(rng.uniform(0.002, 0.005)) if f is None else float(f) for f in LAYOUTS[layout])
         lo, hi = max(2.0, 0.6 * tc), 1.5 * tc + 10.0
         t_step = float(rng.choice((0.25, 0.5, 1.0, 2.0)))
-        t_step = max(t_step, (hi - lo) * len(fields) / MAX_POINTS)
+        t_step = max(t_step, (hi - lo) * len(fields) / max_points)
         t_step = min(t_step, (hi - lo) / 30)  # at least 30 temperatures per field
         t_step = float(f"{t_step:.2g}")
         noise = float(rng.choice((0.0, 0.001, 0.002, 0.005)))
@@ -547,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --isotherms: each isotherm case at its M(T) case's temperature step, in a window "
                              "around T_C (the two protocols compared at one temperature resolution)")
     parser.add_argument("--seed", type=int, default=0, help="the family's seed (default 0)")
+    parser.add_argument("--max-points", type=int, default=MAX_POINTS,
+                        help=f"M(T) cases: the temperature step grows until a case stays under this (default {MAX_POINTS})")
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
     parser.add_argument("--quick", action="store_true",
@@ -573,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         path.with_suffix(".txt").write_text(text + "\n")
         return 0
     n = args.n if args.n is not None else (6 if args.isotherms else 24)
-    cases = isotherm_cases(n, args.seed, args.matched) if args.isotherms else family_cases(n, args.seed)
+    cases = isotherm_cases(n, args.seed, args.matched) if args.isotherms else family_cases(n, args.seed, args.max_points)
     chosen = [cases[i] for i in _parse_cases(args.cases, n)]
     only = [b.strip() for b in args.baselines.split(",")] if args.baselines else None
     OUT.mkdir(parents=True, exist_ok=True)
