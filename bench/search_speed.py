@@ -156,12 +156,13 @@ def run_default_path(csv: Path, n_trials: int, n_workers: int, tmp: Path, units:
     if proc.returncode != 0:
         sys.exit(f"mat-interp train failed ({proc.returncode}):\n{out}")
     storage.dispose_all()
-    kept = sorted(models.values(projects.open_project(url, "bench")).values(), reverse=True)
+    project = projects.open_project(url, "bench")
+    kept = sorted(models.values(project).values(), reverse=True)
     return {"wall_s": total, "search_s": search_s or total, "after_s": total - (search_s or total),
             "ensemble_r2": (kept[0], float(np.median(kept)), len(kept)) if kept else None,
             "peak_rss_mb": list(rss.values()), "peak_pss_mb": list(pss.values()), "restarts": restarts,
             "tf_lines": sum("tensorflow" in line.lower() or "onednn" in line.lower() for line in out.splitlines()),
-            **summary(projects.open_project(url, "bench").study())}
+            **summary(project.study())}
 
 
 def run_reference(csv: Path, configs: list[dict], n_workers: int, tmp: Path) -> dict:

@@ -18,20 +18,20 @@ from typing import Callable
 import numpy as np
 import sqlalchemy as sa
 
-from mat_interp_core import isotherms, models, network, storage
+from mat_interp_core import isotherms, models, network, refine, storage
 from mat_interp_core.dataset import TrainingData
 from mat_interp_core.projects import ProjectHandle, stop_requested
 
 FLUSH_SECONDS = 1.0
-SEARCH_MAX_STEPS = 16  # a search epoch on large data is at most this many batches of a fresh shuffle (README, speed)
+SEARCH_MAX_STEPS = refine.MAX_STEPS_PER_EPOCH  # a search epoch on large data: at most this many batches (README)
 SEARCH_CAPPED_FROM = 4096  # points: large data (batches of 256-1024); the family's magnets (<= ~3000) stay below
 
 
 def search_max_steps(n_points: int) -> int | None:
     """Optimizer steps a search epoch takes at most on `n_points` (None: a whole pass). From SEARCH_CAPPED_FROM
-    points, 16: the search's budget counts optimizer steps there, as the refinement's does, so 30 000 points do
-    not cost a whole pass an epoch. Below it a whole pass: the family's magnets (at most ~3000 points) did not
-    show the cap to be harmless to |ΔS_M| (README, speed)."""
+    points, the refinement's MAX_STEPS_PER_EPOCH: the search's budget counts optimizer steps there as the
+    refinement's does, so 30 000 points do not cost a whole pass an epoch. Below it a whole pass: the family's
+    magnets (at most ~3000 points) did not show the cap to be harmless to |ΔS_M| (README, speed)."""
     return SEARCH_MAX_STEPS if n_points >= SEARCH_CAPPED_FROM else None
 
 
