@@ -62,7 +62,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -157,7 +157,7 @@ def family_cases(n: int = 24, seed: int = 0, max_points: int = MAX_POINTS) -> li
         magnet = synthetic.BeanRodbellMagnet(J=J, g=2.0, T0=tc, Ms=ms, eta=eta)
         layout = layouts[i % len(layouts)]
         fields = tuple(float(rng.uniform(0.002, 0.005)) if f is None else float(f) for f in LAYOUTS[layout])
-        lo, hi = max(2.0, 0.6 * tc), 1.5 * tc + 10.0
+        lo, hi = _t_range(tc)
         t_step = float(rng.choice((0.25, 0.5, 1.0, 2.0)))
         t_step = max(t_step, (hi - lo) * len(fields) / max_points)
         t_step = min(t_step, (hi - lo) / 30)  # at least 30 temperatures per field
@@ -168,18 +168,43 @@ def family_cases(n: int = 24, seed: int = 0, max_points: int = MAX_POINTS) -> li
         mass_mg = float(rng.uniform(0.5, 20.0)) if m_unit == "emu" else None
         molar = float(rng.uniform(100.0, 400.0)) if m_unit == "muB/f.u." else None
         temps = np.arange(lo, hi + 1e-9, t_step)
-        frames = []
-        for f in fields:
-            t = temps + rng.uniform(-0.02, 0.02, temps.size)
-            m = magnet.magnetisation(t, f) * (1 + noise * rng.standard_normal(t.size))  # A·m²/kg
-            frames.append(pd.DataFrame({"t": t, "h": f * _H_PER_T[h_unit], "m": m / _per_file_unit(m_unit, mass_mg, molar)}))
-        x2, y = f"H ({h_unit})", f"M ({m_unit})"
-        frame = pd.concat(frames, ignore_index=True).rename(columns={"t": "T (K)", "h": x2, "m": y})
         units = entropy.MagnetUnits(m_unit, h_unit, mass_mg=mass_mg, molar_mass_g=molar)
+        x2, y = f"H ({h_unit})", f"M ({m_unit})"
+        frame = pd.concat([_sweep(magnet, temps, f, noise, units, rng) for f in fields], ignore_index=True)
+        frame = frame.rename(columns={"t": "T (K)", "h": x2, "m": y})
         dhs = tuple(dh for dh in DHS if dh <= fields[-1] - fields[0] + 0.05)  # up to 50 mT short of the top: as measured
         cases.append(Case(i, f"case{i:02d}", magnet, layout, fields, t_step, noise, frame, units, x2=x2, y=y,
                           dhs=dhs))
     return cases
+
+
+def _t_range(tc: float) -> tuple[float, float]:
+    """The temperatures a case measures: from 0.6 T_C (at least 2 K) to 1.5 T_C + 10 K."""
+    return max(2.0, 0.6 * tc), 1.5 * tc + 10.0
+
+
+def _sweep(magnet, temps: np.ndarray, field_t: float, noise: float, units: entropy.MagnetUnits,
+           rng: np.random.Generator) -> pd.DataFrame:
+    """One M(T) sweep at `field_t` tesla as the family measures it: ±0.02 K read-back jitter, Gaussian noise of
+    relative size `noise`, in file units (columns t, h, m)."""
+    t = temps + rng.uniform(-0.02, 0.02, temps.size)
+    m = magnet.magnetisation(t, field_t) * (1 + noise * rng.standard_normal(t.size))  # A·m²/kg
+    return pd.DataFrame({"t": t, "h": field_t * _H_PER_T[units.h_unit],
+                         "m": m / _per_file_unit(units.m_unit, units.mass_mg, units.molar_mass_g)})
+
+
+def with_field(case: Case, field_t: float, rng: np.random.Generator) -> Case:
+    """The M(T) case with one more sweep at `field_t` tesla, measured as its other fields were (the same
+    temperatures, jitter and noise): what a lab gets by measuring that field next. The exact reference is
+    unchanged (it starts at the case's lowest field)."""
+    if case.isotherm or not case.fields_T[0] < field_t < case.fields_T[-1]:
+        raise ValueError(f"an M(T) case takes a new field inside its range; got {field_t} T for {case.name}")
+    lo, hi = _t_range(case.magnet.T0)
+    temps = np.arange(lo, hi + 1e-9, case.t_step)
+    sweep = _sweep(case.magnet, temps, field_t, case.noise, case.units, rng)
+    frame = pd.concat([case.frame, sweep.rename(columns={"t": case.x1, "h": case.x2, "m": case.y})],
+                      ignore_index=True)
+    return replace(case, fields_T=tuple(sorted((*case.fields_T, field_t))), frame=frame)
 
 
 ISO_H0_T, ISO_H_MAX_T = 0.01, 5.0  # the isotherms' field sweep, in T
@@ -205,7 +230,7 @@ def isotherm_cases(n: int = 6, seed: int = 0, matched: bool = False) -> list[Cas
     cases = []
     for src in family:
         m, units = src.magnet, src.units
-        lo, hi = max(2.0, 0.6 * m.T0), 1.5 * m.T0 + 10.0
+        lo, hi = _t_range(m.T0)
         t_step = float(rng.choice(ISO_T_STEPS))
         t_step = float(f"{min(max(t_step, (hi - lo) / 40), (hi - lo) / 12):.2g}")
         h_step = float(rng.choice(ISO_H_STEPS))

@@ -39,6 +39,22 @@ def test_family_spans_what_labs_measure(cases) -> None:
     np.testing.assert_allclose(m, case.magnet.magnetisation(t, h), rtol=1e-9)
 
 
+def test_a_field_measured_next_is_the_exact_magnet_measured_like_the_others(cases) -> None:
+    case = next(c for c in cases if c.noise == 0 and c.layout == "wide-gap")
+    more = family.with_field(case, 0.3, np.random.default_rng(0))
+    assert more.fields_T == tuple(sorted((*case.fields_T, 0.3))) and more.dhs == case.dhs
+    new = more.frame.iloc[len(case.frame):]
+    assert len(new) == len(case.frame) // len(case.fields_T)  # one more sweep over the same temperatures
+    h = entropy.to_tesla(new[case.x2].to_numpy(), case.units.h_unit)
+    np.testing.assert_allclose(h, 0.3)
+    m = entropy.to_specific_moment(new[case.y].to_numpy(), case.units.m_unit, mass_mg=case.units.mass_mg,
+                                   molar_mass_g=case.units.molar_mass_g)
+    np.testing.assert_allclose(m, case.magnet.magnetisation(new[case.x1].to_numpy(), 0.3), rtol=1e-9)
+    assert more.frame.iloc[:len(case.frame)].equals(case.frame)
+    with pytest.raises(ValueError, match="inside its range"):
+        family.with_field(case, case.fields_T[-1] + 1, np.random.default_rng(0))
+
+
 def test_one_small_case_end_to_end(cases, sqlite_url) -> None:
     case = cases[0]  # 8 decade-spaced fields, 41 temperatures, emu and Oe
     rows = family.run_baselines(case, only=["linear", "pchip", "spline"])
