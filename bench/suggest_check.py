@@ -15,8 +15,10 @@ one repeat), and the default answer's peak is scored against the exact |ΔS_M| a
 
 A case whose two fields lie in the same gap is a tie by construction and only reported. Verdict: the cases where
 the suggestion's mean |peak error| (over ΔH and repeats) is below the midpoint's. Scatter between searches of one
-data set is of the same size as the differences here (README), so a case needs repeats and the verdict needs
-cases. Output: bench/out/suggest-check[-TAG].csv (one row per case, option, repeat and ΔH) and .txt.
+data set is of the same size as many differences here (README), so a case needs repeats and the verdict needs
+cases; the report also counts the cases where every repeat of one option beat every repeat of the other (a
+difference beyond that scatter), and the calibrated band's coverage over the retrained projects (new searches on
+data the band's factors were never set on). Output: bench/out/suggest-check[-TAG].csv (one row per case, option, repeat and ΔH) and .txt.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def report(results: pd.DataFrame) -> str:
              f"{'case':<7} {'layout':<15} {'pts':>4} {'suggest T':>9} {'midpoint T':>10} {'base':>6} "
              f"{'suggest':>22} {'midpoint':>22}  better"]
     wins = played = 0
+    diffs, apart = [], []  # apart: whether each option's repeats all beat the other's (no overlap)
     for (seed, index), part in results.groupby(["seed", "index"], sort=True):
         first = part.iloc[0]
         mean = {o: part[part.option == o].groupby("repeat")["abs_err"].mean() for o in ("base", "suggest", "midpoint")}
@@ -105,6 +108,9 @@ def report(results: pd.DataFrame) -> str:
         s, m = mean["suggest"].mean(), mean["midpoint"].mean()
         played += 1
         wins += s < m
+        diffs.append(s - m)
+        if mean["suggest"].max() < mean["midpoint"].min() or mean["midpoint"].max() < mean["suggest"].min():
+            apart.append(s < m)
         per = {o: f"{mean[o].mean():.2f} ({'/'.join(f'{v:.2f}' for v in mean[o])})" for o in ("suggest", "midpoint")}
         lines.append(head + f" {per['suggest']:>22} {per['midpoint']:>22}  " + ("suggest" if s < m else "midpoint"))
     retrained = results[results.option.isin(["suggest", "midpoint"])].dropna(subset=["covered"])
@@ -112,6 +118,11 @@ def report(results: pd.DataFrame) -> str:
         lines.append(f"\nthe band of the retrained projects covers {int(retrained['covered'].sum())} of "
                      f"{len(retrained)} (case, option, repeat, ΔH) peaks, median half-width "
                      f"{retrained['band_half_pct'].median():.2f} % of the peak")
+    if diffs:
+        lines.append(f"suggest minus midpoint, per case: median {np.median(diffs):+.2f}, mean {np.mean(diffs):+.2f}, "
+                     f"from {min(diffs):+.2f} to {max(diffs):+.2f} points of mean |peak error|")
+        lines.append(f"cases where every repeat of one option beat every repeat of the other: {len(apart)}; "
+                     f"the suggestion's on {sum(apart)} of them")
     lines.append(f"\nverdict: the top suggestion cut the mean |peak error| more than the widest gap's midpoint on "
                  f"{wins} of {played} cases (ties left out); the target is most cases"
                  + (" — met" if played and wins > played / 2 else " — NOT met"))
