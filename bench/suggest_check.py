@@ -45,7 +45,7 @@ def candidates(case: Case, url: str) -> tuple[float, float, list[dict]]:
     """(suggest's first field in T, the widest gap's midpoint in T, the base answer's scored rows)."""
     project = projects.open_project(url, f"family-{case.name}")
     result = simulate.project_entropy(project, case.units, dh_tesla=list(case.dhs))
-    table = uncertainty.suggestions(result.calibration, list(result.figures["dH_T"]), list(result.figures["T_peak_K"]))
+    table = uncertainty.result_suggestions(result)
     if table.empty:
         raise ValueError(f"{case.name}: suggest ranks nothing ({result.calibration.reason or 'no reduction'})")
     top = float(entropy.to_tesla(float(table["x2"].iloc[0]), case.units.h_unit))

@@ -682,7 +682,7 @@ def cmd_suggest(args) -> int:
     if not cal.calibrated:
         raise _DataError(f"nothing to rank: the |ΔS_M| band is not calibrated ({cal.reason})")
     dhs = list(result.figures["dH_T"])
-    table = uncertainty.suggestions(cal, dhs, list(result.figures["T_peak_K"]))
+    table = uncertainty.result_suggestions(result)
     unit, where = ("K", "where it is widest in each gap between isotherms") if cal.isotherm else (units.h_unit,
                                                                                                    "at the peak")
     print(f"measure next (X2 in {unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band {where}, "

@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "result_suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -555,6 +555,12 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         rows.append({"x2": mid, "gap_from": float(cal.fields_x2[j]), "gap_to": float(cal.fields_x2[j + 1]),
                      "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / total) if total > 0 else 0.0})
     return pd.DataFrame(rows, columns=cols)
+
+
+def result_suggestions(result) -> pd.DataFrame:
+    """:func:`suggestions` for an |ΔS_M| result with its band (``simulate.with_band``): at the result's ΔH values
+    and peak temperatures. The one ranking `suggest`, the Entropy page and the benches show."""
+    return suggestions(result.calibration, list(result.figures["dH_T"]), list(result.figures["T_peak_K"]))
 
 
 def _isotherm_suggestions(cal: Calibration, dhs: np.ndarray, factor: float, cols: list[str]) -> pd.DataFrame:

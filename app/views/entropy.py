@@ -164,7 +164,7 @@ def _measure_next(net, kw: dict, project, data) -> None:
     if cal is None or not cal.calibrated:
         st.info(f"No ranking without a calibrated band: {fmt.md(getattr(cal, 'reason', 'no band'))}.")
         return
-    table = uncertainty.suggestions(cal, list(net.figures["dH_T"]), list(net.figures["T_peak_K"]))
+    table = uncertainty.result_suggestions(net)
     if table.empty:
         st.info("The held-out evidence shows no gap worth filling over these field changes.")
         return
