@@ -33,8 +33,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def trained(tmp_path_factory) -> tuple[str, str]:
     """A demo project (mean-field magnet, Tc = 35 K) with 3 tiny trained models, objective 'holdout'."""
     url = f"sqlite:///{tmp_path_factory.mktemp('science')}/mi.db"
-    space = tiny_space(epochs=60, patience=60, min_resource=1000, keep_models=3, seed=0, objective="holdout",
-                       nodes=(32, 48))
+    space = tiny_space(epochs=150, patience=150, min_resource=1000, keep_models=3, seed=0, objective="holdout",
+                       nodes=(32, 48))  # at 60 epochs the |ΔS_M| peak strayed 4-5 K from T_C on some runs
     projects.create_project(url, "demo", demo_data(), space=space, n_trials=3, units=DEMO_UNITS)
     assert workers.run_worker(url, "demo", exit_when_idle=True, threads=1, poll_seconds=0.1) == 3
     return url, "demo"
@@ -185,7 +185,7 @@ def test_entropy_cli_simulated_and_ensemble(trained, capsys, tmp_path) -> None:
     magnet = synthetic.MeanFieldMagnet()
     for _, row in figs.iterrows():
         exact = magnet.exact_delta_s(np.arange(20.0, 50.0, 0.05), min(row.dH_T, 4.99), 0.01).max()
-        assert 0.6 * exact < row.peak_J_per_kgK < 1.4 * exact  # tiny 60-epoch nets: the chain, not the accuracy
+        assert 0.6 * exact < row.peak_J_per_kgK < 1.4 * exact  # tiny 150-epoch nets: the chain, not the accuracy
         assert 30.0 < row.T_peak_K < 40.0
     # ensemble: a band, and explicit units override the stored ones
     code, out, err = run(capsys, "entropy", name, "--dh", "5", "--ensemble", "3", "--t-step", "0.25",

@@ -62,14 +62,17 @@ def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, caps
     for _, row in result.figures.iterrows():
         exact = MAGNET.exact_delta_s(t_fine, row.dH_T, 0.5).max()
         assert 0 < row.peak_band < 0.5 * exact  # a band, not "anything goes"
-    code, out, err = run(capsys, "suggest", name, "--dh", "1,2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
+    # over ΔH values that all cross the widest gap (from 0.5 T: 2, 3, 4 T), a field inside it comes first. With
+    # ΔH = 1 T as well, whose range ends below the gap, the ranking of these briefly trained folds went the other
+    # way on about 1 run in 12 (their errors' scatter; the family's measure-next check, README)
+    code, out, err = run(capsys, "suggest", name, "--dh", "2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
                          "--database", url)
     assert code == 0, err
     first = next(line for line in out.splitlines()[2:] if line.strip())
     x2 = float(first.split()[0])
     assert 15000 < x2 < 40000, out
     # the suggestion is ranked by an expected reduction that the band itself would show
-    table = uncertainty.suggestions(result.calibration, [1.0, 2.0, 3.0, 4.0], list(result.figures.T_peak_K))
+    table = uncertainty.suggestions(result.calibration, [2.0, 3.0, 4.0], list(result.figures.T_peak_K)[1:])
     assert table.reduction.is_monotonic_decreasing and table.x2.iloc[0] == pytest.approx(x2, rel=1e-3)
     assert 0 < table.reduction_pct.iloc[0] <= 100
 
