@@ -233,10 +233,10 @@ def r2_range(curves: pd.DataFrame, pad: float = 0.05) -> tuple[float, float] | N
 
 def fig_lines(
     frame: pd.DataFrame, x: str, y: str, *, group: str, style: str | None = None, title: str,
-    x_title: str, y_title: str, group_fmt: Callable[[Any], str] = str, std: str | None = None,
+    x_title: str, y_title: str, group_fmt: Callable[[Any], str] = str, band: tuple[str, str] | None = None,
 ) -> go.Figure:
-    """Lines coloured by `group`; `style` (e.g. the source of a curve) varies the dash; a ±`std` band
-    where that column has values."""
+    """Lines coloured by `group`; `style` (e.g. the source of a curve) varies the dash; a band between the
+    columns `band` = (lower edge, upper edge) where they have values."""
     fig = go.Figure()
     groups = list(pd.unique(frame[group]))
     palette = colours(len(groups), "Plasma")
@@ -251,8 +251,8 @@ def fig_lines(
                 continue
             part = part.sort_values(x)
             name = fmt.plain(group_fmt(g) + (f" — {s}" if style else ""))
-            if std is not None and std in part and part[std].notna().any():
-                for edge, fill in ((part[y] + part[std], None), (part[y] - part[std], "tonexty")):
+            if band is not None and set(band) <= set(part) and part[band[0]].notna().any():
+                for edge, fill in ((part[band[1]], None), (part[band[0]], "tonexty")):
                     fig.add_trace(go.Scatter(x=part[x], y=edge, mode="lines", line=dict(width=0), fill=fill,
                                              fillcolor=_rgba(colour, 0.25), showlegend=False, legendgroup=name,
                                              hoverinfo="skip"))

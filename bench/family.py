@@ -36,7 +36,7 @@ throw-away SQLite file bench/out/family.db, the default search space with the ca
 finished trials on --workers real worker processes with the steps after the search), then the
 product's own entropy path (``simulate.project_entropy`` with its defaults: the answer
 :mod:`mat_interp_core.choice` picks, with its calibrated band), so the answer and the band it reports
-(``peak_band``) are what is scored. Aggregates: median and
+(``peak_low`` to ``peak_high``) are what is scored. Aggregates: median and
 worst over cases per method and ΔH.
 
 --isotherms scores the other protocol (:func:`isotherm_cases`): six of the family's magnets (every fourth
@@ -298,9 +298,11 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
         k = int(np.argmax(ds))
         peak, t_peak = exact_peak(case, float(dh))
         half, kind = _band_at(part, k)
+        below = above = half
         figures = getattr(result, "figures", None)
         if kind == "calibrated" and figures is not None and "peak_band" in figures:  # what the product reports
-            half = float(figures.loc[np.isclose(figures["dH_T"], float(dh)), "peak_band"].iloc[0])
+            at = figures.loc[np.isclose(figures["dH_T"], float(dh))].iloc[0]
+            half, below, above = float(at["peak_band"]), ds[k] - float(at["peak_low"]), float(at["peak_high"]) - ds[k]
         row = {"case": case.name, "layout": case.layout, "eta": case.magnet.eta, "J": case.magnet.J,
                "Tc": case.magnet.T0, "h0_T": case.h0, "t_step": case.t_step, "noise": case.noise,
                "m_unit": case.units.m_unit, "h_unit": case.units.h_unit, "method": method, "dH_T": float(dh),
@@ -308,7 +310,8 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
                "peak_err_pct": 100 * (ds[k] / peak - 1), "dT_peak": float(t[k] - t_peak),
                "rmse": float(np.sqrt(np.mean((ds - case.exact(t, float(dh))) ** 2))),
                "band_kind": kind, "band_half_pct": 100 * half / peak if np.isfinite(half) else np.nan,
-               "covered": bool(abs(ds[k] - peak) <= half) if np.isfinite(half) else np.nan, **extra}
+               "band_below_pct": 100 * below / peak, "band_above_pct": 100 * above / peak,
+               "covered": bool(-below <= peak - ds[k] <= above) if np.isfinite(half) else np.nan, **extra}
         rows.append(row)
     return rows
 

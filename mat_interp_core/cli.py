@@ -516,6 +516,10 @@ def cmd_entropy(args) -> int:
     for label, reason in ({} if rep is None else rep.errors).items():
         print(f"{label}: not computed: {reason}", file=sys.stderr)
     _print_table(_figures_for_print(figures))
+    bounds = _bounds_for_print(figures)
+    if bounds is not None:
+        print("the same figures over the 90 % band (of its lower and upper edge curves):")
+        _print_table(bounds)
     if args.out:
         _write_csv(curves, args.out, _provenance(project) + [
             line for line in (result.models and f"models: {result.models}", result.band_note) if line])
@@ -534,16 +538,34 @@ def _compare_from_args(args) -> list[str]:
 
 
 def _figures_for_print(figures):
-    """The figures-of-merit table as printed: the network's peak with its band in words."""
+    """The figures-of-merit table as printed: the answer's peak with its 90 % band (from its low to its high
+    end), the other figures' bounds left to :func:`_bounds_for_print`."""
     from mat_interp_core.report import NETWORK
 
     figures = figures.copy()
     if "peak_band" in figures:
         network = figures["source"] == NETWORK if "source" in figures else [True] * len(figures)
-        figures.insert(1 + ("source" in figures), "peak ± band (90 %)", [
-            f"{p:.4g}" if not n else f"{p:.4g} ± {b:.2g}" if b == b else f"{p:.4g} ± (not calibrated)"
-            for p, b, n in zip(figures.peak_J_per_kgK, figures.peak_band, network)])
-    return figures.drop(columns=[c for c in ("peak_band", "peak_mean", "T_peak_mean", "members") if c in figures])
+        figures.insert(1 + ("source" in figures), "peak (90 % band)", [
+            f"{p:.4g}" if not n else f"{p:.4g} ({lo:.4g} to {hi:.4g})" if lo == lo else f"{p:.4g} (band not calibrated)"
+            for p, lo, hi, n in zip(figures.peak_J_per_kgK, figures.peak_low, figures.peak_high, network)])
+    bounds = [c for c in figures if c.endswith(("_low", "_high"))]
+    return figures.drop(columns=[c for c in ("peak_band", "peak_mean", "T_peak_mean", "members", *bounds)
+                                 if c in figures])
+
+
+def _bounds_for_print(figures):
+    """The answer's other figures of merit as 'low to high' over the band (entropy.merit_bounds), one row per
+    ΔH; None when the figures have no calibrated band."""
+    import pandas as pd
+
+    from mat_interp_core.report import NETWORK
+
+    names = [c[: -len("_low")] for c in figures if c.endswith("_low") and c != "peak_low"]
+    rows = figures[figures["source"] == NETWORK] if "source" in figures else figures
+    if not names or not rows[[f"{n}_low" for n in names]].notna().any().any():
+        return None
+    return pd.DataFrame({"dH_T": rows["dH_T"], **{n: [f"{lo:.4g} to {hi:.4g}" for lo, hi in
+                                                      zip(rows[f"{n}_low"], rows[f"{n}_high"])] for n in names}})
 
 
 def _field_step(result, units) -> float:

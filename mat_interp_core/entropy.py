@@ -37,6 +37,8 @@ __all__ = [
     "resolve_units",
     "fine_axes",
     "delta_s_band",
+    "merit_bounds",
+    "BOUNDED_MERITS",
     "band_figures",
     "SimulatedEntropy",
     "simulated_delta_s",
@@ -325,6 +327,24 @@ def figures_of_merit(curves: pd.DataFrame, lifts: Sequence[float] = DEFAULT_LIFT
     columns = ["dH_T", "peak_J_per_kgK", "T_peak_K", "FWHM_K", "RCP_J_per_kg", "RC_J_per_kg",
                *map(tec_column, lifts), "spikiness"]
     return pd.DataFrame(rows, columns=columns)
+
+
+BOUNDED_MERITS = ("FWHM_K", "RCP_J_per_kg", "RC_J_per_kg")  # with the TEC columns: the figures merit_bounds bounds
+
+
+def merit_bounds(curves: pd.DataFrame, lifts: Sequence[float] = DEFAULT_LIFTS_K) -> pd.DataFrame:
+    """The band of the figures of merit other than the peak (which ``simulate.with_band`` bounds at the peak):
+    each figure of the band's lower and upper edge curves (`curves`' dS_low and dS_high), as `<figure>_low`
+    and `<figure>_high`, the smaller and the larger of the two, per dH_T. TEC is a mean of the curve, so its
+    edges bound it; the FWHM (and RCP, RC with it) of the two edges is where the band puts the curve's width."""
+    edges = [figures_of_merit(curves.assign(dS_J_per_kgK=curves[c]), lifts).set_index("dH_T")
+             for c in ("dS_low", "dS_high")]
+    names = [*BOUNDED_MERITS, *map(tec_column, parse_lifts(lifts))]
+    out = pd.DataFrame(index=edges[0].index)
+    for name in names:
+        out[f"{name}_low"] = np.fmin(edges[0][name], edges[1][name])
+        out[f"{name}_high"] = np.fmax(edges[0][name], edges[1][name])
+    return out.reset_index()
 
 
 def with_tec(figures: pd.DataFrame, curves: pd.DataFrame, lifts: Sequence[float]) -> pd.DataFrame:

@@ -30,7 +30,8 @@ BASELINE_LABELS = LABELS
 # than one temperature step per field step, and |ΔS_M| from such a grid turns into a comb (ErCo2 moves ~1.5 K/T).
 COMB_RATIO_T_PER_K = 0.5
 SPIKY = 1.1  # spikiness (total variation / 2 peak) above which a curve is called spiky
-KEY_COLUMNS = ("source", "dH_T", "peak_J_per_kgK", "T_peak_K", "spikiness", "peak_band", "peak_std", "T_peak_std")
+KEY_COLUMNS = ("source", "dH_T", "peak_J_per_kgK", "peak_low", "peak_high", "T_peak_K", "spikiness", "peak_band",
+               "peak_std", "T_peak_std")
 _MEMBER_COLUMNS = ("members", "peak_mean", "T_peak_mean")
 
 
@@ -119,9 +120,12 @@ def assemble(project: ProjectHandle, units: entropy.MagnetUnits, network: entrop
     lifts = entropy.parse_lifts(lifts)
     curves = pd.concat([network.curves.assign(source=NETWORK)]
                        + [part.assign(source=label) for label, part in others.items()], ignore_index=True)
+    answer = entropy.with_tec(network.figures, network.curves, lifts).drop(
+        columns=[c for c in _MEMBER_COLUMNS if c in network.figures])
+    if {"dS_low", "dS_high"} <= set(network.curves):  # the calibrated band: the other figures' bounds
+        answer = answer.merge(entropy.merit_bounds(network.curves, lifts), on="dH_T", how="left")
     figures = pd.concat(
-        [entropy.with_tec(network.figures, network.curves, lifts)
-         .drop(columns=[c for c in _MEMBER_COLUMNS if c in network.figures]).assign(source=NETWORK)]
+        [answer.assign(source=NETWORK)]
         + [entropy.figures_of_merit(part, lifts).assign(source=label) for label, part in others.items()],
         ignore_index=True)
     key = [c for c in KEY_COLUMNS if c in figures]

@@ -264,24 +264,32 @@ def data_entropy(data, units, model, isotherm: bool, **grid):
 
 
 def with_band(result, cal, t_window: float = 0.0):
-    """`result` with the calibrated band: curves' dS_band, figures' peak_band, and band_note saying what it is.
+    """`result` with the calibrated band: curves' dS_band (the half-width), dS_low and dS_high (its edges);
+    figures' peak_band, peak_low and peak_high; and band_note saying what it is.
 
-    peak_band is the band's largest value within `t_window` K of the peak temperature: the measured
-    temperature step, since the data place the peak no closer than that (and the band's error curve, made
-    from held-out fits, need not peak at the same node as the answer)."""
+    At the peak the band is its largest reach under and over the answer within `t_window` K of the peak
+    temperature: the measured temperature step, since the data place the peak no closer than that (and the
+    band's error curve, made from held-out fits, need not peak at the same node as the answer)."""
     from mat_interp_core import uncertainty
 
     dhs = sorted(result.curves["dH_T"].unique())
     band = uncertainty.band(cal, dhs, t=np.unique(result.curves["T_K"].to_numpy()))
-    result.curves = result.curves.drop(columns=["dS_band"], errors="ignore").merge(band, on=["T_K", "dH_T"],
-                                                                                     how="left")
-    peaks = []
-    for dh, t_peak in zip(result.figures["dH_T"], result.figures["T_peak_K"]):
+    curves = result.curves.drop(columns=["dS_band", "dS_low", "dS_high"], errors="ignore").merge(
+        band, on=["T_K", "dH_T"], how="left")
+    below, above = curves.pop("dS_below"), curves.pop("dS_above")
+    result.curves = curves.assign(dS_low=(curves["dS_J_per_kgK"] - below).clip(lower=0.0),
+                                  dS_high=curves["dS_J_per_kgK"] + above)
+    peaks = {"peak_band": [], "peak_low": [], "peak_high": []}
+    for dh, t_peak, peak in zip(result.figures["dH_T"], result.figures["T_peak_K"],
+                                result.figures["peak_J_per_kgK"]):
         part = band[band["dH_T"] == dh]
         near = part[np.abs(part["T_K"] - t_peak) <= t_window]
-        peaks.append(float(near["dS_band"].max()) if len(near)
-                     else float(np.interp(t_peak, part["T_K"], part["dS_band"])) if len(part) else np.nan)
-    result.figures = result.figures.assign(peak_band=peaks)
+        reach = {c: (float(near[c].max()) if len(near) else float(np.interp(t_peak, part["T_K"], part[c]))
+                     if len(part) else np.nan) for c in ("dS_band", "dS_below", "dS_above")}
+        peaks["peak_band"].append(reach["dS_band"])
+        peaks["peak_low"].append(max(peak - reach["dS_below"], 0.0) if np.isfinite(reach["dS_below"]) else np.nan)
+        peaks["peak_high"].append(peak + reach["dS_above"])
+    result.figures = result.figures.assign(**peaks)
     result.calibration = cal
     held = ("isotherms (each interior isotherm left out in turn, its misfit integrated over the field; the field "
             "steps from a fit on every other field reading"

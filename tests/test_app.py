@@ -650,7 +650,10 @@ def test_entropy_page_grid_ensemble_band_and_coarse_step_warning(finished, app_e
     if uncertainty.calibration_status(projects.open_project(app_env, PROJECT_B)) == "":
         assert any(t.get("fill") == "tonexty" for t in fig["data"])
         assert "with its calibrated 90 % band" in fig["layout"]["title"]["text"]
-        assert (merits.loc["answer (simulated grid)"]["peak_band"] > 0).all()
+        answer = merits.loc["answer (simulated grid)"]
+        assert (answer["peak_band"] > 0).all() and (answer["peak_low"] < answer["peak_J_per_kgK"]).all()
+        assert (answer["peak_J_per_kgK"] < answer["peak_high"]).all() and (answer["TEC_3K_J_per_kgK_low"]
+                                                                         <= answer["TEC_3K_J_per_kgK_high"]).all()
         assert any("a nominal 90 % interval" in str(c.value) for c in at.caption)
     else:
         assert not any(t.get("fill") == "tonexty" for t in fig["data"])

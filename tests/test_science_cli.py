@@ -191,7 +191,7 @@ def test_entropy_cli_simulated_and_ensemble(trained, capsys, tmp_path) -> None:
     code, out, err = run(capsys, "entropy", name, "--dh", "5", "--ensemble", "3", "--t-step", "0.25",
                          "--h-step-t", "0.1", *UNIT_ARGS, "--database", url, "--out", str(out_csv))
     assert code == 0, err
-    assert "ensemble of 3 " in out and " ± " in out and "field step 0.1 T" in out
+    assert "ensemble of 3 " in out and "peak (90 % band)" in out and "field step 0.1 T" in out
     band = pd.read_csv(out_csv, comment="#")
     assert {"dS_std", "dS_min", "dS_max"} <= set(band.columns) and (band.dS_std > 0).any()
     assert (band.dS_min <= band.dS_J_per_kgK + 1e-9).all() and (band.dS_J_per_kgK <= band.dS_max + 1e-9).all()

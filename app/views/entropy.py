@@ -262,7 +262,7 @@ def main() -> None:
                                 style="source", title="|ΔS_M|(T): the answer on the simulated grid (solid) and coarse data (dashed)"
                                 + (" with its calibrated 90 % band" if calibrated else " (band not calibrated)"),
                                 x_title="T (K)", y_title=_DS_TITLE, group_fmt=lambda v: f"ΔH = {v:g} T",
-                                std="dS_band" if calibrated else None)
+                                band=("dS_low", "dS_high") if calibrated else None)
     st.plotly_chart(fig_main, key="entropy_main")
     if calibrated and net.calibration.isotherm:
         st.caption("The band is an error bar: a nominal 90 % interval for the simulated |ΔS_M|, calibrated on held-out "
@@ -276,10 +276,12 @@ def main() -> None:
         st.caption("The band is an error bar: a nominal 90 % interval for the simulated |ΔS_M|, calibrated on held-out "
                    "evidence. Each interior measured field was left out in turn and the answering method refitted "
                    "without it (the networks: their best configuration retrained); how far its |ΔS_M| moved across that gap, carried through ∂M/∂T and the field "
-                   "integral and scaled to each gap's width, gives the band. Its factor was set on the family benchmark's "
-                   "synthetic magnets (for the networks a third of that width: their retrained folds scatter more "
-                   "than they err), and it cannot see a bias that the held-out fits share across a wide gap (README, "
-                   "bench/family.py). The ensemble members' spread is not shown: they share the method's bias.")
+                   "integral and scaled to each gap's width, gives the band. Its factors were set on the family "
+                   "benchmark's synthetic magnets: for the networks, whose retrained folds scatter more than they err, "
+                   "a quarter of that width each way, and from a first field below 5 mT, where their peak came out "
+                   "low on every magnet (the cusp of |ΔS_M| at T_C rounded off), less below the answer and more above "
+                   "it. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
+                   "The ensemble members' spread is not shown: they share the method's bias.")
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
     for warning in net.warnings:
@@ -304,6 +306,11 @@ def main() -> None:
     st.dataframe(merits, hide_index=True, placeholder="—", height=min(36 * (len(merits) + 1) + 4, 800), column_config={
         "dH_T": st.column_config.NumberColumn("ΔH (T)", format="%g"),
         "peak_J_per_kgK": st.column_config.NumberColumn("peak |ΔS_M| (J/kg K)", format="%.4f"),
+        "peak_low": st.column_config.NumberColumn("peak, band from", format="%.4f",
+                                                  help="The low end of the calibrated 90 % band at the peak (empty: "
+                                                       "not calibrated)."),
+        "peak_high": st.column_config.NumberColumn("peak, band to", format="%.4f",
+                                                   help="The high end of the calibrated 90 % band at the peak."),
         "T_peak_K": st.column_config.NumberColumn("T at peak (K)", format="%.2f"),
         "FWHM_K": st.column_config.NumberColumn("FWHM (K)", format="%.2f"),
         "RCP_J_per_kg": st.column_config.NumberColumn("RCP (J/kg)", format="%.2f"),
@@ -312,9 +319,14 @@ def main() -> None:
            for v in lifts},
         "spikiness": st.column_config.NumberColumn("spikiness", format="%.3f",
                                                    help="Total variation / (2 × peak): 1 for a clean single peak."),
-        "peak_band": st.column_config.NumberColumn("peak ± band (90 %)", format="%.4f",
-                                                   help="Half-width of the calibrated band at the peak (empty: "
-                                                        "not calibrated)."),
+        "peak_band": st.column_config.NumberColumn("band half-width", format="%.4f",
+                                                   help="Half the calibrated 90 % band's width at the peak (the mean "
+                                                        "of its reach below and above; empty: not calibrated)."),
+        **{f"{c}_{end}": st.column_config.NumberColumn(f"{c.split('_')[0]}, band {'from' if end == 'low' else 'to'}",
+                                                       format="%.4f" if c.startswith("TEC") else "%.2f",
+                                                       help="The figure of the band's lower and upper edge curves "
+                                                            "(the smaller, the larger).")
+           for c in (*entropy.BOUNDED_MERITS, *map(entropy.tec_column, lifts)) for end in ("low", "high")},
         "peak_std": st.column_config.NumberColumn("peak ± (members' std)", format="%.4f",
                                                   help="Standard deviation of the ensemble members' peaks."),
         "T_peak_std": st.column_config.NumberColumn("T at peak ± (K)", format="%.2f",
