@@ -119,8 +119,9 @@ def test_from_zero_field_the_band_says_the_cusp_is_rounded_off() -> None:
         f = np.array(fields)
         cal = uncertainty.Calibration(f, f * 1e4, np.array([10.0, 11.0]), np.ones((f.size - 1, 2)), f,
                                       ("linear", 1.0), temperatures=temperatures)
-        result = types.SimpleNamespace(curves=pd.DataFrame({"T_K": [10.0, 11.0], "dH_T": 1.0, "dS": [1.0, 2.0]}),
-                                       figures=pd.DataFrame({"dH_T": [1.0], "T_peak_K": [11.0]}))
+        result = types.SimpleNamespace(
+            curves=pd.DataFrame({"T_K": [10.0, 11.0], "dH_T": 1.0, "dS_J_per_kgK": [1.0, 2.0]}),
+            figures=pd.DataFrame({"dH_T": [1.0], "T_peak_K": [11.0], "peak_J_per_kgK": [2.0]}))
         out = simulate.with_band(result, cal, t_step)
         return out.band_note, out.warnings
 
