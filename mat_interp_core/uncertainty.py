@@ -43,9 +43,9 @@ spread ±1 %). The evidence here is held out instead:
    Below a :func:`low_gap`, where no fold tests anything, the band adds how far
    the answer and the RBF surface differ (:func:`with_spread`).
 5. The networks' band need not be symmetric (:func:`band_sides`): from a first
-   field below ``entropy.ZERO_FIELD_T`` their peak was low on every magnet of the
-   family benchmark (the cusp of |ΔS_M| at T_C rounded off), so the band reaches
-   further above the answer than below it.
+   field below ``entropy.ZERO_FIELD_T`` their peak was low on nearly every magnet
+   of the family benchmark (the cusp of |ΔS_M| at T_C rounded off), so the band
+   reaches further above the answer than below it.
 
 With fewer than 3 fields there is no interior field to hold out: the band is
 "not calibrated" and says why (:class:`Calibration`.reason).
@@ -206,12 +206,12 @@ def band_sides(fields_tesla) -> tuple[float, float]:
     """(below, above): the factors on the networks' band under and over their answer (:class:`Calibration`.sides).
 
     From a first field below ``entropy.ZERO_FIELD_T`` (0 T or remanent) S(T, H0) has a kink at T_C and |ΔS_M|(T)
-    a cusp, which a smooth fit of the measured temperatures rounds off: on the family benchmark every such peak
-    was low (45 of 45 on the stored projects, 120 of 120 retrained), so the band reaches :data:`CUSP_SIDES`
-    times its width above the answer and a fraction of it below. From a higher first field, without a
-    :func:`low_gap`, the networks' errors had either sign and were smaller than their band: :data:`NETWORK_SIDES`
-    both ways. Below a low gap, where the band misses most, it is kept whole. The factors were picked on the
-    stored projects of three seeds and checked on retrained ones and a fourth seed (README)."""
+    a cusp, which a smooth fit of the measured temperatures rounds off: on the family benchmark nearly every such
+    peak was low, so the band reaches :data:`CUSP_SIDES` times its width above the answer and a fraction of it
+    below. From a higher first field, without a :func:`low_gap`, the networks' errors had either sign and were
+    smaller than their band: :data:`NETWORK_SIDES` both ways. Below a low gap, where the band misses most, it is
+    kept whole. The factors were picked on stored family projects and checked on retrained projects and on a seed
+    never trained before (README, fidelity section)."""
     f = np.unique(np.asarray(fields_tesla, dtype=float))
     if f.size == 0 or low_gap(f):
         return (1.0, 1.0)

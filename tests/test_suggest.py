@@ -143,7 +143,7 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
 
 def test_from_a_first_field_below_5_mT_the_networks_band_reaches_further_above_the_answer() -> None:
     """uncertainty.band_sides: from 0 T or a remanent field the band reaches CUSP_SIDES[1] of its width above
-    the answer and CUSP_SIDES[0] below (the rounded-off cusp makes every such peak low); from a higher first field
+    the answer and CUSP_SIDES[0] below (the rounded-off cusp makes nearly every such peak low); from a higher first field
     NETWORK_SIDES both ways; below a low gap the band is whole. simulate.with_band carries both reaches to the
     curves' edges and the peak, the note says why, and entropy.merit_bounds brackets TEC with the edges' TEC."""
     from mat_interp_core import entropy

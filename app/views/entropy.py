@@ -279,7 +279,7 @@ def main() -> None:
                    "integral and scaled to each gap's width, gives the band. Its factors were set on the family "
                    "benchmark's synthetic magnets: for the networks, whose retrained folds scatter more than they err, "
                    "a quarter of that width each way, and from a first field below 5 mT, where their peak came out "
-                   "low on every magnet (the cusp of |ΔS_M| at T_C rounded off), less below the answer and more above "
+                   "low on nearly every magnet (the cusp of |ΔS_M| at T_C rounded off), less below the answer and more above "
                    "it. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
                    "The ensemble members' spread is not shown: they share the method's bias.")
     else:
@@ -322,11 +322,12 @@ def main() -> None:
         "peak_band": st.column_config.NumberColumn("band half-width", format="%.4f",
                                                    help="Half the calibrated 90 % band's width at the peak (the mean "
                                                         "of its reach below and above; empty: not calibrated)."),
-        **{f"{c}_{end}": st.column_config.NumberColumn(f"{c.split('_')[0]}, band {'from' if end == 'low' else 'to'}",
+        **{f"{c}_{end}": st.column_config.NumberColumn(f"{label}, band {'from' if end == 'low' else 'to'}",
                                                        format="%.4f" if c.startswith("TEC") else "%.2f",
                                                        help="The figure of the band's lower and upper edge curves "
                                                             "(the smaller, the larger).")
-           for c in (*entropy.BOUNDED_MERITS, *map(entropy.tec_column, lifts)) for end in ("low", "high")},
+           for label, c in (*zip(("FWHM", "RCP", "RC"), entropy.BOUNDED_MERITS),
+                            *((f"TEC({v:g} K)", entropy.tec_column(v)) for v in lifts)) for end in ("low", "high")},
         "peak_std": st.column_config.NumberColumn("peak ± (members' std)", format="%.4f",
                                                   help="Standard deviation of the ensemble members' peaks."),
         "T_peak_std": st.column_config.NumberColumn("T at peak ± (K)", format="%.2f",
