@@ -275,7 +275,8 @@ _EXACT_PEAKS: dict[tuple[str, float], tuple[float, float]] = {}
 
 def exact_peak(case: Case, dh: float) -> tuple[float, float]:
     """Exact peak |ΔS_M| and its temperature over the case's common T range: 0.05 K steps, then 0.002 K."""
-    key = (case.name, dh)
+    m = case.magnet  # the name alone repeats across seeds
+    key = (case.name, m.T0, m.eta, m.J, case.fields_T, case.t_range(), dh)
     if key not in _EXACT_PEAKS:
         lo, hi = case.t_range()
         t = np.arange(lo, hi, 0.05)

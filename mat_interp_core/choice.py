@@ -21,8 +21,8 @@ carried to |ΔS_M| where the integral feels it:
   (T_{i+1} − T_{i−1})/2 (a wrong M at T_i shifts ∂M/∂T on both sides of it by e_i / ΔT).
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
-(:func:`default`: the networks for M(T) sweeps, their mean with RBF below a wide gap just above zero field; for
-isotherms the smallest score) was chosen on the family benchmark (README). The held-out scores see the interior
+(:func:`default`: the networks, and for M(T) sweeps below a wide gap just above zero field their mean with RBF
+from 0 T, the Arrott interpolation from a higher first field) was chosen on the family benchmark (README). The held-out scores see the interior
 fields only: on the family they did not tell when a baseline or a blend beats the networks (on a wide gap above
 zero field, the blends were far better on some magnets and far worse on others), so for M(T) they are shown, not
 used.
@@ -42,7 +42,7 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import LABELS, make, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
@@ -50,6 +50,8 @@ CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott", "rbf+arrott")
 FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
 DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
 DEFAULT_LOW_GAP = "network+rbf"  # M(T) sweeps below a wide gap above zero field (uncertainty.low_gap; session 13)
+DEFAULT_WIDE_GAP = "arrott"  # ... when that gap's lowest field is not ~0 T (>= entropy.ZERO_FIELD_T; session 25)
+_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP}  # a default that could not be made (a baseline that cannot fit)
 DEFAULT_ISOTHERMS = "network"  # isotherms, since the field transform goes on X1 (README: session 19)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -209,18 +211,28 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
 def default(fields_tesla=None) -> str:
     """Which candidate answers by default: isotherms (no `fields_tesla`) the networks (the held-out score sees only
     the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or
-    below a wide gap just above zero field (:func:`uncertainty.low_gap`) the mean of the networks and RBF, which
-    err in opposite directions inside such a gap on most magnets of the family benchmark (README)."""
+    below a wide gap just above zero field (:func:`uncertainty.low_gap`), which no fold tests inside:
+
+    * from a first field at 0 T or remanent (below ``entropy.ZERO_FIELD_T``), the mean of the networks and RBF,
+      which err in opposite directions inside such a gap on most magnets of the family benchmark;
+    * from a higher first field (an order of magnitude below the next), the Arrott-plot interpolation, whose
+      straight Arrott lines follow M(H) across the gap where the networks and RBF both came out low (README,
+      fidelity, session 25). From 0 T the Arrott plot has no lowest-field tangent to go by.
+    """
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS
-    return DEFAULT_LOW_GAP if uncertainty.low_gap(fields_tesla) else DEFAULT
+    if not uncertainty.low_gap(fields_tesla):
+        return DEFAULT
+    return DEFAULT_WIDE_GAP if float(np.min(fields_tesla)) >= entropy.ZERO_FIELD_T else DEFAULT_LOW_GAP
 
 
 def pick(table: pd.DataFrame, default: str) -> str:
-    """The candidate that answers: `default` (:data:`DEFAULT`, a key of :data:`CANDIDATES`; the networks when it
-    could not be made), or with "held-out" the smallest finite score (ties: the first)."""
+    """The candidate that answers: `default` (:data:`DEFAULT`, a key of :data:`CANDIDATES`; when it could not be
+    made, the Arrott interpolation falls back to the mean of the networks and RBF, anything else to the networks), or with "held-out" the smallest finite score (ties: the first)."""
     errors = dict(zip(table["method"], table["error_J_per_kgK"]))
     if default != "held-out":
+        while default not in errors and default in _FALLBACK:
+            default = _FALLBACK[default]
         return default if default in errors else "network"
     finite = table[np.isfinite(table["error_J_per_kgK"])]
     return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])

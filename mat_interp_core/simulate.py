@@ -203,7 +203,9 @@ def _check_answer(project: ProjectHandle, answer: str, chosen_by_default: bool) 
                            "ensemble size")
 
 
-_SPREAD = {"network": 0.5, "network+rbf": 1.0}  # half the networks' difference from RBF, from either answer
+# below a low gap, half the difference between the networks and the interpolation that answers with (or
+# instead of) them: the answer's (other method, weight on |answer - other|)
+_SPREAD = {"network": ("rbf", 0.5), "network+rbf": ("rbf", 1.0), "arrott": ("network", 0.5)}
 
 
 def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: str, units, described: str,
@@ -233,10 +235,11 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
         cal = uncertainty.calibrate(chosen.reference, chosen.folds, x[:, 0], data.x2_set_point, units,
                                     t_axis=result.t_axis, transform=chosen.transform, y=y, x2_read=x[:, 1],
                                     t_fold=chosen.t_fold, networks=which == "network")
-        if which in _SPREAD and "rbf" in candidates and uncertainty.low_gap(cal.fields_t):  # no fold tests there
+        other, weight = _SPREAD.get(which, (None, 0.0))
+        if other in candidates and uncertainty.low_gap(cal.fields_t):  # no fold tests there
             try:
-                rbf = model_entropy(project, candidates["rbf"].answer, units, **grid)
-                cal = uncertainty.with_spread(cal, result.curves, rbf.curves, _SPREAD[which])
+                partner = model_entropy(project, candidates[other].answer, units, **grid)
+                cal = uncertainty.with_spread(cal, result.curves, partner.curves, weight)
             except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
                 pass
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))

@@ -225,8 +225,8 @@ def gap_warning(cal: Calibration) -> str:
     if not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
         return ""
     lo, hi = cal.fields_t[:2]
-    widened = ("" if cal.spread is None else ", so the band adds how far the networks and an RBF interpolation "
-               "differ there")
+    widened = ("" if cal.spread is None else ", so the band adds half of how far the networks and an "
+               "interpolation differ there")
     return (f"no fold tests inside the gap from {lo:.3g} to {hi:.3g} T above zero field{widened}; |ΔS_M| may be "
             "off by more than the band there (by tens of per cent on some magnets of the family benchmark): "
             "measure a field inside it")
@@ -527,10 +527,11 @@ def with_spread(cal: Calibration, answer: pd.DataFrame, other: pd.DataFrame, wei
     """`cal` with the spread of two methods inside a :func:`low_gap` added to its band: `weight` × |ΔS_answer −
     ΔS_other| at each (T, ΔH) of their curves (columns T_K, dH_T, dS_J_per_kgK, on the same grid).
 
-    No fold tests inside such a gap, and there the networks and the RBF surface err in opposite directions on
-    most magnets of the family benchmark (README): half their difference, added to the networks' fold band,
-    covered the exact |ΔS_M| on the family's low-gap cases where the fold band alone did not. Without a low
-    gap (or a band), `cal` unchanged."""
+    No fold tests inside such a gap. There the networks and the RBF surface err in opposite directions on
+    most magnets of the family benchmark, and where the Arrott interpolation answers the networks are its
+    farthest alternative (README): half their difference, added to the answer's fold band, covered the exact
+    |ΔS_M| on the family's low-gap cases where the fold band alone did not. Without a low gap (or a band),
+    `cal` unchanged."""
     if not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
         return cal
     both = answer.merge(other, on=["T_K", "dH_T"], suffixes=("", "_other"))

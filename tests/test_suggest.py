@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from helpers import tiny_space
-from mat_interp_core import cli, dataset, projects, simulate, synthetic, uncertainty, workers
+from mat_interp_core import choice, cli, dataset, projects, simulate, synthetic, uncertainty, workers
 from mat_interp_core.entropy import MagnetUnits
 
 MAGNET = synthetic.MeanFieldMagnet(J=3.5, Tc=35.0, Ms=150.0)
@@ -82,7 +82,7 @@ def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, caps
 def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(gap_project, capsys) -> None:
     """Every candidate is scored on the same held-out fields, and the networks answer (choice.DEFAULT); asked
     for, the mean of the networks and RBF is the mean of their curves, with the band of its own folds."""
-    from mat_interp_core import choice, report
+    from mat_interp_core import report
 
     url, name = gap_project
     result = _result(url, name)
@@ -113,11 +113,12 @@ def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(g
 
 
 def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() -> None:
-    """uncertainty.low_gap: a wide lowest gap from (almost) 0 T, which no fold tests inside, keeps the networks'
-    band at its unscaled width and makes the mean of the networks and RBF the default answer (choice.default);
-    the family's other layouts, and a wide gap higher up, get NETWORK_CALIBRATION and the networks.
-    "held-out" picks the smallest score; a named answer that could not be made falls back to the networks."""
-    from mat_interp_core import choice
+    """uncertainty.low_gap: a wide lowest gap just above zero field, which no fold tests inside, keeps the networks'
+    band at its unscaled width and makes another default answer (choice.default): from 0 T or a remanent field
+    the mean of the networks and RBF, from a higher first field (an order of magnitude below the next) the
+    Arrott interpolation. The family's other layouts, and a wide gap higher up, get NETWORK_CALIBRATION and the
+    networks. "held-out" picks the smallest score; a named answer that could not be made falls back to the
+    networks, and the Arrott interpolation to the mean of the networks and RBF."""
 
     gap = [(0, 1, 2, 3, 4, 5), (0.1, 1, 1.5, 2, 3), (0.003, 0.8, 1, 2)]
     no_gap = [(0.01, 0.1, 0.5, 1, 2), (0, 0.01, 0.1, 0.5, 1), (0.004, 0.2, 0.5, 1), (0.5, 1, 1.5, 4, 4.5),
@@ -127,7 +128,10 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     table = pd.DataFrame({"method": ["network", "network+rbf", "arrott", "rbf+arrott"],
                           "error_J_per_kgK": [0.5, 0.4, np.nan, 0.3]})
     assert choice.pick(table, choice.DEFAULT) == "network"
-    assert [choice.default(f) for f in gap] == [choice.DEFAULT_LOW_GAP] * len(gap) == ["network+rbf"] * len(gap)
+    assert [choice.default(f) for f in gap] == ["network+rbf", "arrott", "network+rbf"]
+    assert (choice.DEFAULT_LOW_GAP, choice.DEFAULT_WIDE_GAP) == ("network+rbf", "arrott")
+    assert choice.pick(table, "arrott") == "arrott"  # made (its score may be NaN: its folds could not be scored)
+    assert choice.pick(table[table["method"] != "arrott"], "arrott") == "network+rbf"
     assert [choice.default(f) for f in no_gap] == [choice.DEFAULT] * len(no_gap)
     assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "network"  # isotherms
     assert choice.pick(table, "held-out") == "rbf+arrott" and choice.pick(table, "pchip") == "network"
@@ -196,7 +200,7 @@ def test_below_a_low_gap_the_band_adds_half_the_networks_difference_from_rbf() -
         result = types.SimpleNamespace(curves=answer.copy(), figures=pd.DataFrame(
             {"dH_T": [1.0, 2.0], "T_peak_K": [11.0, 11.0], "peak_J_per_kgK": [3.0, 5.0]}))
         out = simulate.with_band(result, wide)
-        assert ("the band adds how far the networks and an RBF interpolation differ there" in out.band_note) == low
+        assert ("the band adds half of how far the networks and an interpolation differ there" in out.band_note) == low
         assert np.allclose(out.figures["peak_band"], plain.loc[plain.T_K == 11.0, "dS_band"].to_numpy()
                            + (np.array([1.0, 1.0]) if low else 0.0))
 
@@ -204,15 +208,24 @@ def test_below_a_low_gap_the_band_adds_half_the_networks_difference_from_rbf() -
 def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(gap_project, monkeypatch) -> None:
     """choice.default and with_spread wired into simulate.project_entropy on a trained project: its layout has no
     low gap, so one is declared (uncertainty.low_gap patched; training a second project would cost a minute of
-    CI). The mean of the networks and RBF then answers, its band grows by its distance from RBF (half the
-    networks' difference from RBF), and the note says so; the networks asked for get half that difference."""
+    CI). From its first field, 0.5 T, the Arrott interpolation then answers, its band grown by half its
+    difference from the networks. With the rule from 0 T for that gap too (choice.DEFAULT_WIDE_GAP patched),
+    the mean of the networks and RBF answers, its band grows by its distance from RBF (half the networks'
+    difference from RBF), and the note says so; the networks asked for get half that difference."""
     url, name = gap_project
     blend, rbf = _result(url, name, answer="network+rbf"), _result(url, name, answer="rbf")
-    networks = _result(url, name)
+    networks, arrott = _result(url, name), _result(url, name, answer="arrott")
     monkeypatch.setattr(uncertainty, "low_gap", lambda fields: True)
+    above = _result(url, name)
+    assert above.choice.loc[above.choice["answers"], "method"].item() == "arrott"
+    assert np.allclose(above.curves["dS_J_per_kgK"], arrott.curves["dS_J_per_kgK"])
+    half = 0.5 * (arrott.curves["dS_J_per_kgK"] - networks.curves["dS_J_per_kgK"]).abs()
+    assert half.max() > 0 and np.allclose(above.curves["dS_band"], arrott.curves["dS_band"] + half)
+    assert "the band adds half of how far the networks and an interpolation differ there" in above.band_note
+    monkeypatch.setattr(choice, "DEFAULT_WIDE_GAP", choice.DEFAULT_LOW_GAP)
     wide = _result(url, name)
     assert wide.choice.loc[wide.choice["answers"], "method"].item() == "network+rbf"
-    assert "the band adds how far the networks and an RBF interpolation differ there" in wide.band_note
+    assert "the band adds half of how far the networks and an interpolation differ there" in wide.band_note
     spread = (blend.curves["dS_J_per_kgK"] - rbf.curves["dS_J_per_kgK"]).abs()
     assert spread.max() > 0 and np.allclose(wide.curves["dS_band"], blend.curves["dS_band"] + spread)
     assert (wide.figures["peak_band"] > blend.figures["peak_band"]).all()
@@ -271,9 +284,9 @@ _RESULTS: dict = {}  # (url, name, answer, uncertainty.low_gap) -> the result; t
 
 def _result(url: str, name: str, answer: str | None = None):
     """simulate.project_entropy of the (unchanging) gap project on one grid, computed once per answer: several
-    tests read the same result (about 8 s each). Keyed by uncertainty.low_gap too, so a test that patches it
-    gets a result computed under its patch."""
-    key = (url, name, answer, uncertainty.low_gap)
+    tests read the same result (about 8 s each). Keyed by uncertainty.low_gap and choice.DEFAULT_WIDE_GAP too,
+    so a test that patches them gets a result computed under its patch."""
+    key = (url, name, answer, uncertainty.low_gap, choice.DEFAULT_WIDE_GAP)
     if key not in _RESULTS:
         _RESULTS[key] = _compute_result(url, name, answer)
     return _RESULTS[key]
