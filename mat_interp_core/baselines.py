@@ -246,8 +246,8 @@ class ArrottAlongX2(PchipCbrtAlongX2):
     Y a magnetisation (> 0 in a field).
 
     Each node solves its own Arrott plot, so noise on the readings made neighbouring nodes disagree (some
-    falling back), and ∂M/∂T across them spiked: on the family's wide-gap magnets with 0.1–0.5 % noise the
-    |ΔS_M| peak came out 6–56 % high. The curves are therefore smoothed along X1 first (``along_x1 =
+    falling back), and ∂M/∂T across them spiked: on the family's wide-gap magnets with noise the |ΔS_M| peak
+    came out tens of per cent high (README). The curves are therefore smoothed along X1 first (``along_x1 =
     "smooth"``)."""
 
     name = "arrott"

@@ -22,10 +22,10 @@ carried to |ΔS_M| where the integral feels it:
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
 (:func:`default`: the networks, and for M(T) sweeps below a wide gap just above zero field their mean with RBF
-from 0 T, the Arrott interpolation from a higher first field) was chosen on the family benchmark (README). The held-out scores see the interior
-fields only: on the family they did not tell when a baseline or a blend beats the networks (on a wide gap above
-zero field, the blends were far better on some magnets and far worse on others), so for M(T) they are shown, not
-used.
+from 0 T, the Arrott interpolation from a higher first field) was chosen on the family benchmark (README). The
+held-out scores see the interior fields only: on the family they did not tell when a baseline or a blend beats
+the networks (on a wide gap above zero field, the blends were far better on some magnets and far worse on
+others), so for M(T) they are shown, not used.
 
 With no stored folds (a project still training, fewer than 3 X2 values) there is no evidence: the networks
 answer, as before the choice existed.
@@ -217,7 +217,8 @@ def default(fields_tesla=None) -> str:
       which err in opposite directions inside such a gap on most magnets of the family benchmark;
     * from a higher first field (an order of magnitude below the next), the Arrott-plot interpolation, whose
       straight Arrott lines follow M(H) across the gap where the networks and RBF both came out low (README,
-      fidelity, session 25). From 0 T the Arrott plot has no lowest-field tangent to go by.
+      fidelity, session 25). From 0 T its tangent has to reach down across the whole gap, and on the family it
+      was far off on some magnets there.
     """
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS
@@ -228,7 +229,8 @@ def default(fields_tesla=None) -> str:
 
 def pick(table: pd.DataFrame, default: str) -> str:
     """The candidate that answers: `default` (:data:`DEFAULT`, a key of :data:`CANDIDATES`; when it could not be
-    made, the Arrott interpolation falls back to the mean of the networks and RBF, anything else to the networks), or with "held-out" the smallest finite score (ties: the first)."""
+    made, the Arrott interpolation falls back to the mean of the networks and RBF, anything else to the
+    networks), or with "held-out" the smallest finite score (ties: the first)."""
     errors = dict(zip(table["method"], table["error_J_per_kgK"]))
     if default != "held-out":
         while default not in errors and default in _FALLBACK:
