@@ -216,7 +216,7 @@ def default(fields_tesla=None) -> str:
     * from a first field at 0 T or remanent (below ``entropy.ZERO_FIELD_T``), the mean of the networks and RBF,
       which err in opposite directions inside such a gap on most magnets of the family benchmark;
     * from a higher first field (an order of magnitude below the next), the Arrott-plot interpolation, whose
-      straight Arrott lines follow M(H) across the gap where the networks and RBF both came out low (README,
+      straight Arrott lines follow M(H) across the gap where the networks and RBF were far off (README,
       fidelity, session 25). From 0 T its tangent has to reach down across the whole gap, and on the family it
       was far off on some magnets there.
     """
