@@ -238,7 +238,8 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
         other, weight = _SPREAD.get(which, (None, 0.0))
         if other in candidates and uncertainty.low_gap(cal.fields_t):  # no fold tests there
             try:
-                partner = model_entropy(project, candidates[other].answer, units, **grid)
+                # its main curve only: an ensemble partner's members would each be computed for nothing
+                partner = data_entropy(data, units, candidates[other].answer, False, band=False, **grid)
                 cal = uncertainty.with_spread(cal, result.curves, partner.curves, weight)
             except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
                 pass

@@ -41,7 +41,8 @@ spread ±1 %). The evidence here is held out instead:
    networks' own band is scaled by :func:`network_scale`, set on the family
    benchmark's well-trained projects (their folds' training scatter widens it).
    Below a :func:`low_gap`, where no fold tests anything, the band adds how far
-   the answer and the RBF surface differ (:func:`with_spread`).
+   the answer and another method differ there (:func:`with_spread`: the RBF
+   surface, or the networks where the Arrott interpolation answers).
 5. The networks' band need not be symmetric (:func:`band_sides`): from a first
    field below ``entropy.ZERO_FIELD_T`` their peak was low on nearly every magnet
    of the family benchmark (the cusp of |ΔS_M| at T_C rounded off), so the band
