@@ -176,7 +176,9 @@ def project_entropy(
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
         result.models = described
+        corrected = low_field(result, model, data, units, isotherm)
         cal = uncertainty.project_calibration(project, units, result.t_axis)
+        cal = uncertainty.with_low_field(cal) if corrected else cal
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
     if answer:
@@ -226,6 +228,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     chosen = candidates[which]
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
+    corrected = low_field(result, chosen.answer, data, units, isotherm)
     if isotherm:
         cal = uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis,
                                               reference=chosen.reference, field_fold=chosen.t_fold,
@@ -240,12 +243,25 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
             try:
                 # its main curve only: an ensemble partner's members would each be computed for nothing
                 partner = data_entropy(data, units, candidates[other].answer, False, band=False, **grid)
+                low_field(partner, candidates[other].answer, data, units, False)
                 cal = uncertainty.with_spread(cal, result.curves, partner.curves, weight)
             except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
                 pass
+        cal = uncertainty.with_low_field(cal) if corrected else cal
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result
+
+
+def low_field(result, model, data, units, isotherm: bool) -> bool:
+    """`result` (|ΔS_M| of `model`) with its low-field part near T_C from the equation of state fitted to the
+    readings (:mod:`mat_interp_core.lowfield`), where that applies; `result.models` says so. True when it did."""
+    from mat_interp_core import lowfield
+
+    if isotherm or not lowfield.correct(result, model, data, units):
+        return False
+    result.models = (result.models + "; " if result.models else "") + lowfield.NOTE
+    return True
 
 
 def model_entropy(project: ProjectHandle, model, units, *, dh_tesla=None, t_step: float | None = None,

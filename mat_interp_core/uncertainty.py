@@ -82,7 +82,7 @@ from mat_interp_core import entropy, isotherms, network
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
-__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "NETWORK_SIDES", "CUSP_SIDES", "band_sides", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
+__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "NETWORK_SIDES", "CUSP_SIDES", "band_sides", "with_low_field", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
            "temperature_fold_rows", "fold_numbers",
            "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "result_suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
@@ -241,7 +241,8 @@ def cusp_warning(cal: Calibration, t_step: float) -> str:
     benchmark (bench/family.py's sampled references: the exact magnet at every field, known only at the data's
     temperatures, a cubic spline between them) that rounding alone lowers the peak by a few per cent at ΔH = 1 T
     (the figures the sentence quotes: README, session 16)."""
-    if cal.isotherm or cal.fields_t.size == 0 or cal.fields_t[0] >= entropy.ZERO_FIELD_T or not t_step > 0:
+    if (cal.isotherm or cal.low_field or cal.fields_t.size == 0 or cal.fields_t[0] >= entropy.ZERO_FIELD_T
+            or not t_step > 0):
         return ""
     skew = (", so the band reaches further above the answer than below it"
             if cal.sides[1] > cal.sides[0] else "")
@@ -288,6 +289,7 @@ class Calibration:
     scale: float = 1.0  # times CALIBRATION: network_scale when the networks' folds made it
     spread: pd.DataFrame | None = None  # below a low_gap: T_K, dH_T, dS (J/(kg·K)) added to the band (with_spread)
     sides: tuple[float, float] = (1.0, 1.0)  # factors below and above the answer: band_sides when the networks' folds made it
+    low_field: bool = False  # the answer's low-field part near T_C is the equation of state's (with_low_field)
 
     @property
     def isotherm(self) -> bool:
@@ -538,6 +540,15 @@ def with_spread(cal: Calibration, answer: pd.DataFrame, other: pd.DataFrame, wei
     both = answer.merge(other, on=["T_K", "dH_T"], suffixes=("", "_other"))
     spread = both[["T_K", "dH_T"]].assign(dS=weight * (both["dS_J_per_kgK"] - both["dS_J_per_kgK_other"]).abs())
     return replace(cal, spread=spread)
+
+
+def with_low_field(cal: Calibration) -> Calibration:
+    """`cal` for an answer whose low-field part near T_C comes from the equation of state fitted to the readings
+    (:mod:`mat_interp_core.lowfield`): that part no longer rounds off the cusp from a first field below
+    ``entropy.ZERO_FIELD_T``, so the networks' band is symmetric there too (:data:`NETWORK_SIDES`, as from a
+    higher first field; README, fidelity: session 26) and :func:`cusp_warning` has nothing to say."""
+    sides = (NETWORK_SIDES, NETWORK_SIDES) if cal.sides == CUSP_SIDES else cal.sides
+    return replace(cal, sides=sides, low_field=True)
 
 
 def _spread_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:

@@ -129,6 +129,14 @@ def test_from_zero_field_the_band_says_the_cusp_is_rounded_off() -> None:
         text, warnings = note((first, 0.01, 0.1, 1.0, 2.0), 1.5)
         assert len(warnings) == 1 and warnings[0] in text and "cusp at T_C that data 1.5 K apart" in text, text
     assert note((0.01, 0.1, 1.0, 2.0), 1.5)[1] == ()
+    # where the low-field equation of state answered near T_C (simulate.low_field) the cusp is not rounded off:
+    # no sentence, and the networks' band is as symmetric as from a higher first field
+    f = np.array((0.0, 0.01, 0.1, 1.0, 2.0))
+    cusp = uncertainty.Calibration(f, f * 1e4, np.array([10.0, 11.0]), np.ones((f.size - 1, 2)), f, ("linear", 1.0),
+                                   sides=uncertainty.CUSP_SIDES)
+    assert uncertainty.cusp_warning(cusp, 1.5) != ""
+    resolved = uncertainty.with_low_field(cusp)
+    assert uncertainty.cusp_warning(resolved, 1.5) == "" and resolved.sides == (uncertainty.NETWORK_SIDES,) * 2
     assert note((0.0, 0.01, 0.1, 1.0), 0.0)[1] == ()
     # isotherms: no cusp sentence, but one that a sharp peak between isotherms can escape the band
     warnings = note((0.0, 0.01, 0.1, 1.0), 1.5, temperatures=np.array([10.0, 12.0]))[1]

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import demo_data, tiny_space
 from mat_interp_core.baselines import BASELINES
-from mat_interp_core import cli, dataset, entropy, models, projects, simulate, synthetic, validation, workers
+from mat_interp_core import cli, dataset, entropy, lowfield, models, projects, simulate, synthetic, validation, workers
 from mat_interp_core.entropy import MagnetUnits, UnitError
 
 DEMO_UNITS = {"x1": "K", "x2": "Oe", "y": "emu", "magnetisation": True, "m_unit": "emu", "h_unit": "Oe",
@@ -179,6 +179,7 @@ def test_entropy_cli_simulated_and_ensemble(trained, capsys, tmp_path) -> None:
     # the default model set: every kept model (3), the same as the Entropy page's; the band column says
     # "not calibrated" (empty) until the held-out folds are trained
     assert "ensemble of 3 " in out and "band not calibrated" in out
+    assert lowfield.NOTE in out  # decades from 0.01 T: near T_C up to 0.5 T, the equation of state answers
     assert list(curves.columns)[:3] == ["T_K", "dH_T", "dS_J_per_kgK"] and "dS_band" in curves
     assert sorted(curves.dH_T.unique()) == [1, 2, 3, 4, 5]
     figs = entropy.figures_of_merit(curves)

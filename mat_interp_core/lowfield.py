@@ -1,0 +1,233 @@
+"""|ΔS_M| of the lowest fields near T_C from a smooth equation of state, where ∂M/∂T is singular.
+
+From a low first field H0 (0 T, a remanent few mT, or 0.01 T) the field integral ∫ ∂M/∂T dH near T_C is
+dominated by the lowest fields, where ∂M/∂T(T, H) is a spike narrower than the measured temperature step
+(∝ H^(-2/3) at T_C in mean field). Anything smooth in T fitted to curves measured every 0.25–2 K (the networks,
+an interpolation) rounds that spike off, and the peak of |ΔS_M| comes out low and slightly too hot.
+
+The equation of state written the other way round has no such singularity: H/M = g(T, M²) is analytic in T at
+fixed M (Landau: g = a'(T − T_C) + b M², the Arrott plot), and by the Maxwell relation with T held and M the
+variable,
+
+    ΔS(T; H0 → H1) = ∫ (∂M/∂T)_H dH = −½ ∫_{M(T,H0)²}^{M(T,H1)²} (∂g/∂T)_u du,
+
+the singular part is carried by the limits M(T, H0)², M(T, H1)², which g itself gives (at H0 = 0 the
+spontaneous M², zero above T_C: a kink exactly at T_C, not a rounded one). Here g is a low-order polynomial in T
+and M² fitted to the readings at the lowest fields, within a window around T_C, and the low-field part of the
+answer's |ΔS_M| (from H0 up to the lowest field at or above :data:`TOP_T`) is replaced by this integral there,
+tapering back to the answer's own outside the window. Above that field the answer is left as it was.
+
+It applies to M(T) sweeps of a magnetisation with at least one measured field between H0 and that top field
+(the layouts with a low first field and more fields above it); the fit is refused, with the answer left alone,
+where the equation of state is not single-valued (a first-order transition: H(M) not increasing), where ∂g/∂T
+is not positive, or where it does not follow the readings (:data:`MAX_MISFIT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import make_smoothing_spline
+
+from mat_interp_core import entropy
+
+__all__ = ["TOP_T", "NOTE", "LowField", "fields_apply", "fit", "correct"]
+
+TOP_T = 0.5  # tesla: the low-field part runs from H0 to the lowest measured field at or above this
+T_ORDER, U_ORDER = 3, 2  # g(T, u) = Σ c_kl τ^k u^l, k ≤ T_ORDER, l ≤ U_ORDER
+WINDOW = 0.15  # the fit's half-width around T_C: this fraction of T_C ...
+WINDOW_STEPS = 6  # ... or this many measured temperature steps, whichever is wider
+MIN_SIDE_STEPS = 3  # measured temperatures needed on each side of T_C
+MAX_MISFIT = 0.05  # largest misfit of M at the readings within half the window, RMS over RMS of M
+_BISECT = 60
+NOTE = f"near T_C up to {TOP_T:g} T: the low-field equation of state fitted to the readings"
+
+
+@dataclass
+class LowField:
+    """A fitted low-field equation of state g(T, u) = H/M, u = M² (tesla, A·m²/kg, K)."""
+
+    coef: np.ndarray  # (T_ORDER + 1, U_ORDER + 1), in the scaled τ, u/u_scale
+    t_mid: float
+    t_scale: float
+    u_scale: float
+    t_c: float  # where the lowest measured field's M(T) falls fastest (the window's centre)
+    half: float  # the window's half-width, K
+    h0: float  # the lowest field, T
+    top: float  # the low-field part's upper field, T
+    u_max: float  # the root searches' upper bound on M²
+    misfit: float  # RMS misfit of M at the readings within half the window, over their RMS
+
+    def g(self, t, u) -> np.ndarray:
+        tau, v = (np.asarray(t, float) - self.t_mid) / self.t_scale, np.asarray(u, float) / self.u_scale
+        return sum(self.coef[k, l] * tau ** k * v ** l for k in range(self.coef.shape[0])
+                   for l in range(self.coef.shape[1]))
+
+    def g_t_integral(self, t, u0, u1) -> np.ndarray:
+        """∫_{u0}^{u1} ∂g/∂T du at each t."""
+        tau = (np.asarray(t, float) - self.t_mid) / self.t_scale
+        v0, v1 = np.asarray(u0, float) / self.u_scale, np.asarray(u1, float) / self.u_scale
+        out = np.zeros(np.broadcast(tau, v0, v1).shape)
+        for k in range(1, self.coef.shape[0]):
+            for l in range(self.coef.shape[1]):
+                out = out + self.coef[k, l] * k * tau ** (k - 1) * (v1 ** (l + 1) - v0 ** (l + 1)) / (l + 1)
+        return out * self.u_scale / self.t_scale
+
+    def stable_root(self, t) -> np.ndarray:
+        """M² where H = 0 on the stable branch: the spontaneous M² below T_C, 0 above it."""
+        t = np.asarray(t, float)
+        lo, hi = np.zeros_like(t), np.full_like(t, self.u_max)
+        for _ in range(_BISECT):
+            mid = (lo + hi) / 2
+            pos = self.g(t, mid) > 0
+            hi, lo = np.where(pos, mid, hi), np.where(pos, lo, mid)
+        return np.where(self.g(t, np.zeros_like(t)) >= 0, 0.0, (lo + hi) / 2)
+
+    def u_at(self, t, h: float) -> np.ndarray:
+        """M² at field h (T) on the stable branch."""
+        t = np.asarray(t, float)
+        lo = self.stable_root(t)
+        if h <= 0:
+            return lo
+        hi = np.full_like(t, self.u_max)
+        for _ in range(_BISECT):
+            mid = (lo + hi) / 2
+            pos = np.sqrt(mid) * self.g(t, mid) > h
+            hi, lo = np.where(pos, mid, hi), np.where(pos, lo, mid)
+        return (lo + hi) / 2
+
+    def delta_s(self, t, h1: float) -> np.ndarray:
+        """|ΔS_M|(T; H0 → h1), J/(kg·K), for h1 ≤ top."""
+        return 0.5 * np.abs(self.g_t_integral(t, self.u_at(t, self.h0), self.u_at(t, min(h1, self.top))))
+
+    def weight(self, t) -> np.ndarray:
+        """1 within a quarter of the window of T_C, falling to 0 at half of it (cosine)."""
+        x = 2 * np.abs(np.asarray(t, float) - self.t_c) / self.half
+        return np.where(x <= 0.5, 1.0, np.where(x >= 1.0, 0.0, 0.5 + 0.5 * np.cos(np.pi * (x - 0.5) / 0.5)))
+
+
+def fields_apply(fields_tesla) -> tuple[float, float] | None:
+    """(H0, top) when the layout has a low-field part this module treats: a measured field between the lowest
+    and the lowest at or above :data:`TOP_T`; else None."""
+    f = np.unique(np.asarray(fields_tesla, dtype=float))
+    above = f[(f >= TOP_T - 1e-9) & (f > f[0])] if f.size else f
+    if not above.size:
+        return None
+    top = float(above[0])
+    positive = f[(f > 0) & (f <= top + 1e-9)]
+    return (float(f[0]), top) if positive.size >= 3 else None
+
+
+def fit(t, h_tesla, m) -> LowField | None:
+    """The low-field equation of state of M(T) sweeps (T in K, set-point fields in tesla, M in A·m²/kg), or
+    None when it does not apply or fit (module docstring)."""
+    t, h, m = (np.asarray(a, dtype=float).ravel() for a in (t, h_tesla, m))
+    span = fields_apply(h)
+    if span is None:
+        return None
+    h0, top = span
+    f = np.unique(h)
+    upper = f[f > top + 1e-9]
+    fit_top = float(upper[0]) if upper.size else top
+    first = f[f > 0][0]
+    sel = h == first
+    order = np.argsort(t[sel])
+    t1, m1 = t[sel][order], m[sel][order]
+    t1, keep = np.unique(t1, return_index=True)
+    m1 = m1[keep]
+    if t1.size < 2 * MIN_SIDE_STEPS + 1:
+        return None
+    try:
+        smooth = make_smoothing_spline(t1, m1)
+    except ValueError:
+        return None
+    t_c = float(t1[int(np.argmin(smooth.derivative()(t1)))])
+    step = float(np.median(np.diff(t1)))
+    if min(np.sum(t1 < t_c), np.sum(t1 > t_c)) < MIN_SIDE_STEPS:
+        return None
+    half = max(WINDOW * t_c, WINDOW_STEPS * step)
+    rows = (h > 0) & (h <= fit_top + 1e-9) & (m > 0) & (np.abs(t - t_c) <= half)
+    n_coef = (T_ORDER + 1) * (U_ORDER + 1)
+    if rows.sum() < 3 * n_coef:
+        return None
+    tr, hr, mr = t[rows], h[rows], m[rows]
+    t_mid, t_scale = float(tr.mean()), float(max(tr.std(), 1e-9))
+    u = mr ** 2
+    u_scale = float(u.max())
+    tau, v = (tr - t_mid) / t_scale, u / u_scale
+    design = np.stack([tau ** k * v ** l for k in range(T_ORDER + 1) for l in range(U_ORDER + 1)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, hr / mr, rcond=None)
+    model = LowField(coef.reshape(T_ORDER + 1, U_ORDER + 1), t_mid, t_scale, u_scale, t_c, half, h0, top,
+                     (1.5 * float(mr.max())) ** 2, float("nan"))
+    if not _single_valued(model, tr, hr):
+        return None
+    fitted = np.empty_like(mr)
+    for value in np.unique(hr):
+        at = hr == value
+        fitted[at] = np.sqrt(model.u_at(tr[at], float(value)))
+    centre = np.abs(tr - t_c) <= half / 2
+    model.misfit = float(np.sqrt(np.mean((fitted - mr)[centre] ** 2) / np.mean(mr[centre] ** 2)))
+    return model if model.misfit <= MAX_MISFIT else None
+
+
+def _single_valued(model: LowField, t, h) -> bool:
+    """Whether H(M) rises on the stable branch and ∂g/∂T > 0 across the window, up to the fitted fields."""
+    grid_t = np.linspace(model.t_c - model.half / 2, model.t_c + model.half / 2, 41)
+    lo = model.stable_root(grid_t)
+    hi = model.u_at(grid_t, float(np.max(h)) * 1.2)
+    frac = np.linspace(0.0, 1.0, 60)[:, None]
+    u = lo[None, :] + frac * (hi - lo)[None, :]
+    hh = np.sqrt(u) * model.g(grid_t[None, :], u)
+    if np.any(np.diff(hh, axis=0) < -1e-12 * max(1.0, float(np.max(np.abs(hh))))):
+        return False
+    return bool(np.all(model.g_t_integral(grid_t, lo, hi) > 0))
+
+
+def correct(result: entropy.SimulatedEntropy, model, data, units: entropy.MagnetUnits) -> bool:
+    """Replace the low-field part of `result`'s |ΔS_M| near T_C (module docstring) in place; `model` is the
+    predictor `result` was computed from, `data` the project's readings. True when it was corrected."""
+    x, y = data.arrays()
+    h_t = entropy.to_tesla(data.x2_set_point, units.h_unit)
+    m = entropy.to_specific_moment(y, units.m_unit, mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
+    low = fit(x[:, 0], h_t, m)
+    if low is None:
+        return False
+    t_axis = np.unique(result.curves["T_K"].to_numpy())
+    factor = float(entropy.to_tesla(1.0, units.h_unit))
+    h_axis = np.asarray(result.h_axis, dtype=float)
+    h_low = np.union1d(h_axis[h_axis * factor <= low.top + 1e-9], [low.top / factor])
+    tt, hh = np.meshgrid(t_axis, h_low)
+    dhs = sorted(float(v) for v in result.curves["dH_T"].unique())
+    spans = sorted({min(dh, low.top - low.h0) for dh in dhs})
+    table = pd.DataFrame({"T": tt.ravel(), "H": hh.ravel(), "M": np.asarray(model.predict(tt, hh), float).ravel()})
+    answered = entropy.delta_s(table, t_col="T", h_col="H", m_col="M", dh_tesla=spans, **units.kwargs())
+    weight = low.weight(t_axis)
+    shift = []
+    for span in spans:
+        own = answered[np.isclose(answered["dH_T"], span)].sort_values("T_K")["dS_J_per_kgK"].to_numpy()
+        shift.append(weight * (low.delta_s(t_axis, low.h0 + span) - own))
+    by_span = dict(zip(spans, shift))
+    add = pd.concat([pd.DataFrame({"T_K": t_axis, "dH_T": dh, "_add": by_span[min(dh, low.top - low.h0)]})
+                     for dh in dhs], ignore_index=True)
+    result.curves = _shifted(result.curves, add, ["dS_J_per_kgK", "dS_min", "dS_max"])
+    if result.per_member is not None:
+        result.per_member = _shifted(result.per_member, add, ["dS_J_per_kgK"])
+    figures = entropy.figures_of_merit(result.curves)
+    if result.per_member is not None:
+        figures = figures.merge(entropy.band_figures(result.per_member), on="dH_T", how="left")
+    result.figures = figures
+    return True
+
+
+def _shifted(frame: pd.DataFrame, add: pd.DataFrame, columns) -> pd.DataFrame:
+    """`frame` with `add`'s _add (per T_K, dH_T) added to `columns`, kept ≥ 0."""
+    keyed = frame.assign(_T=frame["T_K"].round(9), _H=frame["dH_T"].round(9))
+    extra = add.assign(_T=add["T_K"].round(9), _H=add["dH_T"].round(9))[["_T", "_H", "_add"]]
+    merged = keyed.merge(extra, on=["_T", "_H"], how="left")
+    delta = merged["_add"].fillna(0.0).to_numpy()
+    for c in columns:
+        if c in merged:
+            merged[c] = np.maximum(merged[c].to_numpy() + delta, 0.0)
+    return merged.drop(columns=["_T", "_H", "_add"])
