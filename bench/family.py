@@ -13,6 +13,8 @@
                                                                     # points, not <= 3000: the search's step cap)
     python bench/family.py --t-order                                # the peak error at 1, 2 and 4x the temperature
                                                                     # step (the band's T_ORDER), no training
+    python bench/family.py --seed 3 --low-field                     # the low-field equation of state alone against
+                                                                    # the exact magnet, no training
 
 The cases (:func:`family_cases`, seeded; ``from family import family_cases`` with bench/ on sys.path)
 span what labs measure: Bean–Rodbell magnets with η from 0 (mean field) to 0.6, J in {1/2, 1, 2, 7/2, 6},
@@ -568,6 +570,42 @@ def t_order(cases: list[Case], dh: float = 1.0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def low_field_check(cases: list[Case]) -> pd.DataFrame:
+    """The low-field equation of state alone (:mod:`mat_interp_core.lowfield`, no training): on each M(T) case whose
+    layout has a low-field part, |ΔS_M| from H0 to that part's top field near T_C against the exact magnet's
+    (peak error, T_peak error), beside the exact magnet known only at the data's temperatures (sampled-pchip on the
+    product's grid: what anything smooth in T between the readings gets at best). `fitted` is False where the fit
+    was refused (the answer is then left as it was)."""
+    from mat_interp_core import lowfield
+
+    rows = []
+    for case in cases:
+        if case.isotherm or lowfield.fields_apply(case.fields_T) is None:
+            continue
+        data = case.data()
+        x, y = data.arrays()
+        h = entropy.to_tesla(data.x2_set_point, case.units.h_unit)
+        m = entropy.to_specific_moment(y, case.units.m_unit, mass_mg=case.units.mass_mg,
+                                       molar_mass_g=case.units.molar_mass_g)
+        low = lowfield.fit(x[:, 0], h, m)
+        h0, top = lowfield.fields_apply(case.fields_T)
+        sampled = simulate.data_entropy(data, case.units, ExactSampled(case, "sampled-pchip"), False,
+                                       dh_tesla=[top - h0])
+        t = sampled.curves["T_K"].to_numpy()
+        t_fine = np.arange(t.min(), t.max(), 0.005)
+        exact = case.exact(t_fine, top - h0)
+        row = {"case": case.index, "layout": case.layout, "t_step": round(case.t_step, 2), "noise_pct": 100 * case.noise,
+               "fitted": low is not None,
+               "sampled_err_pct": 100 * (sampled.curves["dS_J_per_kgK"].max() / exact.max() - 1)}
+        if low is not None:
+            near = t_fine[np.abs(t_fine - low.t_c) <= low.half / 2]
+            ours = low.delta_s(near, top)
+            row |= {"err_pct": 100 * (ours.max() / exact.max() - 1),
+                    "dT_peak": float(near[ours.argmax()] - t_fine[exact.argmax()])}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", help="case indices, e.g. 0-5 or 0,3,7 (default: all)")
@@ -594,6 +632,9 @@ def main(argv: list[str] | None = None) -> int:
                              "trained; writes family<tag>-rescored.*")
     parser.add_argument("--answers", help="with --rescore: also score these candidates answering, e.g. "
                                           "network,network+rbf,arrott,held-out,default (choice.CANDIDATES)")
+    parser.add_argument("--low-field", action="store_true",
+                        help="no search: the low-field equation of state alone against the exact |ΔS_M| from H0 to "
+                             "0.5 T near T_C, on the cases whose layout has that part")
     parser.add_argument("--t-order", action="store_true",
                         help="no search: how the peak error grows with the step along X1 (PCHIP on every, every "
                              "second and every fourth reading of each curve), the order the band's temperature fold "
@@ -618,6 +659,15 @@ def main(argv: list[str] | None = None) -> int:
         table = t_order(chosen)
         print(table.to_string(index=False, formatters={c: "{:+.1f}".format for c in table.columns if c.endswith("pct")}
                               | {"p": "{:.2f}".format}))
+        return 0
+    if args.low_field:
+        table = low_field_check(chosen)
+        print(table.to_string(index=False, float_format="{:+.2f}".format))
+        for layout, part in table.groupby("layout"):
+            print(f"{layout}: equation of state {_median_worst(part['err_pct'].abs().dropna())} % "
+                  f"(|ΔT_peak| {_median_worst(part['dT_peak'].abs().dropna())} K), refused on "
+                  f"{int((~part['fitted']).sum())} of {len(part)}; the exact magnet at the data's temperatures "
+                  f"{_median_worst(part['sampled_err_pct'].abs())} %")
         return 0
     if args.rescore:
         answers = [a.strip() for a in args.answers.split(",")] if args.answers else None
