@@ -129,7 +129,8 @@ def project_entropy(
     its own held-out evidence; ``result.choice`` has every candidate's held-out score and ``result.models``
     says which answered; `answer` (a key of ``choice.CANDIDATES``) makes that candidate answer instead
     of the default. `model`: the networks already loaded (else :func:`model_set`); with `choose=False`
-    they answer alone.
+    they answer alone. Either way, for M(T) sweeps from a low first field, the answer's |ΔS_M| of the lowest
+    fields near T_C is the low-field equation of state's (:func:`low_field`).
     Returns an :class:`entropy.SimulatedEntropy`.
 
     `units` is an :class:`entropy.MagnetUnits` (see :func:`project_units`). X1 must be the temperature in

@@ -212,7 +212,8 @@ def band_sides(fields_tesla) -> tuple[float, float]:
     below. From a higher first field, without a :func:`low_gap`, the networks' errors had either sign and were
     smaller than their band: :data:`NETWORK_SIDES` both ways. Below a low gap, where the band misses most, it is
     kept whole. The factors were picked on stored family projects and checked on retrained projects and on a seed
-    never trained before (README, fidelity section)."""
+    never trained before (README, fidelity section). Where the low-field equation of state answers near T_C the
+    cusp is kept and :func:`with_low_field` makes the sides symmetric again."""
     f = np.unique(np.asarray(fields_tesla, dtype=float))
     if f.size == 0 or low_gap(f):
         return (1.0, 1.0)
