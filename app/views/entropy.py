@@ -280,7 +280,8 @@ def main() -> None:
                    "benchmark's synthetic magnets: for the networks, whose retrained folds scatter more than they err, "
                    "a quarter of that width each way, and from a first field below 5 mT, where their peak came out "
                    "low on nearly every magnet (the cusp of |ΔS_M| at T_C rounded off), less below the answer and more above "
-                   "it. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
+                   "it, unless the low-field equation of state answered near T_C (the answer above says so), which "
+                   "keeps the cusp. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
                    "The ensemble members' spread is not shown: they share the method's bias.")
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
