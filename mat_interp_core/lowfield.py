@@ -141,7 +141,7 @@ def fit(t, h_tesla, m) -> LowField | None:
         return None
     try:
         smooth = make_smoothing_spline(t1, m1)
-    except ValueError:
+    except (ValueError, np.linalg.LinAlgError):
         return None
     t_c = float(t1[int(np.argmin(smooth.derivative()(t1)))])
     step = float(np.median(np.diff(t1)))
@@ -158,7 +158,10 @@ def fit(t, h_tesla, m) -> LowField | None:
     u_scale = float(u.max())
     tau, v = (tr - t_mid) / t_scale, u / u_scale
     design = np.stack([tau ** k * v ** l for k in range(T_ORDER + 1) for l in range(U_ORDER + 1)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, hr / mr, rcond=None)
+    try:
+        coef, *_ = np.linalg.lstsq(design, hr / mr, rcond=None)
+    except np.linalg.LinAlgError:  # SVD did not converge: no equation of state, the answer stays
+        return None
     model = LowField(coef.reshape(T_ORDER + 1, U_ORDER + 1), t_mid, t_scale, u_scale, t_c, half, h0, top,
                      (1.5 * float(mr.max())) ** 2, float("nan"))
     if not _single_valued(model, tr, hr):
