@@ -73,6 +73,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     name_box.fill("browser-demo")
     name_box.press("Enter")
     expect(name_box).to_have_value("browser-demo")
+    wait_idle(page)  # the name's rerun first: one still running when the trials are typed can put back their default
     type_into(page, "Trials (networks to train)", "3")
     type_into(page, "Epochs per trial (max)", "30")
     layers = page.get_by_test_id("stSlider").filter(has_text="Hidden layers").get_by_role("slider")
@@ -84,6 +85,7 @@ def test_whole_session_in_a_real_browser(start_server, browser_page, screenshots
     page.get_by_text("Early stopping, pruning and other settings").click()
     type_into(page, "Pruning: first check after (epochs)", "10")
     wait_idle(page)
+    expect(page.get_by_label("Trials (networks to train)", exact=True)).to_have_value("3")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("Project browser-demo created; 1 local worker started")).to_be_visible()
     wait_idle(page)
