@@ -580,15 +580,12 @@ def low_field_check(cases: list[Case]) -> pd.DataFrame:
 
     rows = []
     for case in cases:
-        if case.isotherm or lowfield.fields_apply(case.fields_T) is None:
+        span = None if case.isotherm else lowfield.fields_apply(case.fields_T)
+        if span is None:
             continue
+        h0, top = span
         data = case.data()
-        x, y = data.arrays()
-        h = entropy.to_tesla(data.x2_set_point, case.units.h_unit)
-        m = entropy.to_specific_moment(y, case.units.m_unit, mass_mg=case.units.mass_mg,
-                                       molar_mass_g=case.units.molar_mass_g)
-        low = lowfield.fit(x[:, 0], h, m)
-        h0, top = lowfield.fields_apply(case.fields_T)
+        low = lowfield.fit_readings(data, case.units)
         sampled = simulate.data_entropy(data, case.units, ExactSampled(case, "sampled-pchip"), False,
                                        dh_tesla=[top - h0])
         t = sampled.curves["T_K"].to_numpy()

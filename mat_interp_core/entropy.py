@@ -670,6 +670,13 @@ def band_figures(per_member: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dH_T", "members", "peak_mean", "peak_std", "T_peak_mean", "T_peak_std"])
 
 
+def result_figures(curves: pd.DataFrame, per_member: pd.DataFrame | None = None,
+                   lifts: Sequence[float] = DEFAULT_LIFTS_K) -> pd.DataFrame:
+    """A :class:`SimulatedEntropy`'s figures: those of its curves, and with members their peaks' mean ± std."""
+    figures = figures_of_merit(curves, lifts)
+    return figures if per_member is None else figures.merge(band_figures(per_member), on="dH_T", how="left")
+
+
 # --------------------------------------------------------------------------- from any predictor
 
 
@@ -765,7 +772,6 @@ def simulated_delta_s(
         curves = delta_s(table(np.mean(preds, axis=0)), **kwargs)
         band_curves, per_member = delta_s_band([table(p) for p in preds], **kwargs)
         curves = curves.merge(band_curves.drop(columns="dS_J_per_kgK"), on=["T_K", "dH_T"], how="left")
-        figures = figures_of_merit(curves, lifts).merge(band_figures(per_member), on="dH_T", how="left")
-        return SimulatedEntropy(curves, figures, t_axis, h_axis, per_member)
+        return SimulatedEntropy(curves, result_figures(curves, per_member, lifts), t_axis, h_axis, per_member)
     curves = delta_s(table(model.predict(tt, hh)), **kwargs)
-    return SimulatedEntropy(curves, figures_of_merit(curves, lifts), t_axis, h_axis)
+    return SimulatedEntropy(curves, result_figures(curves, None, lifts), t_axis, h_axis)

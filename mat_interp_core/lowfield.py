@@ -33,7 +33,7 @@ from scipy.interpolate import make_smoothing_spline
 
 from mat_interp_core import entropy
 
-__all__ = ["TOP_T", "NOTE", "LowField", "fields_apply", "fit", "correct"]
+__all__ = ["TOP_T", "NOTE", "LowField", "fields_apply", "fit", "fit_readings", "correct"]
 
 TOP_T = 0.5  # tesla: the low-field part runs from H0 to the lowest measured field at or above this
 T_ORDER, U_ORDER = 3, 2  # g(T, u) = Σ c_kl τ^k u^l, k ≤ T_ORDER, l ≤ U_ORDER
@@ -78,12 +78,8 @@ class LowField:
     def stable_root(self, t) -> np.ndarray:
         """M² where H = 0 on the stable branch: the spontaneous M² below T_C, 0 above it."""
         t = np.asarray(t, float)
-        lo, hi = np.zeros_like(t), np.full_like(t, self.u_max)
-        for _ in range(_BISECT):
-            mid = (lo + hi) / 2
-            pos = self.g(t, mid) > 0
-            hi, lo = np.where(pos, mid, hi), np.where(pos, lo, mid)
-        return np.where(self.g(t, np.zeros_like(t)) >= 0, 0.0, (lo + hi) / 2)
+        root = _bisect(np.zeros_like(t), np.full_like(t, self.u_max), lambda u: self.g(t, u) > 0)
+        return np.where(self.g(t, np.zeros_like(t)) >= 0, 0.0, root)
 
     def u_at(self, t, h: float) -> np.ndarray:
         """M² at field h (T) on the stable branch."""
@@ -91,12 +87,7 @@ class LowField:
         lo = self.stable_root(t)
         if h <= 0:
             return lo
-        hi = np.full_like(t, self.u_max)
-        for _ in range(_BISECT):
-            mid = (lo + hi) / 2
-            pos = np.sqrt(mid) * self.g(t, mid) > h
-            hi, lo = np.where(pos, mid, hi), np.where(pos, lo, mid)
-        return (lo + hi) / 2
+        return _bisect(lo, np.full_like(t, self.u_max), lambda u: np.sqrt(u) * self.g(t, u) > h)
 
     def delta_s(self, t, h1: float) -> np.ndarray:
         """|ΔS_M|(T; H0 → h1), J/(kg·K), for h1 ≤ top."""
@@ -106,6 +97,15 @@ class LowField:
         """1 within a quarter of the window of T_C, falling to 0 at half of it (cosine)."""
         x = 2 * np.abs(np.asarray(t, float) - self.t_c) / self.half
         return np.where(x <= 0.5, 1.0, np.where(x >= 1.0, 0.0, 0.5 + 0.5 * np.cos(np.pi * (x - 0.5) / 0.5)))
+
+
+def _bisect(lo: np.ndarray, hi: np.ndarray, above) -> np.ndarray:
+    """Where the monotone condition `above(u)` turns true between `lo` and `hi`, elementwise."""
+    for _ in range(_BISECT):
+        mid = (lo + hi) / 2
+        pos = above(mid)
+        hi, lo = np.where(pos, mid, hi), np.where(pos, lo, mid)
+    return (lo + hi) / 2
 
 
 def fields_apply(fields_tesla) -> tuple[float, float] | None:
@@ -175,6 +175,13 @@ def fit(t, h_tesla, m) -> LowField | None:
     return model if model.misfit <= MAX_MISFIT else None
 
 
+def fit_readings(data, units: entropy.MagnetUnits) -> LowField | None:
+    """:func:`fit` on a project's readings (`data`: dataset.TrainingData of M(T) sweeps, in `units`)."""
+    x, y = data.arrays()
+    m = entropy.to_specific_moment(y, units.m_unit, mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
+    return fit(x[:, 0], entropy.to_tesla(data.x2_set_point, units.h_unit), m)
+
+
 def _single_valued(model: LowField, t, h) -> bool:
     """Whether H(M) rises on the stable branch and ∂g/∂T > 0 across the window, up to the fitted fields."""
     grid_t = np.linspace(model.t_c - model.half / 2, model.t_c + model.half / 2, 41)
@@ -188,15 +195,9 @@ def _single_valued(model: LowField, t, h) -> bool:
     return bool(np.all(model.g_t_integral(grid_t, lo, hi) > 0))
 
 
-def correct(result: entropy.SimulatedEntropy, model, data, units: entropy.MagnetUnits) -> bool:
-    """Replace the low-field part of `result`'s |ΔS_M| near T_C (module docstring) in place; `model` is the
-    predictor `result` was computed from, `data` the project's readings. True when it was corrected."""
-    x, y = data.arrays()
-    h_t = entropy.to_tesla(data.x2_set_point, units.h_unit)
-    m = entropy.to_specific_moment(y, units.m_unit, mass_mg=units.mass_mg, molar_mass_g=units.molar_mass_g)
-    low = fit(x[:, 0], h_t, m)
-    if low is None:
-        return False
+def correct(result: entropy.SimulatedEntropy, model, low: LowField, units: entropy.MagnetUnits) -> None:
+    """Replace the low-field part of `result`'s |ΔS_M| near T_C (module docstring) by `low`'s, in place; `model`
+    is the predictor `result` was computed from."""
     t_axis = np.unique(result.curves["T_K"].to_numpy())
     factor = float(entropy.to_tesla(1.0, units.h_unit))
     h_axis = np.asarray(result.h_axis, dtype=float)
@@ -217,11 +218,7 @@ def correct(result: entropy.SimulatedEntropy, model, data, units: entropy.Magnet
     result.curves = _shifted(result.curves, add, ["dS_J_per_kgK", "dS_min", "dS_max"])
     if result.per_member is not None:
         result.per_member = _shifted(result.per_member, add, ["dS_J_per_kgK"])
-    figures = entropy.figures_of_merit(result.curves)
-    if result.per_member is not None:
-        figures = figures.merge(entropy.band_figures(result.per_member), on="dH_T", how="left")
-    result.figures = figures
-    return True
+    result.figures = entropy.result_figures(result.curves, result.per_member)
 
 
 def _shifted(frame: pd.DataFrame, add: pd.DataFrame, columns) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mat_interp_core import choice, isotherms, models
+from mat_interp_core import choice, isotherms, lowfield, models
 from mat_interp_core.dataset import make_grid
 from mat_interp_core.projects import Project, ProjectError, ProjectHandle
 
@@ -177,7 +177,7 @@ def project_entropy(
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
         result.models = described
-        corrected = low_field(result, model, data, units, isotherm)
+        corrected = low_field(result, model, None if isotherm else lowfield.fit_readings(data, units), units)
         cal = uncertainty.project_calibration(project, units, result.t_axis)
         cal = uncertainty.with_low_field(cal) if corrected else cal
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
@@ -229,7 +229,8 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     chosen = candidates[which]
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
-    corrected = low_field(result, chosen.answer, data, units, isotherm)
+    low = None if isotherm else lowfield.fit_readings(data, units)  # the answer's and its band partner's
+    corrected = low_field(result, chosen.answer, low, units)
     if isotherm:
         cal = uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis,
                                               reference=chosen.reference, field_fold=chosen.t_fold,
@@ -244,7 +245,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
             try:
                 # its main curve only: an ensemble partner's members would each be computed for nothing
                 partner = data_entropy(data, units, candidates[other].answer, False, band=False, **grid)
-                low_field(partner, candidates[other].answer, data, units, False)
+                low_field(partner, candidates[other].answer, low, units)
                 cal = uncertainty.with_spread(cal, result.curves, partner.curves, weight)
             except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
                 pass
@@ -254,13 +255,13 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     return result
 
 
-def low_field(result, model, data, units, isotherm: bool) -> bool:
-    """`result` (|ΔS_M| of `model`) with its low-field part near T_C from the equation of state fitted to the
-    readings (:mod:`mat_interp_core.lowfield`), where that applies; `result.models` says so. True when it did."""
-    from mat_interp_core import lowfield
-
-    if isotherm or not lowfield.correct(result, model, data, units):
+def low_field(result, model, low, units) -> bool:
+    """`result` (|ΔS_M| of `model`) with its low-field part near T_C from `low`, the equation of state fitted to
+    the readings (``lowfield.fit_readings``; None where it does not apply); `result.models` says so. True when
+    it did."""
+    if low is None:
         return False
+    lowfield.correct(result, model, low, units)
     result.models = (result.models + "; " if result.models else "") + lowfield.NOTE
     return True
 
