@@ -177,9 +177,10 @@ def project_entropy(
     if candidates is None:  # no held-out evidence (or a model set asked for): the networks, with their band
         result = model_entropy(project, model, units, **grid)
         result.models = described
-        corrected = low_field(result, model, None if isotherm else lowfield.fit_readings(data, units), units)
+        low = None if isotherm else lowfield.fit_readings(data, units)
+        corrected = low_field(result, model, low, units)
         cal = uncertainty.project_calibration(project, units, result.t_axis)
-        cal = uncertainty.with_low_field(cal) if corrected else cal
+        cal = uncertainty.with_low_field(cal, low, result.curves) if corrected else cal
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
     if answer:
@@ -249,7 +250,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
                 cal = uncertainty.with_spread(cal, result.curves, partner.curves, weight)
             except np.linalg.LinAlgError:  # RBF singular on the fine grid: the fold band alone, and the warning
                 pass
-        cal = uncertainty.with_low_field(cal) if corrected else cal
+        cal = uncertainty.with_low_field(cal, low, result.curves) if corrected else cal
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result

@@ -82,7 +82,7 @@ from mat_interp_core import entropy, isotherms, network
 if TYPE_CHECKING:
     from mat_interp_core.projects import ProjectHandle
 
-__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "NETWORK_SIDES", "CUSP_SIDES", "band_sides", "with_low_field", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
+__all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "NETWORK_SIDES", "CUSP_SIDES", "LOW_FIELD_BAND", "band_sides", "with_low_field", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
            "temperature_fold_rows", "fold_numbers",
            "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "result_suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
@@ -92,6 +92,7 @@ CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 NETWORK_CALIBRATION = 0.35  # the networks' band without a low gap (network_scale), their isotherms' field fold: README
 NETWORK_SIDES = 0.7  # the networks' band, both sides, from a first field >= entropy.ZERO_FIELD_T (band_sides): README
 CUSP_SIDES = (0.2, 1.2)  # (below, above) the networks' answer from a first field below it (band_sides): README
+LOW_FIELD_BAND = 0.015  # the low-field equation of state's band across a low gap, of its |ΔS_M| (with_low_field): README
 LOW_GAP_T = 0.5  # tesla: the narrowest lowest gap counted as one no fold tests inside (low_gap)
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
@@ -227,6 +228,10 @@ def gap_warning(cal: Calibration) -> str:
     if not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
         return ""
     lo, hi = cal.fields_t[:2]
+    if cal.low_field:
+        return (f"no fold tests inside the gap from {lo:.3g} to {hi:.3g} T above zero field: near T_C the equation "
+                "of state fitted to the readings answers across it, and the band there is its own error on the "
+                "family benchmark; away from T_C |ΔS_M| may be off by more than the band: measure a field inside it")
     widened = ("" if cal.spread is None else ", so the band adds half of how far the networks and an "
                "interpolation differ there")
     return (f"no fold tests inside the gap from {lo:.3g} to {hi:.3g} T above zero field{widened}; |ΔS_M| may be "
@@ -543,13 +548,35 @@ def with_spread(cal: Calibration, answer: pd.DataFrame, other: pd.DataFrame, wei
     return replace(cal, spread=spread)
 
 
-def with_low_field(cal: Calibration) -> Calibration:
+def with_low_field(cal: Calibration, low=None, curves: pd.DataFrame | None = None) -> Calibration:
     """`cal` for an answer whose low-field part near T_C comes from the equation of state fitted to the readings
-    (:mod:`mat_interp_core.lowfield`): that part no longer rounds off the cusp from a first field below
-    ``entropy.ZERO_FIELD_T``, so the networks' band is symmetric there too (:data:`NETWORK_SIDES`, as from a
-    higher first field; README, fidelity: session 26) and :func:`cusp_warning` has nothing to say."""
+    (`low`, a ``lowfield.LowField``; `curves`: the answer's, columns T_K and dH_T): that part no longer rounds off
+    the cusp from a first field below ``entropy.ZERO_FIELD_T``, so the networks' band is symmetric there too
+    (:data:`NETWORK_SIDES`, as from a higher first field; README, fidelity: session 26) and :func:`cusp_warning`
+    has nothing to say.
+
+    Across a :func:`low_gap` the equation of state answers where no fold tests: there the fold terms of the
+    gaps below its top field give way to its own error, :data:`LOW_FIELD_BAND` of its |ΔS_M| from H0, with its
+    weight (1 within a quarter of its window of T_C, tapering to 0 at half of it; README, fidelity: session 27)."""
     sides = (NETWORK_SIDES, NETWORK_SIDES) if cal.sides == CUSP_SIDES else cal.sides
-    return replace(cal, sides=sides, low_field=True)
+    cal = replace(cal, sides=sides, low_field=True)
+    if low is None or curves is None or not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
+        return cal
+    keep = 1.0 - low.weight(cal.t_axis)
+    below = cal.fields_t[1:] <= low.top + 1e-9
+    gap_error = np.where(below[:, None], cal.gap_error * keep, cal.gap_error)
+    t_error = None if cal.t_error is None else np.where(below[:, None], cal.t_error * keep, cal.t_error)
+    grid = curves[["T_K", "dH_T"]].drop_duplicates()
+    t, dh = grid["T_K"].to_numpy(float), grid["dH_T"].to_numpy(float)
+    own = np.zeros(t.size)
+    for value in np.unique(dh):
+        at = dh == value
+        own[at] = low.delta_s(t[at], low.h0 + min(float(value), low.top - low.h0))
+    term = grid.assign(dS=LOW_FIELD_BAND * low.weight(t) * own)
+    if cal.spread is not None:
+        both = term.merge(cal.spread, on=["T_K", "dH_T"], how="outer", suffixes=("", "_spread")).fillna(0.0)
+        term = both[["T_K", "dH_T"]].assign(dS=both["dS"] + both["dS_spread"])
+    return replace(cal, gap_error=gap_error, t_error=t_error, spread=term)
 
 
 def _spread_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
