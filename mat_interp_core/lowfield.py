@@ -13,7 +13,7 @@ variable,
 
 the singular part is carried by the limits M(T, H0)², M(T, H1)², which g itself gives (at H0 = 0 the
 spontaneous M², zero above T_C: a kink exactly at T_C, not a rounded one). The low-field part of the answer's
-|ΔS_M| (from H0 below :data:`TOP_T` up to the lowest field at or above it) is replaced by this integral near
+|ΔS_M| (from H0 at or below :data:`TOP_T` up to the next field at or above it) is replaced by this integral near
 T_C, tapering back to the answer's own outside the window. Above that field the answer is left as it was.
 
 Two forms of g, tried in turn:
@@ -21,7 +21,7 @@ Two forms of g, tried in turn:
 - the mean-field form g = F(M²) + T·G(M²) (:func:`_mean_field`): in Weiss's molecular field, with or without a
   magnetovolume coupling, H is linear in T at fixed M. Fitted to readings chosen by M, including the
   paramagnetic ones well above T_C and the spontaneous M at 0 T, it also answers across a gap that no field
-  tests (a wide gap from 0.1 T, 1 T steps from 0 T). It is refused where it misses the readings
+  tests (a wide gap from 0.1 T, 1 T steps from 0 T), and from a first field of 0.5 T. It is refused where it misses the readings
   (:data:`MF_MAX_MISFIT`), as it does for critical exponents other than mean field's;
 - else, where a field lies between H0 and the top, a polynomial cubic in T and quadratic in M² fitted to the
   readings at the lowest fields within a window around T_C (:data:`MAX_MISFIT`).
@@ -42,7 +42,7 @@ from mat_interp_core import entropy
 
 __all__ = ["TOP_T", "NOTE", "LowField", "fields_apply", "fit", "fit_readings", "correct"]
 
-TOP_T = 0.5  # tesla: the low-field part runs from H0 to the lowest measured field at or above this
+TOP_T = 0.5  # tesla: the low-field part runs from H0 (at most this) to the next measured field at or above this
 T_ORDER, U_ORDER = 3, 2  # g(T, u) = Σ c_kl τ^k u^l, k ≤ T_ORDER, l ≤ U_ORDER
 WINDOW = 0.15  # the fit's half-width around T_C: this fraction of T_C ...
 WINDOW_STEPS = 6  # ... or this many measured temperature steps, whichever is wider
@@ -125,12 +125,12 @@ def _bisect(lo: np.ndarray, hi: np.ndarray, above) -> np.ndarray:
 
 
 def fields_apply(fields_tesla) -> tuple[float, float] | None:
-    """(H0, top) when the layout has a low-field part this module treats: a first field H0 below :data:`TOP_T`
-    and a measured field at or above it (top: the lowest such); else None."""
+    """(H0, top) when the layout has a low-field part this module treats: a first field H0 at or below
+    :data:`TOP_T` and a measured field above H0 at or above TOP_T (top: the lowest such); else None."""
     f = np.unique(np.asarray(fields_tesla, dtype=float))
-    if f.size < 2 or f[0] >= TOP_T - 1e-9:
+    if f.size < 2 or f[0] > TOP_T + 1e-9:
         return None
-    above = f[(f >= TOP_T - 1e-9) & (f > f[0])]
+    above = f[(f >= TOP_T - 1e-9) & (f > f[0] + 1e-9)]
     return (float(f[0]), float(above[0])) if above.size else None
 
 

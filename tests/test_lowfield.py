@@ -46,7 +46,8 @@ def test_low_field_peak_matches_the_exact_magnet_between_coarse_temperatures(fie
     ((0.003, 0.2, 0.5, 1, 2), (0.003, 0.5)),
     ((0.1, 1, 1.5, 2, 3), (0.1, 1.0)),  # a wide gap: only the mean-field form can answer (nothing inside)
     ((0, 1, 2, 3, 4, 5), (0.0, 1.0)),
-    ((0.5, 1, 1.5, 2), None),  # no low field
+    ((0.5, 1, 1.5, 2), (0.5, 1.0)),  # even 0.5 T steps: the mean-field form from 0.5 T
+    ((1, 2, 3), None),  # no field at or below 0.5 T
     ((0.01, 0.1), None),
 ])
 def test_which_layouts_have_a_low_field_part(fields, applies):
@@ -56,6 +57,7 @@ def test_which_layouts_have_a_low_field_part(fields, applies):
 @pytest.mark.parametrize("fields, eta, noise", [
     ((0.0, 1, 2, 3, 4, 5), 0.3, 0.002),  # 1 T steps from 0 T: nothing measured inside the first tesla
     ((0.1, 1, 1.5, 2, 3), 0.0, 0.0),  # a wide gap above 0.1 T
+    ((0.5, 1, 1.5, 2, 3), 0.5, 0.002),  # even 0.5 T steps
 ])
 def test_the_mean_field_form_answers_across_a_gap_no_field_tests(fields, eta, noise):
     magnet = synthetic.BeanRodbellMagnet(J=2.0, T0=40.0, eta=eta)
