@@ -47,12 +47,20 @@ def gap_project(tmp_path_factory) -> tuple[str, str]:
     return url, "gap"
 
 
-def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, capsys, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def without_low_field(monkeypatch) -> None:
+    """The low-field equation of state left out (lowfield.fit_readings gives None): from the gap project's first
+    field, 0.5 T, it answers near T_C up to 1 T (tests/test_lowfield.py); the tests that use this check other
+    mechanisms on answers composed without it."""
+    monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
+
+
+def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, capsys, tmp_path,
+                                                               without_low_field) -> None:
     """`entropy` reports the band; `suggest` ranks a field inside the widest gap first. Without the low-field
     equation of state: from this project's first field, 0.5 T, it answers near T_C up to 1 T and moves the peak
     temperature at which the gaps are ranked, while the band there still carries the networks' fold error of the
     gap below 1 T, which then came first in one CI run of two (README, session 27)."""
-    monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
     url, name = gap_project
     assert uncertainty.calibration_status(projects.open_project(url, name)) == ""
     out_csv = tmp_path / "entropy.csv"
@@ -85,14 +93,13 @@ def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, caps
 
 
 def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(gap_project, capsys,
-                                                                                 monkeypatch) -> None:
+                                                                                 without_low_field) -> None:
     """Every candidate is scored on the same held-out fields, and the networks answer (choice.DEFAULT); asked
     for, the mean of the networks and RBF is the mean of their curves, with the band of its own folds (without
     the low-field equation of state, which from the first field, 0.5 T, replaces each answer near T_C up to 1 T:
     tests/test_lowfield.py)."""
     from mat_interp_core import report
 
-    monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
     url, name = gap_project
     result = _result(url, name)
     table = result.choice
@@ -214,7 +221,8 @@ def test_below_a_low_gap_the_band_adds_half_the_networks_difference_from_rbf() -
                            + (np.array([1.0, 1.0]) if low else 0.0))
 
 
-def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(gap_project, monkeypatch) -> None:
+def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(gap_project, monkeypatch,
+                                                                                without_low_field) -> None:
     """choice.default and with_spread wired into simulate.project_entropy on a trained project: its layout has no
     low gap, so one is declared (uncertainty.low_gap patched; training a second project would cost a minute of
     CI). From its first field, 0.5 T, the Arrott interpolation then answers, its band grown by half its
@@ -223,7 +231,6 @@ def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(g
     difference from RBF), and the note says so; the networks asked for get half that difference. Without the
     low-field equation of state (from 0.5 T to 1 T near T_C), whose band across a low gap is its own
     (tests/test_lowfield.py)."""
-    monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
     url, name = gap_project
     blend, rbf = _result(url, name, answer="network+rbf"), _result(url, name, answer="rbf")
     networks, arrott = _result(url, name), _result(url, name, answer="arrott")
