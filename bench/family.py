@@ -597,7 +597,7 @@ def low_field_check(cases: list[Case]) -> pd.DataFrame:
         if low is not None:
             near = t_fine[np.abs(t_fine - low.t_c) <= low.half / 2]
             ours = low.delta_s(near, top)
-            row |= {"mean_field": low.mean_field, "err_pct": 100 * (ours.max() / exact.max() - 1),
+            row |= {"mean_field": low.mean_field, "misfit_pct": 100 * low.misfit, "err_pct": 100 * (ours.max() / exact.max() - 1),
                     "dT_peak": float(near[ours.argmax()] - t_fine[exact.argmax()])}
         rows.append(row)
     return pd.DataFrame(rows)

@@ -42,7 +42,10 @@ spread ±1 %). The evidence here is held out instead:
    benchmark's well-trained projects (their folds' training scatter widens it).
    Below a :func:`low_gap`, where no fold tests anything, the band adds how far
    the answer and another method differ there (:func:`with_spread`: the RBF
-   surface, or the networks where the Arrott interpolation answers).
+   surface, or the networks where the Arrott interpolation answers). Near T_C,
+   where the low-field equation of state answers below its top field, the
+   terms of the gaps there give way to its own error (:func:`with_low_field`),
+   which no measured field removes.
 5. The networks' band need not be symmetric (:func:`band_sides`): from a first
    field below ``entropy.ZERO_FIELD_T`` their peak was low on nearly every magnet
    of the family benchmark (the cusp of |ΔS_M| at T_C rounded off), so the band
@@ -92,7 +95,7 @@ CALIBRATION = 1.0  # see the module's docstring, bench/method.py and the README
 NETWORK_CALIBRATION = 0.35  # the networks' band without a low gap (network_scale), their isotherms' field fold: README
 NETWORK_SIDES = 0.7  # the networks' band, both sides, from a first field >= entropy.ZERO_FIELD_T (band_sides): README
 CUSP_SIDES = (0.2, 1.2)  # (below, above) the networks' answer from a first field below it (band_sides): README
-LOW_FIELD_BAND = 0.015  # the low-field equation of state's band across a low gap, of its |ΔS_M| (with_low_field): README
+LOW_FIELD_BAND = 0.015  # the low-field equation of state's own band where it answers, of its |ΔS_M| (with_low_field): README
 LOW_GAP_T = 0.5  # tesla: the narrowest lowest gap counted as one no fold tests inside (low_gap)
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
@@ -296,6 +299,7 @@ class Calibration:
     spread: pd.DataFrame | None = None  # below a low_gap: T_K, dH_T, dS (J/(kg·K)) added to the band (with_spread)
     sides: tuple[float, float] = (1.0, 1.0)  # factors below and above the answer: band_sides when the networks' folds made it
     low_field: bool = False  # the answer's low-field part near T_C is the equation of state's (with_low_field)
+    own: pd.DataFrame | None = None  # there: T_K, dH_T, dS, its own error, which no measured field removes
 
     @property
     def isotherm(self) -> bool:
@@ -555,12 +559,13 @@ def with_low_field(cal: Calibration, low=None, curves: pd.DataFrame | None = Non
     (:data:`NETWORK_SIDES`, as from a higher first field; README, fidelity: session 26) and :func:`cusp_warning`
     has nothing to say.
 
-    Across a :func:`low_gap` the equation of state answers where no fold tests: there the fold terms of the
-    gaps below its top field give way to its own error, :data:`LOW_FIELD_BAND` of its |ΔS_M| from H0, with its
-    weight (1 within a quarter of its window of T_C, tapering to 0 at half of it; README, fidelity: session 27)."""
+    Where the equation of state answers, the folds of the gaps below its top field test the networks, not it:
+    their terms give way to its own error, :data:`LOW_FIELD_BAND` of its |ΔS_M| from H0, with its weight (1
+    within a quarter of its window of T_C, tapering to 0 at half of it), in every layout (README, fidelity:
+    sessions 27 and 28), so the band and :func:`suggestions` follow what answers."""
     sides = (NETWORK_SIDES, NETWORK_SIDES) if cal.sides == CUSP_SIDES else cal.sides
     cal = replace(cal, sides=sides, low_field=True)
-    if low is None or curves is None or not cal.calibrated or cal.isotherm or not low_gap(cal.fields_t):
+    if low is None or curves is None or not cal.calibrated or cal.isotherm:
         return cal
     keep = 1.0 - low.weight(cal.t_axis)
     below = cal.fields_t[1:] <= low.top + 1e-9
@@ -572,21 +577,25 @@ def with_low_field(cal: Calibration, low=None, curves: pd.DataFrame | None = Non
     for value in np.unique(dh):
         at = dh == value
         own[at] = low.delta_s(t[at], low.h0 + min(float(value), low.top - low.h0))
-    term = grid.assign(dS=LOW_FIELD_BAND * low.weight(t) * own)
-    if cal.spread is not None:
-        both = term.merge(cal.spread, on=["T_K", "dH_T"], how="outer", suffixes=("", "_spread")).fillna(0.0)
-        term = both[["T_K", "dH_T"]].assign(dS=both["dS"] + both["dS_spread"])
-    return replace(cal, gap_error=gap_error, t_error=t_error, spread=term)
+    own = grid.assign(dS=LOW_FIELD_BAND * low.weight(t) * own)
+    return replace(cal, gap_error=gap_error, t_error=t_error, own=own)
 
 
-def _spread_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
-    """The :func:`with_spread` term at ΔH = `dh` on `t` (0 where there is none)."""
-    if cal.spread is None:
+def _term_at(term: pd.DataFrame | None, dh: float, t: np.ndarray) -> np.ndarray:
+    """A band term of columns T_K, dH_T, dS (:class:`Calibration`.spread or .own) at ΔH = `dh` on `t` (0 where
+    there is none)."""
+    if term is None:
         return np.zeros(np.shape(t))
-    part = cal.spread[np.isclose(cal.spread["dH_T"], dh)].sort_values("T_K")
+    part = term[np.isclose(term["dH_T"], dh)].sort_values("T_K")
     if part.empty:
         return np.zeros(np.shape(t))
     return np.interp(t, part["T_K"], part["dS"])
+
+
+def _spread_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
+    """What the band adds to the folds' terms at ΔH = `dh` on `t`: the :func:`with_spread` term and the
+    equation of state's own (:func:`with_low_field`)."""
+    return _term_at(cal.spread, dh, t) + _term_at(cal.own, dh, t)
 
 
 def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[float] | None = None,
@@ -616,9 +625,9 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         else:
             it = int(np.argmin(np.abs(cal.t_axis - float(t_peak[k]))))
         red += factor * gain * per_t[:, it] / dhs.size
-        spread = float(_spread_at(cal, dh, cal.t_axis[it:it + 1])[0])  # gone once the low gap is measured
-        red[0] += spread / dhs.size
-        total += (factor * (phi[:, None] * cal.total())[:, it].sum() + spread) / dhs.size
+        at = cal.t_axis[it:it + 1]
+        red[0] += float(_term_at(cal.spread, dh, at)[0]) / dhs.size  # gone once the low gap is measured
+        total += (factor * (phi[:, None] * cal.total())[:, it].sum() + float(_spread_at(cal, dh, at)[0])) / dhs.size
     kind, scale = cal.transform
     rows = []
     for j in np.argsort(-red):

@@ -147,3 +147,29 @@ def test_across_a_low_gap_the_band_near_t_c_is_the_equation_of_states_own():
     assert after[at_t_c] == pytest.approx(uncertainty.LOW_FIELD_BAND * own, rel=1e-6)
     assert after[20.0] == before[20.0] and after[69.5] == before[69.5]
     assert "equation of state fitted to the readings answers across it" in uncertainty.gap_warning(bridged)
+
+
+def test_without_a_low_gap_the_band_near_t_c_and_suggest_follow_the_equation_of_state():
+    """Decades from 0.01 T: the equation of state answers near T_C up to 0.5 T, so the folds of the gaps below
+    0.5 T (which test the networks there) give way to its own error in the band, and `suggest` does not rank a
+    field inside them for the band the networks' folds had there (session 28)."""
+    magnet = synthetic.BeanRodbellMagnet(J=2.0, T0=40.0, eta=0.3)
+    fields = np.array((0.01, 0.1, 0.5, 1.0, 2.0, 3.0))
+    low = lowfield.fit(*_readings(magnet, fields, np.arange(20.3, 70.0, 1.0)))
+    assert low is not None and low.top == 0.5
+    t = np.arange(20.0, 70.0, 0.5)
+    errors = np.repeat(np.array([[3.0], [2.0], [1.0], [1.0], [1.0]]), t.size, axis=1)  # largest at low field
+    cal = uncertainty.Calibration(fields, fields * 1e4, t, errors, fields, ("linear", 1.0))
+    assert not uncertainty.low_gap(fields)
+    curves = pd.DataFrame({"T_K": np.tile(t, 2), "dH_T": np.repeat([1.0, 2.0], t.size)})
+    at_t_c = t[np.argmin(np.abs(t - low.t_c))]
+    first = uncertainty.suggestions(cal, [1.0], [at_t_c]).iloc[0]
+    assert (first["gap_from"], first["gap_to"]) == (100.0, 1000.0)  # the networks' folds: the lowest gaps first
+    bridged = uncertainty.with_low_field(cal, low, curves)
+    before, after = (uncertainty.band(c, [1.0]).set_index("T_K")["dS_band"] for c in (cal, bridged))
+    own = low.delta_s(np.array([at_t_c]), 0.5)[0]
+    phi = uncertainty._fractions(cal, 1.0)  # 0.5 to 1 T whole, 1 to 2 T by 0.01
+    assert after[at_t_c] == pytest.approx(phi[2] * 1.0 + phi[3] * 1.0 + uncertainty.LOW_FIELD_BAND * own, rel=1e-6)
+    assert after[20.0] == before[20.0] and after[69.5] == before[69.5]  # far from T_C the networks answer
+    first = uncertainty.suggestions(bridged, [1.0], [at_t_c]).iloc[0]
+    assert (first["gap_from"], first["gap_to"]) == (5000.0, 10000.0)  # the networks' first gap above the top

@@ -55,12 +55,11 @@ def without_low_field(monkeypatch) -> None:
     monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
 
 
-def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, capsys, tmp_path,
-                                                               without_low_field) -> None:
-    """`entropy` reports the band; `suggest` ranks a field inside the widest gap first. Without the low-field
-    equation of state: from this project's first field, 0.5 T, it answers near T_C up to 1 T and moves the peak
-    temperature at which the gaps are ranked, while the band there still carries the networks' fold error of the
-    gap below 1 T, which then came first in one CI run of two (README, session 27)."""
+def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, capsys, tmp_path) -> None:
+    """`entropy` reports the band; `suggest` ranks a field inside the widest gap first. From this project's first
+    field, 0.5 T, the low-field equation of state answers near T_C up to 1 T, and the band there is its own error,
+    not the networks' folds of the gap below 1 T (which `suggest` ranked first in one CI run of two while the band
+    still carried them; README, sessions 27 and 28)."""
     url, name = gap_project
     assert uncertainty.calibration_status(projects.open_project(url, name)) == ""
     out_csv = tmp_path / "entropy.csv"

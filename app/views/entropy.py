@@ -281,8 +281,8 @@ def main() -> None:
                    "a quarter of that width each way, and from a first field below 5 mT, where their peak came out "
                    "low on nearly every magnet (the cusp of |ΔS_M| at T_C rounded off), less below the answer and more above "
                    "it, unless the low-field equation of state answered near T_C (the answer above says so), which "
-                   "keeps the cusp; across a wide low gap, where no fold tests, the band near T_C is then that equation's "
-                   "own error on the family benchmark. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
+                   "keeps the cusp; near T_C below that equation's top field the band is then its own error on the family "
+                   "benchmark, not the networks' folds. It cannot see a bias that the held-out fits share across a wide gap (README, bench/family.py). "
                    "The ensemble members' spread is not shown: they share the method's bias.")
     else:
         st.warning(f"The band is not calibrated: {fmt.md(getattr(net.calibration, 'reason', 'no held-out folds'))}.")
