@@ -527,8 +527,8 @@ def band(cal: Calibration, dh_tesla: Sequence[float], t: np.ndarray | None = Non
         if cal.calibrated:
             core = factor * cal.scale * (_fractions(cal, dh)[:, None] * cal.total()).sum(axis=0)
             core = np.interp(t_out, cal.t_axis, core)
-            spread = _spread_at(cal, dh, t_out)
-            below, above = cal.sides[0] * core + spread, cal.sides[1] * core + spread
+            added = _added_at(cal, dh, t_out)
+            below, above = cal.sides[0] * core + added, cal.sides[1] * core + added
         else:
             below = above = np.full(t_out.size, np.nan)
         rows.append(pd.DataFrame({"T_K": t_out, "dH_T": float(dh), "dS_band": 0.5 * (below + above),
@@ -573,11 +573,11 @@ def with_low_field(cal: Calibration, low=None, curves: pd.DataFrame | None = Non
     t_error = None if cal.t_error is None else np.where(below[:, None], cal.t_error * keep, cal.t_error)
     grid = curves[["T_K", "dH_T"]].drop_duplicates()
     t, dh = grid["T_K"].to_numpy(float), grid["dH_T"].to_numpy(float)
-    own = np.zeros(t.size)
+    ds = np.zeros(t.size)
     for value in np.unique(dh):
         at = dh == value
-        own[at] = low.delta_s(t[at], low.h0 + min(float(value), low.top - low.h0))
-    own = grid.assign(dS=LOW_FIELD_BAND * low.weight(t) * own)
+        ds[at] = low.delta_s(t[at], low.h0 + min(float(value), low.top - low.h0))
+    own = grid.assign(dS=LOW_FIELD_BAND * low.weight(t) * ds)
     return replace(cal, gap_error=gap_error, t_error=t_error, own=own)
 
 
@@ -592,7 +592,7 @@ def _term_at(term: pd.DataFrame | None, dh: float, t: np.ndarray) -> np.ndarray:
     return np.interp(t, part["T_K"], part["dS"])
 
 
-def _spread_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
+def _added_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
     """What the band adds to the folds' terms at ΔH = `dh` on `t`: the :func:`with_spread` term and the
     equation of state's own (:func:`with_low_field`)."""
     return _term_at(cal.spread, dh, t) + _term_at(cal.own, dh, t)
@@ -627,7 +627,7 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         red += factor * gain * per_t[:, it] / dhs.size
         at = cal.t_axis[it:it + 1]
         red[0] += float(_term_at(cal.spread, dh, at)[0]) / dhs.size  # gone once the low gap is measured
-        total += (factor * (phi[:, None] * cal.total())[:, it].sum() + float(_spread_at(cal, dh, at)[0])) / dhs.size
+        total += (factor * (phi[:, None] * cal.total())[:, it].sum() + float(_added_at(cal, dh, at)[0])) / dhs.size
     kind, scale = cal.transform
     rows = []
     for j in np.argsort(-red):

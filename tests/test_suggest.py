@@ -228,7 +228,7 @@ def test_below_a_low_gap_the_mean_with_rbf_answers_with_the_spread_in_its_band(g
     difference from the networks. With the rule from 0 T for that gap too (choice.DEFAULT_WIDE_GAP patched),
     the mean of the networks and RBF answers, its band grows by its distance from RBF (half the networks'
     difference from RBF), and the note says so; the networks asked for get half that difference. Without the
-    low-field equation of state (from 0.5 T to 1 T near T_C), whose band across a low gap is its own
+    low-field equation of state (from 0.5 T to 1 T near T_C), whose band there is its own
     (tests/test_lowfield.py)."""
     url, name = gap_project
     blend, rbf = _result(url, name, answer="network+rbf"), _result(url, name, answer="rbf")
@@ -297,7 +297,7 @@ def test_entropy_answer_names_the_method_on_both_front_ends(gap_project, capsys,
     assert np.allclose(page["peak_J_per_kgK"], pchip.figures.sort_values("dH_T")["peak_J_per_kgK"], rtol=1e-6)
 
 
-_RESULTS: dict = {}  # (url, name, answer, uncertainty.low_gap) -> the result; the tests only read it
+_RESULTS: dict = {}  # _result's key -> the result; the tests only read it
 
 
 def _result(url: str, name: str, answer: str | None = None):
