@@ -314,9 +314,20 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
                "rmse": float(np.sqrt(np.mean((ds - case.exact(t, float(dh))) ** 2))),
                "band_kind": kind, "band_half_pct": 100 * half / peak if np.isfinite(half) else np.nan,
                "band_below_pct": 100 * below / peak, "band_above_pct": 100 * above / peak,
-               "covered": bool(-below <= peak - ds[k] <= above) if np.isfinite(half) else np.nan, **extra}
+               "covered": bool(-below <= peak - ds[k] <= above) if np.isfinite(half) else np.nan,
+               **_t_span(part, t_peak), **extra}
         rows.append(row)
     return rows
+
+
+def _t_span(part: pd.DataFrame, t_peak: float) -> dict:
+    """Where the product's band puts the peak (entropy.peak_span), its width and whether the exact T_peak is in it."""
+    lo = hi = np.nan
+    if {"dS_low", "dS_high"} <= set(part):
+        lo, hi = entropy.peak_span(*(part[c].to_numpy(dtype=float) for c in ("T_K", "dS_low", "dS_high")))
+    if not np.isfinite(lo):
+        return {"t_span_K": np.nan, "t_covered": np.nan}
+    return {"t_span_K": hi - lo, "t_covered": bool(lo <= t_peak <= hi)}
 
 
 def _band_at(part: pd.DataFrame, k: int) -> tuple[float, str]:
@@ -529,6 +540,10 @@ def summary(results: pd.DataFrame) -> str:
         checks += [("band coverage", len(cover) > 0 and cover.mean() >= 0.85),
                    ("band half-width", len(cover) > 0 and part["band_half_pct"].median() <= 3)]
         lines.append("  " + "; ".join(f"{n}: {'met' if ok else 'NOT met'}" for n, ok in checks))
+        spans = part[["t_span_K", "t_covered"]].dropna() if "t_covered" in part else part.iloc[:0]
+        if len(spans):
+            lines.append(f"  T_peak's band (entropy.peak_span) holds the exact T_peak in {int(spans.t_covered.sum())} "
+                         f"of {len(spans)} pairs; its width median (worst) {_median_worst(spans.t_span_K)} K")
     return "\n".join(lines)
 
 

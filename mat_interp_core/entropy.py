@@ -38,6 +38,7 @@ __all__ = [
     "fine_axes",
     "delta_s_band",
     "merit_bounds",
+    "peak_span",
     "BOUNDED_MERITS",
     "band_figures",
     "SimulatedEntropy",
@@ -335,16 +336,42 @@ BOUNDED_MERITS = ("FWHM_K", "RCP_J_per_kg", "RC_J_per_kg")  # with the TEC colum
 def merit_bounds(curves: pd.DataFrame, lifts: Sequence[float] = DEFAULT_LIFTS_K) -> pd.DataFrame:
     """The band of the figures of merit other than the peak (which ``simulate.with_band`` bounds at the peak):
     each figure of the band's lower and upper edge curves (`curves`' dS_low and dS_high), as `<figure>_low`
-    and `<figure>_high`, the smaller and the larger of the two, per dH_T. TEC is a mean of the curve, so its
+    and `<figure>_high`, the smaller and the larger of the two, per dH_T; T_peak_K_low and T_peak_K_high are
+    :func:`peak_span`. TEC is a mean of the curve, so its
     edges bound it; the FWHM (and RCP, RC with it) of the two edges is where the band puts the curve's width."""
     edges = [figures_of_merit(curves.assign(dS_J_per_kgK=curves[c]), lifts).set_index("dH_T")
              for c in ("dS_low", "dS_high")]
     names = [*BOUNDED_MERITS, *map(tec_column, parse_lifts(lifts))]
     out = pd.DataFrame(index=edges[0].index)
+    spans = {float(dh): peak_span(*(part.sort_values("T_K")[c].to_numpy(dtype=float)
+                                    for c in ("T_K", "dS_low", "dS_high")))
+             for dh, part in curves.groupby("dH_T", sort=True)}
+    out["T_peak_K_low"] = [spans[float(dh)][0] for dh in out.index]
+    out["T_peak_K_high"] = [spans[float(dh)][1] for dh in out.index]
     for name in names:
         out[f"{name}_low"] = np.fmin(edges[0][name], edges[1][name])
         out[f"{name}_high"] = np.fmax(edges[0][name], edges[1][name])
     return out.reset_index()
+
+
+def peak_span(t: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """Where the peak of any curve inside the band (low ≤ y ≤ high at every T) can be: the temperatures at which
+    the upper edge reaches the highest point of the lower edge, from the first to the last (linearly
+    interpolated crossings). On a broad peak this span is wide, which is the honest answer: the band cannot
+    tell where on the plateau the maximum lies. (nan, nan) without a band."""
+    keep = np.isfinite(t) & np.isfinite(low) & np.isfinite(high)
+    t, low, high = t[keep], low[keep], high[keep]
+    if t.size == 0:
+        return float("nan"), float("nan")
+    floor = float(np.max(low))
+    above = np.flatnonzero(high >= floor)
+    i, j = int(above[0]), int(above[-1])
+
+    def crossing(a: int, b: int) -> float:  # between the node a (below the floor) and b (at or above it)
+        return float(t[a] + (floor - high[a]) * (t[b] - t[a]) / (high[b] - high[a]))
+
+    return (crossing(i - 1, i) if i > 0 else float(t[0]),
+            crossing(j + 1, j) if j < t.size - 1 else float(t[-1]))
 
 
 def with_tec(figures: pd.DataFrame, curves: pd.DataFrame, lifts: Sequence[float]) -> pd.DataFrame:

@@ -10,6 +10,8 @@ from mat_interp_core.entropy import (
     UnitError,
     delta_s,
     figures_of_merit,
+    merit_bounds,
+    peak_span,
     spikiness,
     to_specific_moment,
     to_tesla,
@@ -201,6 +203,24 @@ def test_figures_of_merit_edge_cases() -> None:
     row = figures_of_merit(rising).iloc[0]
     assert np.isnan(row["FWHM_K"]) and np.isnan(row["RCP_J_per_kg"]) and np.isnan(row["RC_J_per_kg"])
     assert row["peak_J_per_kgK"] == 10.0
+
+
+def test_peak_temperature_band_is_where_the_upper_edge_reaches_the_lower_edges_top() -> None:
+    """entropy.peak_span: on a Gaussian with a band of ±δ, the peak of any curve in the band lies where
+    peak·exp(−(T−T0)²/2σ²) + δ ≥ peak − δ, i.e. |T − T0| ≤ σ·√(−2 ln(1 − 2δ/peak)); a broad peak (large σ) or a
+    wide band gives a wide span, and merit_bounds carries it as T_peak_K_low and T_peak_K_high."""
+    t = np.linspace(10.0, 70.0, 6001)
+    for sigma, delta in ((3.0, 0.1), (12.0, 0.1), (3.0, 0.5)):
+        y = 10.0 * np.exp(-0.5 * ((t - 40.0) / sigma) ** 2)
+        lo, hi = peak_span(t, y - delta, y + delta)
+        reach = sigma * np.sqrt(-2 * np.log(1 - 2 * delta / 10.0))
+        assert (lo, hi) == (pytest.approx(40.0 - reach, abs=1e-3), pytest.approx(40.0 + reach, abs=1e-3))
+        curves = pd.DataFrame({"T_K": t, "dH_T": 2.0, "dS_J_per_kgK": y, "dS_low": y - delta, "dS_high": y + delta})
+        row = merit_bounds(curves, [3.0]).iloc[0]
+        assert (row.T_peak_K_low, row.T_peak_K_high) == (pytest.approx(lo), pytest.approx(hi))
+    # an upper edge that reaches the top at both ends of the range: the span runs to the range's ends
+    assert peak_span(t, np.full_like(t, 1.0), np.full_like(t, 2.0)) == (10.0, 70.0)
+    assert np.isnan(peak_span(t, np.full_like(t, np.nan), y)[0])  # no band
 
 
 def test_spikiness_definition() -> None:

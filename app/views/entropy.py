@@ -314,6 +314,11 @@ def main() -> None:
         "peak_high": st.column_config.NumberColumn("peak, band to", format="%.4f",
                                                    help="The high end of the calibrated 90 % band at the peak."),
         "T_peak_K": st.column_config.NumberColumn("T at peak (K)", format="%.2f"),
+        **{f"T_peak_K_{end}": st.column_config.NumberColumn(f"T at peak, band {'from' if end == 'low' else 'to'}",
+                                                            format="%.2f",
+                                                            help="Where the peak of a curve inside the band can "
+                                                                 "be: wide on a broad peak.")
+           for end in ("low", "high")},
         "FWHM_K": st.column_config.NumberColumn("FWHM (K)", format="%.2f"),
         "RCP_J_per_kg": st.column_config.NumberColumn("RCP (J/kg)", format="%.2f"),
         "RC_J_per_kg": st.column_config.NumberColumn("RC (J/kg)", format="%.2f"),
