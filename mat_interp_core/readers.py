@@ -292,7 +292,10 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             if unit:
                 units.setdefault(base, (unit, column, name))
         infos.append({"name": name, "size": len(data), "sha256": sha, "rows": len(frame)})
-        frames.append(frame.assign(**{SOURCE_COLUMN: name}) if len(sources) > 1 else frame)
+        if len(sources) > 1:
+            frame.attrs.pop(dataset._LINES_ATTR, None)  # one file's lines mean nothing in the merged table (and
+            frame = frame.assign(**{SOURCE_COLUMN: name})  # pd.concat cannot compare arrays in attrs)
+        frames.append(frame)
     if len(set(np.round(list(masses.values()), 12))) > 1:
         listed = ", ".join(f"{m:g} in '{n}'" for n, m in masses.items())
         raise DataError(f"the files give different sample masses (SAMPLE_MASS {listed}); load one sample's files "

@@ -388,3 +388,11 @@ def test_train_then_entropy_with_no_unit_or_mass_flag(tmp_path, capsys) -> None:
     code = cli.main(["status", "mt", "--database", url])
     out = capsys.readouterr().out
     assert "source file: mt.dat" in out and re.search(r"set points: 10\d\.\d+, (999|1000)", out)
+
+
+def test_several_csv_files_with_blank_lines_merge() -> None:
+    """Each CSV's blank-line bookkeeping (an array in DataFrame.attrs) made pd.concat raise a ValueError."""
+    one = b"T (K),H (Oe),M (emu)\n1,100,3\n\n2,100,4\n"
+    two = b"T (K),H (Oe),M (emu)\n1,200,3\n\n2,200,4\n"
+    loaded = readers.load([("a.csv", one), ("b.csv", two)])
+    assert len(loaded.frame) == 4 and list(loaded.frame[readers.SOURCE_COLUMN]) == ["a.csv"] * 2 + ["b.csv"] * 2
