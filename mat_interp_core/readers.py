@@ -69,7 +69,9 @@ MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least th
 PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
-_MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
+_MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-dc", "m-reg",
+                      "m. (emu)")  # "M-DC": the ACMS's DC moment, beside its AC M' and M''
+_SPREAD = re.compile(r"err|std|dev")  # a moment's standard error or deviation ("M-Std.Dev." of the ACMS), no moment
 
 
 def unit_in_name(column: str) -> str:
@@ -232,7 +234,7 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     """The moment column and its standard-error column. The most trusted fit among the columns at least half as
     filled as the fullest (a fit that failed on a few rows still beats a raw signal such as "M. Raw' (emu)" that
     is always written; a column MultiVu leaves empty in this mode does not), then the most filled."""
-    cands = [c for c, u in units.items() if u in MOMENT_UNITS and "err" not in c.lower()
+    cands = [c for c, u in units.items() if u in MOMENT_UNITS and not _SPREAD.search(_base_name(c))
              and pd.api.types.is_numeric_dtype(frame[c])]
     if not cands:
         return None, None
@@ -246,7 +248,7 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
 
     moment = max(cands, key=rank)
     base = _base_name(moment)
-    errs = [c for c, u in units.items() if u == units[moment] and "err" in c.lower()]
+    errs = [c for c, u in units.items() if u == units[moment] and _SPREAD.search(_base_name(c))]
     # MultiVu's pairs: "Moment" / "M. Std. Err.", "DC Moment Free Ctr" / "DC Moment Err Free Ctr"
     named = {"m. std. err."} if base == "moment" else {base.replace("moment", "moment err", 1)}
     exact = [c for c in errs if _base_name(c) in named]

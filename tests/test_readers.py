@@ -396,3 +396,38 @@ def test_several_csv_files_with_blank_lines_merge() -> None:
     two = b"T (K),H (Oe),M (emu)\n1,200,3\n\n2,200,4\n"
     loaded = readers.load([("a.csv", one), ("b.csv", two)])
     assert len(loaded.frame) == 4 and list(loaded.frame[readers.SOURCE_COLUMN]) == ["a.csv"] * 2 + ["b.csv"] * 2
+
+
+# --------------------------------------------------------------------------- .dat variants labs produce
+# Small files written by hand to the layouts of MultiVu and the habits of labs (none copied from elsewhere):
+# [Header] = line 1, the header lines, [Data], the column row, then the rows.
+
+QD_COLUMNS = ",".join(["Comment", T, H, M, "M. Std. Err. (emu)"])
+
+
+def qd_rows(fields=(1000, 10000, 20000), n_t=8) -> list[str]:
+    """M(T) sweeps at fields read back with jitter (999.87, 1000.13 Oe, ...): ~0.2 emu at most."""
+    rows = []
+    for i, f in enumerate(fields):
+        for k in range(n_t):
+            t = 10 + 5 * k + 0.01 * ((k + i) % 3 - 1)
+            m = 0.2 * (1 - t / 60) * (f / 20000) ** 0.5
+            rows.append(f",{t:.3f},{f + 0.13 * (k % 3 - 1):.2f},{m:.6E},{m * 1e-3:.2E}")
+    return rows
+
+
+def qd(rows=None, header=("INFO,2.05,SAMPLE_MASS",), columns=QD_COLUMNS, end="\r\n") -> bytes:
+    lines = ["[Header]", "; hand-written test file", "BYAPP,MPMS3,1.2", *header, "[Data]", columns,
+             *(qd_rows() if rows is None else rows)]
+    return ("\r\n".join(lines) + end).encode()
+
+
+def test_acms_dc_moment_is_chosen_over_its_ac_and_std_dev_columns() -> None:
+    """An ACMS file writes the AC M', M'' and the DC M-DC, each with a 'Std.Dev.' column, all in emu: the DC moment
+    is the magnetisation (the first filled emu column, M', was taken), its Std.Dev. the standard error."""
+    columns = ",".join(["Comment", T, H, "Frequency (Hz)", "M' (emu)", "M'' (emu)", "M-Std.Dev. (emu)", "M-DC (emu)"])
+    rows = [r.rsplit(",", 2)[0] + f",1000,{float(r.split(',')[3]) * 1e-3:.3E},1E-7,1E-6,{r.split(',')[3]}"
+            for r in qd_rows()]
+    loaded = readers.load([("acms.dat", qd(rows, columns=columns))])
+    assert loaded.moment == "M-DC (emu)" and loaded.stderr == "M-Std.Dev. (emu)"
+    assert readers.guess_columns(loaded) == (T, H, "M-DC (emu)")
