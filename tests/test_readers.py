@@ -431,3 +431,81 @@ def test_acms_dc_moment_is_chosen_over_its_ac_and_std_dev_columns() -> None:
     loaded = readers.load([("acms.dat", qd(rows, columns=columns))])
     assert loaded.moment == "M-DC (emu)" and loaded.stderr == "M-Std.Dev. (emu)"
     assert readers.guess_columns(loaded) == (T, H, "M-DC (emu)")
+
+
+def test_a_dat_saved_again_by_excel_pads_every_line_with_commas() -> None:
+    """Opened and saved in Excel, '[Data]' becomes '[Data],,,,' (and so does every short line): it was 'no [Data]
+    line'."""
+    raw = qd().replace(b"\r\n", b",,,,\r\n")
+    loaded = readers.load([("excel.dat", raw)])
+    assert len(loaded.frame) == 24 and loaded.moment == M and loaded.mass_mg == pytest.approx(2.05)
+
+
+def test_a_bom_before_windows_text_still_reads_as_a_dat() -> None:
+    raw = b"\xef\xbb\xbf" + qd(header=("INFO,2.05,SAMPLE_MASS", "TITLE,annealed at 900 °C")).replace(
+        "°".encode(), "°".encode("cp1252"))
+    loaded = readers.load([("bom.dat", raw)])
+    assert len(loaded.frame) == 24 and any("read as Windows text" in n for n in loaded.notes)
+
+
+def test_a_file_cut_inside_its_last_line_leaves_that_line_out_and_says_so() -> None:
+    """Copied while the measurement ran: the last moment '1.286' of '1.286046E-03' was taken 1000 times too
+    large, without a word."""
+    rows = qd_rows()
+    cut = qd(rows + [",60.017,20000.04,1.286"], end="")
+    loaded = readers.load([("cut.dat", cut)])
+    assert len(loaded.frame) == 24 and loaded.frame[M].max() < 0.2
+    assert "file 'cut.dat' line 31 is cut short (4 of 5 cells; the file ends inside it): left out" in loaded.notes
+    assert len(readers.load([("whole.dat", qd(end=""))]).frame) == 24  # a full last line without a line end stays
+
+
+@pytest.mark.parametrize("rows, line", [
+    (qd_rows()[:7] + [qd_rows()[7] + ",1,2"] + qd_rows()[8:], 14),  # a stray pair of cells in one row
+    ([r + ",5" for r in qd_rows()], 7),  # the column row misses the last name: that column was dropped
+])
+
+
+def test_a_row_with_more_cells_than_the_column_row_is_named_by_its_file_line(rows, line) -> None:
+    with pytest.raises(DataError) as err:
+        readers.load([("extra.dat", qd(rows))])
+    assert _sentence(err.value).startswith(f"file 'extra.dat' line {line} has ")
+    assert "the column row (line 6) names 5" in str(err.value)
+    # empty cells past the last column (trailing commas) are no data and load as before
+    assert len(readers.load([("commas.dat", qd([r + ",,," for r in qd_rows()]))]).frame) == 24
+
+
+def test_a_dat_without_data_rows_says_what_it_holds() -> None:
+    with pytest.raises(DataError) as err:
+        readers.load([("empty.dat", qd([]))])
+    assert _sentence(err.value) == ("file 'empty.dat': the [Data] section (line 5) names its columns (line 6) but "
+                                    "has no data rows.")
+    with pytest.raises(DataError) as err:
+        readers.load([("comments.dat", qd(["sweep at 1 T,,,,", "sweep at 2 T,,,,"]))])
+    assert _sentence(err.value) == ("file 'comments.dat': the [Data] table (from line 6) holds only comment rows, "
+                                    "no measured point.")
+
+
+def test_a_garbled_cell_is_named_by_its_line_in_the_dat() -> None:
+    """A text cell in the moment or field column made the column vanish from the guesses ('every row has an empty
+    ...' or 'a new project needs --x1 ...'); validate's messages counted lines from the [Data] column row as if it
+    were line 1. Lines here: 7 the first row, a comment row at 8 and an empty moment at 9 (both dropped)."""
+    rows = qd_rows()
+    rows.insert(1, "sweep at 1 kOe,,,,")
+    rows[2] = ",".join(rows[2].split(",")[:3] + ["", ""])
+    garbled = list(rows)
+    garbled[4] = ",".join(rows[4].split(",")[:3] + ["1.2.3", "1E-6"])  # line 11
+    with pytest.raises(DataError) as err:
+        loaded = readers.load([("g.dat", qd(garbled))])
+        assert readers.guess_columns(loaded) == (T, H, M)
+        readers.prepare(loaded, T, H, M)
+    assert "column 'Moment (emu)' row 3 (line 11): '1.2.3' is not a number" in str(err.value)
+    field = list(rows)
+    field[4] = ",".join(rows[4].split(",")[:2] + ["---"] + rows[4].split(",")[3:])
+    loaded = readers.load([("f.dat", qd(field))])
+    assert readers.guess_roles(loaded) == readers.Roles(T, H)
+    with pytest.raises(DataError, match=r"column 'Magnetic Field \(Oe\)' row 3 \(line 11\): '---' is not a number"):
+        readers.prepare(loaded, T, H, M)
+    infinite = list(rows)
+    infinite[5] = ",".join(rows[5].split(",")[:3] + ["inf", "1E-6"])  # line 12
+    with pytest.raises(DataError, match=r"'Moment \(emu\)' has 1 infinite value: row 4 \(line 12\)"):
+        readers.prepare(readers.load([("i.dat", qd(infinite))]), T, H, M)
