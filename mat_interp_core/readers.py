@@ -151,6 +151,41 @@ def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, 
     return mg, text + why, mg == value or bool(why)
 
 
+_MASS_VALUE = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Zµμ]*)$")
+_MASS_UNITS = {"": None, "mg": 1.0, "g": 1e3, "µg": 1e-3, "μg": 1e-3, "ug": 1e-3}  # unit -> mg per unit
+
+
+def _sample_mass(cells: list[str], where: str) -> tuple[float | None, str | None, str | None] | None:
+    """(value, unit, problem) of a header line giving SAMPLE_MASS, else None.
+
+    MultiVu writes ``INFO,<mass>,SAMPLE_MASS``; other writers ``INFO,SAMPLE_MASS,<mass>``, some with a unit
+    ('12.3 mg', '0.0123 g'). An empty value or 0 is no mass (MultiVu writes 0 when none was entered); a value
+    that is no positive mass is returned as a problem sentence, raised only when the mass is needed.
+    """
+    if len(cells) < 3 or cells[0].upper() != "INFO":
+        return None
+    if cells[2].upper() == "SAMPLE_MASS":
+        raw = cells[1]
+    elif cells[1].upper() == "SAMPLE_MASS":
+        raw = cells[2]
+    else:
+        return None
+    if not raw:
+        return None
+    match = _MASS_VALUE.match(raw)
+    unit = match.group(2).lower().replace("μ", "µ") if match else ""
+    if not match or unit not in _MASS_UNITS:
+        return None, None, (f"{where}: SAMPLE_MASS '{raw}' is not a mass (a number, optionally with mg or g); fix it "
+                            "or give the mass yourself (--mass-mg, Data page: 'Sample mass').")
+    value = float(match.group(1))
+    if value == 0:
+        return None
+    if not (np.isfinite(value) and value > 0):
+        return None, None, (f"{where}: SAMPLE_MASS '{raw}' is not a positive mass; fix it or give the mass yourself "
+                            "(--mass-mg, Data page: 'Sample mass').")
+    return value, (unit or None), None
+
+
 def _cell_counts(lines: list[str]) -> list[int]:
     """Cells per comma-separated line (quotes respected when there are any)."""
     if any('"' in line for line in lines):
@@ -162,28 +197,22 @@ def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, 
     """The [Data] table of a Quantum Design file and what its [Header] says.
 
     `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass' (the number, or None),
-    'comment_rows' (rows of the data that only carry a comment) and 'notes'. Lines starting with ';' are comments;
-    empty cells (a failed fit) are NaN. A last line the file ends inside of (fewer cells than the column row, no
-    line end) is left out with a note; a row with more non-empty cells than the column row names is refused. The
-    frame's attrs carry each row's line in the file (for validate's messages).
+    'mass_unit' ('mg', 'g', 'µg' when the file names it, else None), 'mass_problem' (a sentence when SAMPLE_MASS
+    is unreadable, else None), 'comment_rows' (rows of the data that only carry a comment) and 'notes'. Lines
+    starting with ';' are comments; empty cells (a failed fit) are NaN. A last line the file ends inside of (fewer
+    cells than the column row, no line end) is left out with a note; a row with more non-empty cells than the
+    column row names is refused. The frame's attrs carry each row's line in the file (for validate's messages).
     """
     found = _DATA_LINE.search(text)
     if found is None:
         raise DataError(f"{label} has a [Header] block but no [Data] line; it holds no measurement table.")
     lines = text[: found.start()].split("\n")
     data_at = len(lines) - 1
-    mass = None
+    mass, unit, problem = None, None, None
     for number, line in enumerate(lines[:data_at], start=1):
-        cells = [c.strip() for c in line.split(",")]
-        if len(cells) >= 3 and cells[0].upper() == "INFO" and cells[2].upper() == "SAMPLE_MASS" and cells[1]:
-            try:
-                mass = float(cells[1])
-            except ValueError:
-                raise DataError(
-                    f"{label} line {number}: SAMPLE_MASS '{cells[1]}' is not a number; fix it or give the mass yourself."
-                ) from None
-            if not (np.isfinite(mass) and mass > 0):
-                mass = None  # MultiVu writes 0 when the mass was not entered
+        read = _sample_mass([c.strip() for c in line.split(",")], f"{label} line {number}")
+        if read is not None:
+            mass, unit, problem = read
     notes: list[str] = []
     body = text[found.end() :].split("\n")  # body[i] is line data_at + 1 + i of the file (1-based)
     kept = [i for i, line in enumerate(body) if line.strip() and not line.lstrip().startswith(";")]
@@ -235,7 +264,8 @@ def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, 
     frame = frame.reset_index(drop=True)
     if line_numbers is not None:
         frame.attrs[dataset._LINES_ATTR] = line_numbers
-    return frame, {"sample_mass": mass, "comment_rows": comment_rows, "notes": notes}
+    return frame, {"sample_mass": mass, "mass_unit": unit, "mass_problem": problem, "comment_rows": comment_rows,
+                   "notes": notes}
 
 
 # --------------------------------------------------------------------------- several files
@@ -250,6 +280,7 @@ class Loaded:
     units: dict[str, str]  # column -> unit read from its header
     mass_mg: float | None = None  # from SAMPLE_MASS
     mass_text: str = ""  # how SAMPLE_MASS was read (sample_mass_mg)
+    mass_problem: str | None = None  # why an unreadable SAMPLE_MASS was not taken (raised if no mass is given)
     moment: str | None = None  # the moment column an instrument file means
     stderr: str | None = None  # its standard-error column
     empty_moments: int = 0  # rows dropped because the moment cell was empty (a failed fit)
@@ -334,7 +365,9 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             loaded.comment_rows += header["comment_rows"]
             loaded.notes.extend(header["notes"])
             if header["sample_mass"] is not None:
-                masses[name] = header["sample_mass"]
+                masses[name] = (header["sample_mass"], header["mass_unit"])
+            elif header["mass_problem"] and loaded.mass_problem is None:
+                loaded.mass_problem = header["mass_problem"]
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
         for column in frame.columns:
@@ -352,8 +385,9 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             frame.attrs.pop(dataset._LINES_ATTR, None)  # one file's lines mean nothing in the merged table (and
             frame = frame.assign(**{SOURCE_COLUMN: name})  # pd.concat cannot compare arrays in attrs)
         frames.append(frame)
-    if len(set(np.round(list(masses.values()), 12))) > 1:
-        listed = ", ".join(f"{m:g} in '{n}'" for n, m in masses.items())
+    in_mg = [v * _MASS_UNITS[u] if u else v for v, u in masses.values()]  # a unitless value as written
+    if len(set(np.round(in_mg, 12))) > 1:
+        listed = ", ".join(f"{v:g}{' ' + u if u else ''} in '{n}'" for n, (v, u) in masses.items())
         raise DataError(f"the files give different sample masses (SAMPLE_MASS {listed}); load one sample's files "
                         "together.")
     frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
@@ -363,12 +397,20 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
     loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)
     if masses:
-        emu = loaded.moment and loaded.units[loaded.moment] == "emu"
-        moments = pd.to_numeric(frame[loaded.moment], errors="coerce").abs() if emu else None
-        peak = float(moments.max()) if moments is not None and moments.notna().any() else None
-        loaded.mass_mg, loaded.mass_text, noteworthy = sample_mass_mg(next(iter(masses.values())), peak)
-        if noteworthy:
-            loaded.notes.append(loaded.mass_text)
+        value, unit = next(iter(masses.values()))
+        if unit:  # the file names the unit: nothing to guess
+            loaded.mass_mg = value * _MASS_UNITS[unit]
+            loaded.mass_text = f"SAMPLE_MASS {value:g} {unit}" + ("" if unit == "mg" else f" = {loaded.mass_mg:g} mg")
+        else:
+            emu = loaded.moment and loaded.units[loaded.moment] == "emu"
+            moments = pd.to_numeric(frame[loaded.moment], errors="coerce").abs() if emu else None
+            peak = float(moments.max()) if moments is not None and moments.notna().any() else None
+            loaded.mass_mg, loaded.mass_text, noteworthy = sample_mass_mg(value, peak)
+            if noteworthy:
+                loaded.notes.append(loaded.mass_text)
+        loaded.mass_problem = None
+    elif loaded.mass_problem:
+        loaded.notes.append(loaded.mass_problem.rstrip("."))
     if loaded.instrument and loaded.moment:
         empty = frame[loaded.moment].isna()
         loaded.empty_moments = int(empty.sum())
@@ -600,6 +642,8 @@ def project_units(
     if molar_mass_g is not None:
         units["molar_mass_g"] = float(molar_mass_g)
     if loaded.instrument and units.get("m_unit") == "emu" and mass is None:
+        if loaded.mass_problem:
+            raise DataError(loaded.mass_problem)
         raise DataError(
             f"the moment '{data.y_name}' is in emu but neither the file (INFO,<mass>,SAMPLE_MASS) nor the "
             "options give the sample mass; give it with --mass-mg (Data page: 'Sample mass')."

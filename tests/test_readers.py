@@ -509,3 +509,29 @@ def test_a_garbled_cell_is_named_by_its_line_in_the_dat() -> None:
     infinite[5] = ",".join(rows[5].split(",")[:3] + ["inf", "1E-6"])  # line 12
     with pytest.raises(DataError, match=r"'Moment \(emu\)' has 1 infinite value: row 4 \(line 12\)"):
         readers.prepare(readers.load([("i.dat", qd(infinite))]), T, H, M)
+
+
+@pytest.mark.parametrize("line", ["INFO,SAMPLE_MASS,12.3 mg", "INFO,12.3 mg,SAMPLE_MASS", "INFO,0.0123 g,SAMPLE_MASS",
+                                  "INFO,SAMPLE_MASS,12.3"])
+def test_sample_mass_in_either_order_and_with_its_unit(line) -> None:
+    """MultiVu writes INFO,<mass>,SAMPLE_MASS; other writers put the name first, some add the unit. A unit in the
+    file is taken as it is (no guess); the name first was ignored, a unit refused as 'not a number'."""
+    loaded = readers.load([("m.dat", qd(header=(line,)))])
+    assert loaded.mass_mg == pytest.approx(12.3)
+    data, facts = readers.prepare(loaded, T, H, M)
+    assert readers.project_units(loaded, data, facts)["mass_mg"] == pytest.approx(12.3)
+    if "g" in line.split(",")[1 if "SAMPLE_MASS" in line.split(",")[2] else 2]:
+        assert "read as" not in loaded.mass_text and not any("SAMPLE_MASS" in n for n in loaded.notes)
+
+
+@pytest.mark.parametrize("raw, why", [("abc", "is not a mass"), ("-3", "is not a positive mass")])
+def test_an_unreadable_sample_mass_is_named_when_the_mass_is_needed_and_the_user_can_give_it(raw, why) -> None:
+    """It stopped the load ('give the mass yourself' could not be followed) or, negative, was dropped without a
+    word and then reported as missing; now its line is named when the mass is needed, and --mass-mg gets past it."""
+    loaded = readers.load([("m.dat", qd(header=(f"INFO,{raw},SAMPLE_MASS",)))])
+    assert loaded.mass_mg is None and any(f"line 4: SAMPLE_MASS '{raw}' {why}" in n for n in loaded.notes)
+    data, facts = readers.prepare(loaded, T, H, M)
+    with pytest.raises(DataError) as err:
+        readers.project_units(loaded, data, facts)
+    assert _sentence(err.value).startswith(f"file 'm.dat' line 4: SAMPLE_MASS '{raw}' {why}")
+    assert readers.project_units(loaded, data, facts, mass_mg=2.0)["mass_mg"] == 2.0
