@@ -12,6 +12,7 @@ rejected raises `DataError` with one sentence naming the file, column or row.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -69,7 +70,9 @@ MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least th
 PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
-_MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-reg", "m. (emu)")
+_MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-dc", "m-reg",
+                      "m. (emu)")  # "M-DC": the ACMS's DC moment, beside its AC M' and M''
+_SPREAD = re.compile(r"err|std|dev")  # a moment's standard error or deviation ("M-Std.Dev." of the ACMS), no moment
 
 
 def unit_in_name(column: str) -> str:
@@ -96,8 +99,7 @@ def is_quantum_design(text: str) -> bool:
     return text.lstrip()[:8].lower() == "[header]"
 
 
-_DATA_LINE = re.compile(r"^[ \t]*\[data\][ \t]*$", re.IGNORECASE | re.MULTILINE)
-_COMMENT_LINE = re.compile(r"^[ \t]*;.*\n?", re.MULTILINE)
+_DATA_LINE = re.compile(r"^[ \t]*\[data\][ \t,]*$", re.IGNORECASE | re.MULTILINE)  # ',,,': saved again by Excel
 
 
 def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
@@ -107,6 +109,8 @@ def _instrument_text(data: bytes, label: str, notes: list[str]) -> str:
     try:
         return dataset._decode(data, label)[0]
     except DataError:
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM before text that is not UTF-8 after all
+            data = data[3:]
         if not is_quantum_design(data[:256].decode("latin-1")):
             raise
     try:
@@ -147,52 +151,121 @@ def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, 
     return mg, text + why, mg == value or bool(why)
 
 
+_MASS_VALUE = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Zµμ]*)$")
+_MASS_UNITS = {"": None, "mg": 1.0, "g": 1e3, "µg": 1e-3, "μg": 1e-3, "ug": 1e-3}  # unit -> mg per unit
+
+
+def _sample_mass(cells: list[str], where: str) -> tuple[float | None, str | None, str | None] | None:
+    """(value, unit, problem) of a header line giving SAMPLE_MASS, else None.
+
+    MultiVu writes ``INFO,<mass>,SAMPLE_MASS``; other writers ``INFO,SAMPLE_MASS,<mass>``, some with a unit
+    ('12.3 mg', '0.0123 g'). An empty value or 0 is no mass (MultiVu writes 0 when none was entered); a value
+    that is no positive mass is returned as a problem sentence, raised only when the mass is needed.
+    """
+    if len(cells) < 3 or cells[0].upper() != "INFO":
+        return None
+    if cells[2].upper() == "SAMPLE_MASS":
+        raw = cells[1]
+    elif cells[1].upper() == "SAMPLE_MASS":
+        raw = cells[2]
+    else:
+        return None
+    if not raw:
+        return None
+    match = _MASS_VALUE.match(raw)
+    unit = match.group(2).lower().replace("μ", "µ") if match else ""
+    if not match or unit not in _MASS_UNITS:
+        return None, None, (f"{where}: SAMPLE_MASS '{raw}' is not a mass (a number, optionally with mg or g); fix it "
+                            "or give the mass yourself (--mass-mg, Data page: 'Sample mass').")
+    value = float(match.group(1))
+    if value == 0:
+        return None
+    if not (np.isfinite(value) and value > 0):
+        return None, None, (f"{where}: SAMPLE_MASS '{raw}' is not a positive mass; fix it or give the mass yourself "
+                            "(--mass-mg, Data page: 'Sample mass').")
+    return value, (unit or None), None
+
+
+def _cell_counts(lines: list[str]) -> list[int]:
+    """Cells per comma-separated line (quotes respected when there are any)."""
+    if any('"' in line for line in lines):
+        return [len(row) for row in csv.reader(lines)]
+    return [line.count(",") + 1 for line in lines]
+
+
 def read_quantum_design(text: str, label: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The [Data] table of a Quantum Design file and what its [Header] says.
 
-    `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass' (the number, or None) and
-    'comment_rows' (rows of the data that only carry a comment). Lines starting with ';' are comments;
-    empty cells (a failed fit) are NaN.
+    `text` has '\\n' line ends. Returns (frame, header) where header has 'sample_mass' (the number, or None),
+    'mass_unit' ('mg', 'g', 'µg' when the file names it, else None), 'mass_problem' (a sentence when SAMPLE_MASS
+    is unreadable, else None), 'comment_rows' (rows of the data that only carry a comment) and 'notes'. Lines
+    starting with ';' are comments; empty cells (a failed fit) are NaN. A last line the file ends inside of (fewer
+    cells than the column row, no line end) is left out with a note; a row with more non-empty cells than the
+    column row names is refused. The frame's attrs carry each row's line in the file (for validate's messages).
     """
     found = _DATA_LINE.search(text)
     if found is None:
         raise DataError(f"{label} has a [Header] block but no [Data] line; it holds no measurement table.")
     lines = text[: found.start()].split("\n")
     data_at = len(lines) - 1
-    mass = None
+    mass, unit, problem = None, None, None
     for number, line in enumerate(lines[:data_at], start=1):
-        cells = [c.strip() for c in line.split(",")]
-        if len(cells) >= 3 and cells[0].upper() == "INFO" and cells[2].upper() == "SAMPLE_MASS" and cells[1]:
-            try:
-                mass = float(cells[1])
-            except ValueError:
-                raise DataError(
-                    f"{label} line {number}: SAMPLE_MASS '{cells[1]}' is not a number; fix it or give the mass yourself."
-                ) from None
-            if not (np.isfinite(mass) and mass > 0):
-                mass = None  # MultiVu writes 0 when the mass was not entered
-    body = text[found.end() :]
-    if ";" in body:
-        body = _COMMENT_LINE.sub("", body)
-    if body.strip().count("\n") < 1:
+        read = _sample_mass([c.strip() for c in line.split(",")], f"{label} line {number}")
+        if read is not None:
+            mass, unit, problem = read
+    notes: list[str] = []
+    body = text[found.end() :].split("\n")  # body[i] is line data_at + 1 + i of the file (1-based)
+    kept = [i for i, line in enumerate(body) if line.strip() and not line.lstrip().startswith(";")]
+    rows = [body[i] for i in kept]
+    if not rows:
         raise DataError(f"{label}: the [Data] section (line {data_at + 1}) has no header row and data rows.")
+    counts = _cell_counts(rows)
+    named, column_line = counts[0], data_at + 1 + kept[0]
+    if len(rows) > 1 and not text.endswith("\n") and counts[-1] < named and (len(rows) < 3 or counts[-2] >= named):
+        notes.append(f"{label} line {data_at + 1 + kept[-1]} is cut short ({counts[-1]} of {named} cells; the file "
+                     "ends inside it): left out")
+        rows, kept, counts = rows[:-1], kept[:-1], counts[:-1]
+    if len(rows) < 2:
+        raise DataError(f"{label}: the [Data] section (line {data_at + 1}) names its columns (line {column_line}) "
+                        "but has no data rows.")
+    widest = max(counts)
+    if widest > named:
+        for j in (j for j, c in enumerate(counts) if c > named):
+            cells = next(csv.reader([rows[j]]))
+            if any(c.strip() for c in cells[named:]):
+                raise DataError(
+                    f"{label} line {data_at + 1 + kept[j]} has {counts[j]} cells but the column row (line "
+                    f"{column_line}) names {named}; remove the stray cells or name their columns."
+                )
+        rows[0] += "," * (widest - named)  # empty cells past the last named column (trailing commas): unnamed, dropped
     try:
-        frame = pd.read_csv(io.StringIO(body), sep=",", header=0, index_col=False, engine="c",
+        frame = pd.read_csv(io.StringIO("\n".join(rows)), sep=",", header=0, index_col=False, engine="c",
                             skip_blank_lines=True, low_memory=False)
     except (pd.errors.ParserError, ValueError) as err:
-        raise DataError(f"{label}: the [Data] table could not be read as comma-separated values: {err}.") from None
+        problem_text = " ".join(str(err).split()).rstrip(".")
+        raise DataError(f"{label}: the [Data] table (from line {column_line}) could not be read as comma-separated "
+                        f"values ({problem_text}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.loc[:, [not c.startswith("Unnamed:") or frame[c].notna().any() for c in frame.columns]]
+    line_numbers = data_at + 1 + np.asarray(kept[1:]) if len(frame) == len(rows) - 1 else None
     comment_rows = 0
     if "Comment" in frame.columns:
         numeric = frame.drop(columns="Comment").select_dtypes("number")
         only_comment = frame["Comment"].notna() & numeric.isna().all(axis=1)
         comment_rows = int(only_comment.sum())
+        if comment_rows == len(frame):
+            raise DataError(f"{label}: the [Data] table (from line {column_line}) holds only comment rows, no "
+                            "measured point.")
         frame = frame.loc[~only_comment]
+        if line_numbers is not None:
+            line_numbers = line_numbers[~only_comment.to_numpy()]
         if frame["Comment"].isna().all():
             frame = frame.drop(columns="Comment")
     frame = frame.reset_index(drop=True)
-    return frame, {"sample_mass": mass, "comment_rows": comment_rows}
+    if line_numbers is not None:
+        frame.attrs[dataset._LINES_ATTR] = line_numbers
+    return frame, {"sample_mass": mass, "mass_unit": unit, "mass_problem": problem, "comment_rows": comment_rows,
+                   "notes": notes}
 
 
 # --------------------------------------------------------------------------- several files
@@ -207,6 +280,7 @@ class Loaded:
     units: dict[str, str]  # column -> unit read from its header
     mass_mg: float | None = None  # from SAMPLE_MASS
     mass_text: str = ""  # how SAMPLE_MASS was read (sample_mass_mg)
+    mass_problem: str | None = None  # why an unreadable SAMPLE_MASS was not taken (raised if no mass is given)
     moment: str | None = None  # the moment column an instrument file means
     stderr: str | None = None  # its standard-error column
     empty_moments: int = 0  # rows dropped because the moment cell was empty (a failed fit)
@@ -216,9 +290,21 @@ class Loaded:
 
     def column_of(self, units: Sequence[str], word: str = "") -> str | None:
         """The first numeric column whose header unit is one of `units` (preferring names containing `word`)."""
-        hits = [c for c, u in self.units.items() if u in units and pd.api.types.is_numeric_dtype(self.frame[c])]
+        hits = [c for c, u in self.units.items() if u in units and _numeric_like(self.frame[c])]
         preferred = [c for c in hits if word and word in c.lower()]
         return (preferred or hits or [None])[0]
+
+
+def _numeric_like(col: pd.Series) -> bool:
+    """Numbers, or text of which most non-empty cells are numbers (a garbled cell is validate's to name, by line,
+    when the column is chosen; it should not make the column vanish from the guesses)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return True
+    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+        return False
+    text = col.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    return bool(text.size) and float(pd.to_numeric(text, errors="coerce").notna().mean()) >= 0.5
 
 
 def _file_bytes(source: Any, max_mb: float) -> tuple[str, bytes]:
@@ -232,8 +318,8 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     """The moment column and its standard-error column. The most trusted fit among the columns at least half as
     filled as the fullest (a fit that failed on a few rows still beats a raw signal such as "M. Raw' (emu)" that
     is always written; a column MultiVu leaves empty in this mode does not), then the most filled."""
-    cands = [c for c, u in units.items() if u in MOMENT_UNITS and "err" not in c.lower()
-             and pd.api.types.is_numeric_dtype(frame[c])]
+    cands = [c for c, u in units.items() if u in MOMENT_UNITS and not _SPREAD.search(_base_name(c))
+             and _numeric_like(frame[c])]
     if not cands:
         return None, None
     filled = {c: int(frame[c].notna().sum()) for c in cands}
@@ -246,7 +332,7 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
 
     moment = max(cands, key=rank)
     base = _base_name(moment)
-    errs = [c for c, u in units.items() if u == units[moment] and "err" in c.lower()]
+    errs = [c for c, u in units.items() if u == units[moment] and _SPREAD.search(_base_name(c))]
     # MultiVu's pairs: "Moment" / "M. Std. Err.", "DC Moment Free Ctr" / "DC Moment Err Free Ctr"
     named = {"m. std. err."} if base == "moment" else {base.replace("moment", "moment err", 1)}
     exact = [c for c in errs if _base_name(c) in named]
@@ -277,8 +363,11 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             frame, header = read_quantum_design(text, label)
             loaded.instrument = True
             loaded.comment_rows += header["comment_rows"]
+            loaded.notes.extend(header["notes"])
             if header["sample_mass"] is not None:
-                masses[name] = header["sample_mass"]
+                masses[name] = (header["sample_mass"], header["mass_unit"])
+            elif header["mass_problem"] and loaded.mass_problem is None:
+                loaded.mass_problem = header["mass_problem"]
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
         for column in frame.columns:
@@ -292,9 +381,13 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             if unit:
                 units.setdefault(base, (unit, column, name))
         infos.append({"name": name, "size": len(data), "sha256": sha, "rows": len(frame)})
-        frames.append(frame.assign(**{SOURCE_COLUMN: name}) if len(sources) > 1 else frame)
-    if len(set(np.round(list(masses.values()), 12))) > 1:
-        listed = ", ".join(f"{m:g} in '{n}'" for n, m in masses.items())
+        if len(sources) > 1:
+            frame.attrs.pop(dataset._LINES_ATTR, None)  # one file's lines mean nothing in the merged table (and
+            frame = frame.assign(**{SOURCE_COLUMN: name})  # pd.concat cannot compare arrays in attrs)
+        frames.append(frame)
+    in_mg = [v * _MASS_UNITS[u] if u else v for v, u in masses.values()]  # a unitless value as written
+    if len(set(np.round(in_mg, 12))) > 1:
+        listed = ", ".join(f"{v:g}{' ' + u if u else ''} in '{n}'" for n, (v, u) in masses.items())
         raise DataError(f"the files give different sample masses (SAMPLE_MASS {listed}); load one sample's files "
                         "together.")
     frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
@@ -304,16 +397,28 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
     loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)
     if masses:
-        moments = frame[loaded.moment].abs() if loaded.moment and loaded.units[loaded.moment] == "emu" else None
-        peak = float(moments.max()) if moments is not None and moments.notna().any() else None
-        loaded.mass_mg, loaded.mass_text, noteworthy = sample_mass_mg(next(iter(masses.values())), peak)
-        if noteworthy:
-            loaded.notes.append(loaded.mass_text)
+        value, unit = next(iter(masses.values()))
+        if unit:  # the file names the unit: nothing to guess
+            loaded.mass_mg = value * _MASS_UNITS[unit]
+            loaded.mass_text = f"SAMPLE_MASS {value:g} {unit}" + ("" if unit == "mg" else f" = {loaded.mass_mg:g} mg")
+        else:
+            emu = loaded.moment and loaded.units[loaded.moment] == "emu"
+            moments = pd.to_numeric(frame[loaded.moment], errors="coerce").abs() if emu else None
+            peak = float(moments.max()) if moments is not None and moments.notna().any() else None
+            loaded.mass_mg, loaded.mass_text, noteworthy = sample_mass_mg(value, peak)
+            if noteworthy:
+                loaded.notes.append(loaded.mass_text)
+        loaded.mass_problem = None
+    elif loaded.mass_problem:
+        loaded.notes.append(loaded.mass_problem.rstrip("."))
     if loaded.instrument and loaded.moment:
         empty = frame[loaded.moment].isna()
         loaded.empty_moments = int(empty.sum())
         if loaded.empty_moments:
+            lines = frame.attrs.get(dataset._LINES_ATTR)
             loaded.frame = frame.loc[~empty].reset_index(drop=True)
+            if lines is not None and len(lines) == len(frame):
+                loaded.frame.attrs[dataset._LINES_ATTR] = np.asarray(lines)[~empty.to_numpy()]
             loaded.notes.append(f"dropped {loaded.empty_moments} rows with an empty '{loaded.moment}' (the fit failed)")
     if loaded.comment_rows:
         loaded.notes.append(f"skipped {loaded.comment_rows} comment rows")
@@ -483,8 +588,9 @@ def prepare(
                           f"training on {sweep}" + ("" if sweep == "all" else f" ({int(keep.sum())} rows)")]
     extra = [c for c in (loaded.stderr, SOURCE_COLUMN) if c and c in frame.columns and c not in (x1, x2, y)]
     sub = frame.loc[keep, list(dict.fromkeys([x1, x2, y, *extra]))].reset_index(drop=True)  # validate names repeats
-    if dataset._LINES_ATTR in frame.attrs and keep.all():
-        sub.attrs[dataset._LINES_ATTR] = frame.attrs[dataset._LINES_ATTR]
+    lines = frame.attrs.get(dataset._LINES_ATTR)
+    if lines is not None and len(lines) == len(frame):
+        sub.attrs[dataset._LINES_ATTR] = np.asarray(lines)[keep]
     if sweep != "all" and both:
         sub[SWEEP_COLUMN] = sweep
         extra.append(SWEEP_COLUMN)
@@ -536,6 +642,8 @@ def project_units(
     if molar_mass_g is not None:
         units["molar_mass_g"] = float(molar_mass_g)
     if loaded.instrument and units.get("m_unit") == "emu" and mass is None:
+        if loaded.mass_problem:
+            raise DataError(loaded.mass_problem)
         raise DataError(
             f"the moment '{data.y_name}' is in emu but neither the file (INFO,<mass>,SAMPLE_MASS) nor the "
             "options give the sample mass; give it with --mass-mg (Data page: 'Sample mass')."

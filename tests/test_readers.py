@@ -388,3 +388,150 @@ def test_train_then_entropy_with_no_unit_or_mass_flag(tmp_path, capsys) -> None:
     code = cli.main(["status", "mt", "--database", url])
     out = capsys.readouterr().out
     assert "source file: mt.dat" in out and re.search(r"set points: 10\d\.\d+, (999|1000)", out)
+
+
+def test_several_csv_files_with_blank_lines_merge() -> None:
+    """Each CSV's blank-line bookkeeping (an array in DataFrame.attrs) made pd.concat raise a ValueError."""
+    one = b"T (K),H (Oe),M (emu)\n1,100,3\n\n2,100,4\n"
+    two = b"T (K),H (Oe),M (emu)\n1,200,3\n\n2,200,4\n"
+    loaded = readers.load([("a.csv", one), ("b.csv", two)])
+    assert len(loaded.frame) == 4 and list(loaded.frame[readers.SOURCE_COLUMN]) == ["a.csv"] * 2 + ["b.csv"] * 2
+
+
+# --------------------------------------------------------------------------- .dat variants labs produce
+# Small files written by hand to the layouts of MultiVu and the habits of labs (none copied from elsewhere):
+# [Header] = line 1, the header lines, [Data], the column row, then the rows.
+
+QD_COLUMNS = ",".join(["Comment", T, H, M, "M. Std. Err. (emu)"])
+
+
+def qd_rows(fields=(1000, 10000, 20000), n_t=8) -> list[str]:
+    """M(T) sweeps at fields read back with jitter (999.87, 1000.13 Oe, ...): ~0.2 emu at most."""
+    rows = []
+    for i, f in enumerate(fields):
+        for k in range(n_t):
+            t = 10 + 5 * k + 0.01 * ((k + i) % 3 - 1)
+            m = 0.2 * (1 - t / 60) * (f / 20000) ** 0.5
+            rows.append(f",{t:.3f},{f + 0.13 * (k % 3 - 1):.2f},{m:.6E},{m * 1e-3:.2E}")
+    return rows
+
+
+def qd(rows=None, header=("INFO,2.05,SAMPLE_MASS",), columns=QD_COLUMNS, end="\r\n") -> bytes:
+    lines = ["[Header]", "; hand-written test file", "BYAPP,MPMS3,1.2", *header, "[Data]", columns,
+             *(qd_rows() if rows is None else rows)]
+    return ("\r\n".join(lines) + end).encode()
+
+
+def test_acms_dc_moment_is_chosen_over_its_ac_and_std_dev_columns() -> None:
+    """An ACMS file writes the AC M', M'' and the DC M-DC, each with a 'Std.Dev.' column, all in emu: the DC moment
+    is the magnetisation (the first filled emu column, M', was taken), its Std.Dev. the standard error."""
+    columns = ",".join(["Comment", T, H, "Frequency (Hz)", "M' (emu)", "M'' (emu)", "M-Std.Dev. (emu)", "M-DC (emu)"])
+    rows = [r.rsplit(",", 2)[0] + f",1000,{float(r.split(',')[3]) * 1e-3:.3E},1E-7,1E-6,{r.split(',')[3]}"
+            for r in qd_rows()]
+    loaded = readers.load([("acms.dat", qd(rows, columns=columns))])
+    assert loaded.moment == "M-DC (emu)" and loaded.stderr == "M-Std.Dev. (emu)"
+    assert readers.guess_columns(loaded) == (T, H, "M-DC (emu)")
+
+
+def test_a_dat_saved_again_by_excel_pads_every_line_with_commas() -> None:
+    """Opened and saved in Excel, '[Data]' becomes '[Data],,,,' (and so does every short line): it was 'no [Data]
+    line'."""
+    raw = qd().replace(b"\r\n", b",,,,\r\n")
+    loaded = readers.load([("excel.dat", raw)])
+    assert len(loaded.frame) == 24 and loaded.moment == M and loaded.mass_mg == pytest.approx(2.05)
+
+
+def test_a_bom_before_windows_text_still_reads_as_a_dat() -> None:
+    raw = b"\xef\xbb\xbf" + qd(header=("INFO,2.05,SAMPLE_MASS", "TITLE,annealed at 900 °C")).replace(
+        "°".encode(), "°".encode("cp1252"))
+    loaded = readers.load([("bom.dat", raw)])
+    assert len(loaded.frame) == 24 and any("read as Windows text" in n for n in loaded.notes)
+
+
+def test_a_file_cut_inside_its_last_line_leaves_that_line_out_and_says_so() -> None:
+    """Copied while the measurement ran: the last moment '1.286' of '1.286046E-03' was taken 1000 times too
+    large, without a word."""
+    rows = qd_rows()
+    cut = qd(rows + [",60.017,20000.04,1.286"], end="")
+    loaded = readers.load([("cut.dat", cut)])
+    assert len(loaded.frame) == 24 and loaded.frame[M].max() < 0.2
+    assert "file 'cut.dat' line 31 is cut short (4 of 5 cells; the file ends inside it): left out" in loaded.notes
+    assert len(readers.load([("whole.dat", qd(end=""))]).frame) == 24  # a full last line without a line end stays
+
+
+@pytest.mark.parametrize("rows, line", [
+    (qd_rows()[:7] + [qd_rows()[7] + ",1,2"] + qd_rows()[8:], 14),  # a stray pair of cells in one row
+    ([r + ",5" for r in qd_rows()], 7),  # the column row misses the last name: that column was dropped
+])
+
+
+def test_a_row_with_more_cells_than_the_column_row_is_named_by_its_file_line(rows, line) -> None:
+    with pytest.raises(DataError) as err:
+        readers.load([("extra.dat", qd(rows))])
+    assert _sentence(err.value).startswith(f"file 'extra.dat' line {line} has ")
+    assert "the column row (line 6) names 5" in str(err.value)
+    # empty cells past the last column (trailing commas) are no data and load as before
+    assert len(readers.load([("commas.dat", qd([r + ",,," for r in qd_rows()]))]).frame) == 24
+
+
+def test_a_dat_without_data_rows_says_what_it_holds() -> None:
+    with pytest.raises(DataError) as err:
+        readers.load([("empty.dat", qd([]))])
+    assert _sentence(err.value) == ("file 'empty.dat': the [Data] section (line 5) names its columns (line 6) but "
+                                    "has no data rows.")
+    with pytest.raises(DataError) as err:
+        readers.load([("comments.dat", qd(["sweep at 1 T,,,,", "sweep at 2 T,,,,"]))])
+    assert _sentence(err.value) == ("file 'comments.dat': the [Data] table (from line 6) holds only comment rows, "
+                                    "no measured point.")
+
+
+def test_a_garbled_cell_is_named_by_its_line_in_the_dat() -> None:
+    """A text cell in the moment or field column made the column vanish from the guesses ('every row has an empty
+    ...' or 'a new project needs --x1 ...'); validate's messages counted lines from the [Data] column row as if it
+    were line 1. Lines here: 7 the first row, a comment row at 8 and an empty moment at 9 (both dropped)."""
+    rows = qd_rows()
+    rows.insert(1, "sweep at 1 kOe,,,,")
+    rows[2] = ",".join(rows[2].split(",")[:3] + ["", ""])
+    garbled = list(rows)
+    garbled[4] = ",".join(rows[4].split(",")[:3] + ["1.2.3", "1E-6"])  # line 11
+    with pytest.raises(DataError) as err:
+        loaded = readers.load([("g.dat", qd(garbled))])
+        assert readers.guess_columns(loaded) == (T, H, M)
+        readers.prepare(loaded, T, H, M)
+    assert "column 'Moment (emu)' row 3 (line 11): '1.2.3' is not a number" in str(err.value)
+    field = list(rows)
+    field[4] = ",".join(rows[4].split(",")[:2] + ["---"] + rows[4].split(",")[3:])
+    loaded = readers.load([("f.dat", qd(field))])
+    assert readers.guess_roles(loaded) == readers.Roles(T, H)
+    with pytest.raises(DataError, match=r"column 'Magnetic Field \(Oe\)' row 3 \(line 11\): '---' is not a number"):
+        readers.prepare(loaded, T, H, M)
+    infinite = list(rows)
+    infinite[5] = ",".join(rows[5].split(",")[:3] + ["inf", "1E-6"])  # line 12
+    with pytest.raises(DataError, match=r"'Moment \(emu\)' has 1 infinite value: row 4 \(line 12\)"):
+        readers.prepare(readers.load([("i.dat", qd(infinite))]), T, H, M)
+
+
+@pytest.mark.parametrize("line", ["INFO,SAMPLE_MASS,12.3 mg", "INFO,12.3 mg,SAMPLE_MASS", "INFO,0.0123 g,SAMPLE_MASS",
+                                  "INFO,SAMPLE_MASS,12.3"])
+def test_sample_mass_in_either_order_and_with_its_unit(line) -> None:
+    """MultiVu writes INFO,<mass>,SAMPLE_MASS; other writers put the name first, some add the unit. A unit in the
+    file is taken as it is (no guess); the name first was ignored, a unit refused as 'not a number'."""
+    loaded = readers.load([("m.dat", qd(header=(line,)))])
+    assert loaded.mass_mg == pytest.approx(12.3)
+    data, facts = readers.prepare(loaded, T, H, M)
+    assert readers.project_units(loaded, data, facts)["mass_mg"] == pytest.approx(12.3)
+    if "g" in line.split(",")[1 if "SAMPLE_MASS" in line.split(",")[2] else 2]:
+        assert "read as" not in loaded.mass_text and not any("SAMPLE_MASS" in n for n in loaded.notes)
+
+
+@pytest.mark.parametrize("raw, why", [("abc", "is not a mass"), ("-3", "is not a positive mass")])
+def test_an_unreadable_sample_mass_is_named_when_the_mass_is_needed_and_the_user_can_give_it(raw, why) -> None:
+    """It stopped the load ('give the mass yourself' could not be followed) or, negative, was dropped without a
+    word and then reported as missing; now its line is named when the mass is needed, and --mass-mg gets past it."""
+    loaded = readers.load([("m.dat", qd(header=(f"INFO,{raw},SAMPLE_MASS",)))])
+    assert loaded.mass_mg is None and any(f"line 4: SAMPLE_MASS '{raw}' {why}" in n for n in loaded.notes)
+    data, facts = readers.prepare(loaded, T, H, M)
+    with pytest.raises(DataError) as err:
+        readers.project_units(loaded, data, facts)
+    assert _sentence(err.value).startswith(f"file 'm.dat' line 4: SAMPLE_MASS '{raw}' {why}")
+    assert readers.project_units(loaded, data, facts, mass_mg=2.0)["mass_mg"] == 2.0
