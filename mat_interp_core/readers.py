@@ -73,6 +73,9 @@ SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps 
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-dc", "m-reg",
                       "m. (emu)")  # "M-DC": the ACMS's DC moment, beside its AC M' and M''
 _SPREAD = re.compile(r"err|std|dev")  # a moment's standard error or deviation ("M-Std.Dev." of the ACMS), no moment
+# AC susceptibility moments (ACMS / ACMS II "M' (emu)", "M'' (emu)"; MPMS3 "AC Moment (emu)"): no DC magnetisation.
+# "M. Raw' (emu)" (MPMS3 VSM) is a DC signal despite its prime.
+_AC = re.compile(r"^(ac\b|(m|x|chi|χ)\s*'+)")
 
 
 def unit_in_name(column: str) -> str:
@@ -319,7 +322,7 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     filled as the fullest (a fit that failed on a few rows still beats a raw signal such as "M. Raw' (emu)" that
     is always written; a column MultiVu leaves empty in this mode does not), then the most filled."""
     cands = [c for c, u in units.items() if u in MOMENT_UNITS and not _SPREAD.search(_base_name(c))
-             and _numeric_like(frame[c])]
+             and not _AC.search(_base_name(c)) and _numeric_like(frame[c])]
     if not cands:
         return None, None
     filled = {c: int(frame[c].notna().sum()) for c in cands}
@@ -340,6 +343,22 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     stderr = exact[0] if exact else max(errs, key=lambda c: (len(words & set(_base_name(c).split())), -errs.index(c)),
                                         default=None)
     return moment, stderr
+
+
+def _refuse_ac_only(frame: pd.DataFrame, units: Mapping[str, str], dc: str | None, names: Sequence[str]) -> None:
+    """Refuse an instrument table whose only filled moments are AC ones (an AC susceptibility measurement):
+    trained as the moment, M' would give a |ΔS_M| that looks right and is not."""
+    ac = [c for c, u in units.items() if u in MOMENT_UNITS and _AC.search(_base_name(c)) and frame[c].notna().any()]
+    if not ac:
+        return
+    where = ("file " if len(names) == 1 else "files ") + ", ".join(f"'{n}'" for n in names)
+    verb = "holds" if len(names) == 1 else "hold"
+    empty = f" ('{dc}' is empty)" if dc else ""
+    raise DataError(
+        f"{where} {verb} no DC moment{empty}, only the AC moment columns " + ", ".join(f"'{c}'" for c in ac)
+        + "; an AC in-phase moment (M') is not the DC magnetisation M(T, H) that |ΔS_M| is derived from, so load "
+        "a DC measurement (a 'Moment (emu)' or 'M-DC (emu)' column)."
+    )
 
 
 def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
@@ -396,6 +415,8 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     loaded.frame, loaded.sources = frame, infos
     loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
     loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)
+    if loaded.instrument and (loaded.moment is None or frame[loaded.moment].isna().all()):
+        _refuse_ac_only(frame, loaded.units, loaded.moment, [i["name"] for i in infos])
     if masses:
         value, unit = next(iter(masses.values()))
         if unit:  # the file names the unit: nothing to guess

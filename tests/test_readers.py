@@ -535,3 +535,20 @@ def test_an_unreadable_sample_mass_is_named_when_the_mass_is_needed_and_the_user
         readers.project_units(loaded, data, facts)
     assert _sentence(err.value).startswith(f"file 'm.dat' line 4: SAMPLE_MASS '{raw}' {why}")
     assert readers.project_units(loaded, data, facts, mass_mg=2.0)["mass_mg"] == 2.0
+
+
+@pytest.mark.parametrize("dc_column", [False, True])
+def test_an_ac_only_file_is_refused_not_trained_on_m_prime(dc_column) -> None:
+    """An AC susceptibility file (ACMS, ACMS II, MPMS3 AC) has M' and M'' in emu and no filled DC moment: M' was
+    taken as the moment and trained on as if it were M(T, H), giving a wrong |ΔS_M| without a word."""
+    names = ["Comment", T, H, "Frequency (Hz)", "M' (emu)", "M'' (emu)", "M-Std.Dev. (emu)"]
+    names += ["M-DC (emu)"] if dc_column else []
+    rows = [",".join(r.split(",")[:3]) + f",1000,{r.split(',')[3]},1E-7,1E-9" + ("," if dc_column else "")
+            for r in qd_rows()]
+    with pytest.raises(DataError) as err:
+        readers.load([("ac.dat", qd(rows, columns=",".join(names)))])
+    text = _sentence(err.value)
+    assert text.startswith("file 'ac.dat' holds no DC moment" + (" ('M-DC (emu)' is empty)" if dc_column else ""))
+    assert "only the AC moment columns 'M' (emu)', 'M'' (emu)'; an AC in-phase moment (M') is not the DC" in text
+    # a file with both keeps reading its DC moment; the raw VSM signal "M. Raw' (emu)" is no AC moment
+    assert readers.load([("raw.dat", qd([r + ",1E-3" for r in qd_rows()], columns=QD_COLUMNS + ",M. Raw' (emu)"))]).moment == M
