@@ -155,7 +155,8 @@ def sample_mass_mg(value: float, peak_emu: float | None = None) -> tuple[float, 
 
 
 _MASS_VALUE = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Zµμ]*)$")
-_MASS_UNITS = {"": None, "mg": 1.0, "g": 1e3, "µg": 1e-3, "μg": 1e-3, "ug": 1e-3}  # unit -> mg per unit
+_MASS_UNITS = {"": None, "mg": 1.0, "g": 1e3, "grams": 1e3, "µg": 1e-3, "μg": 1e-3, "ug": 1e-3}  # unit -> mg per unit
+_MASS_COLUMN = re.compile(r"^(sample )?mass$")  # a data column "Mass (grams)", "Sample Mass (mg)" (PPMS VSM, ACMS)
 
 
 def _sample_mass(cells: list[str], where: str) -> tuple[float | None, str | None, str | None] | None:
@@ -281,8 +282,9 @@ class Loaded:
     frame: pd.DataFrame
     sources: list[dict[str, Any]]  # name, size (bytes), sha256, rows
     units: dict[str, str]  # column -> unit read from its header
-    mass_mg: float | None = None  # from SAMPLE_MASS
-    mass_text: str = ""  # how SAMPLE_MASS was read (sample_mass_mg)
+    mass_mg: float | None = None  # from SAMPLE_MASS, else from a constant mass column of the data
+    mass_text: str = ""  # how SAMPLE_MASS was read (sample_mass_mg) or which column gave the mass
+    mass_source: str = "SAMPLE_MASS"  # where in the file the mass came from (project_units' 'mass_from')
     mass_problem: str | None = None  # why an unreadable SAMPLE_MASS was not taken (raised if no mass is given)
     moment: str | None = None  # the moment column an instrument file means
     stderr: str | None = None  # its standard-error column
@@ -345,13 +347,40 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     return moment, stderr
 
 
+def _files_text(names: Sequence[str]) -> str:
+    """"file 'a.dat'" or "files 'a.dat', 'b.dat'"."""
+    return ("file " if len(names) == 1 else "files ") + ", ".join(f"'{n}'" for n in names)
+
+
+def _mass_column(frame: pd.DataFrame, label: str) -> tuple[str, float, str, str | None] | None:
+    """(column, value, unit, problem) of a data column holding the sample mass ('Mass (grams)', 'Sample Mass (mg)'),
+    for a file whose [Header] gives no SAMPLE_MASS; None without one. Empty cells and 0 are no mass (as in the
+    header); a column whose masses differ is returned with a problem sentence instead of a value."""
+    for column in frame.columns:
+        unit = unit_in_name(column).lower().replace("μ", "µ")
+        if not _MASS_COLUMN.match(_base_name(column)) or not _MASS_UNITS.get(unit):
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        values = np.unique(values[np.isfinite(values) & (values > 0)])
+        if values.size == 0:
+            continue
+        if values[-1] - values[0] <= 1e-9 * values[-1]:
+            return column, float(values[0]), unit, None
+        shown = ", ".join(f"{v:g}" for v in values[:3]) + (", ..." if values.size > 3 else "")
+        return column, float("nan"), unit, (
+            f"{label}: the column '{column}' holds {values.size} different sample masses ({shown} {unit}), so it "
+            "gives no mass; load one sample's files or give the mass yourself (--mass-mg, Data page: 'Sample mass')."
+        )
+    return None
+
+
 def _refuse_ac_only(frame: pd.DataFrame, units: Mapping[str, str], dc: str | None, names: Sequence[str]) -> None:
     """Refuse an instrument table whose only filled moments are AC ones (an AC susceptibility measurement):
     trained as the moment, M' would give a |ΔS_M| that looks right and is not."""
     ac = [c for c, u in units.items() if u in MOMENT_UNITS and _AC.search(_base_name(c)) and frame[c].notna().any()]
     if not ac:
         return
-    where = ("file " if len(names) == 1 else "files ") + ", ".join(f"'{n}'" for n in names)
+    where = _files_text(names)
     verb = "holds" if len(names) == 1 else "hold"
     empty = f" ('{dc}' is empty)" if dc else ""
     raise DataError(
@@ -430,8 +459,21 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             if noteworthy:
                 loaded.notes.append(loaded.mass_text)
         loaded.mass_problem = None
-    elif loaded.mass_problem:
-        loaded.notes.append(loaded.mass_problem.rstrip("."))
+    else:
+        if loaded.mass_problem:
+            loaded.notes.append(loaded.mass_problem.rstrip("."))
+        found = _mass_column(frame, _files_text([i["name"] for i in infos])) if loaded.instrument else None
+        if found and found[3]:  # the column's masses differ: said, and raised if no mass is given
+            loaded.mass_problem = loaded.mass_problem or found[3]
+            loaded.notes.append(found[3].rstrip("."))
+        elif found:
+            column, value, unit, _ = found
+            loaded.mass_mg, loaded.mass_source = value * _MASS_UNITS[unit], f"'{column}' column"
+            loaded.mass_problem = None
+            loaded.mass_text = f"'{column}' column: {value:g} {unit}" + (
+                "" if unit == "mg" else f" = {loaded.mass_mg:g} mg")
+            loaded.notes.append(f"sample mass {loaded.mass_mg:g} mg from the data column '{column}' (the [Header] "
+                                "gives no SAMPLE_MASS)")
     if loaded.instrument and loaded.moment:
         empty = frame[loaded.moment].isna()
         loaded.empty_moments = int(empty.sum())
@@ -659,7 +701,7 @@ def project_units(
     if mass is not None:
         units["mass_mg"] = float(mass)
         from_file = mass_mg is None or (loaded.mass_mg is not None and np.isclose(mass_mg, loaded.mass_mg))
-        units["mass_from"] = "file's SAMPLE_MASS" if from_file else "user"
+        units["mass_from"] = f"file's {loaded.mass_source}" if from_file else "user"
     if molar_mass_g is not None:
         units["molar_mass_g"] = float(molar_mass_g)
     if loaded.instrument and units.get("m_unit") == "emu" and mass is None:

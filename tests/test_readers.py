@@ -552,3 +552,26 @@ def test_an_ac_only_file_is_refused_not_trained_on_m_prime(dc_column) -> None:
     assert "only the AC moment columns 'M' (emu)', 'M'' (emu)'; an AC in-phase moment (M') is not the DC" in text
     # a file with both keeps reading its DC moment; the raw VSM signal "M. Raw' (emu)" is no AC moment
     assert readers.load([("raw.dat", qd([r + ",1E-3" for r in qd_rows()], columns=QD_COLUMNS + ",M. Raw' (emu)"))]).moment == M
+
+
+@pytest.mark.parametrize("column, cell", [("Mass (grams)", "0.00205"), ("Sample Mass (mg)", "2.05")])
+def test_a_constant_mass_column_gives_the_mass_when_the_header_has_none(column, cell) -> None:
+    """PPMS VSM / ACMS files may carry the sample mass as a data column, constant on every row, with no SAMPLE_MASS
+    in the [Header]: the mass was reported missing and an emu project refused."""
+    loaded = readers.load([("vsm.dat", qd([r + "," + cell for r in qd_rows()], header=(),
+                                          columns=QD_COLUMNS + "," + column))])
+    assert loaded.mass_mg == pytest.approx(2.05) and loaded.mass_source == f"'{column}' column"
+    assert loaded.mass_text.startswith(f"'{column}' column: {cell}")
+    assert f"sample mass 2.05 mg from the data column '{column}' (the [Header] gives no SAMPLE_MASS)" in loaded.notes
+    data, facts = readers.prepare(loaded, T, H, M)
+    units = readers.project_units(loaded, data, facts)
+    assert units["mass_mg"] == pytest.approx(2.05) and units["mass_from"] == f"file's '{column}' column"
+    # a column whose masses differ gives none: one sentence, raised only when the mass is needed
+    rows = [r + ("," + cell if i < 10 else ",0.003") for i, r in enumerate(qd_rows())]
+    varying = readers.load([("two.dat", qd(rows, header=(), columns=QD_COLUMNS + "," + column))])
+    assert varying.mass_mg is None
+    data, facts = readers.prepare(varying, T, H, M)
+    with pytest.raises(DataError) as err:
+        readers.project_units(varying, data, facts)
+    assert _sentence(err.value).startswith(f"file 'two.dat': the column '{column}' holds 2 different sample masses")
+    assert readers.project_units(varying, data, facts, mass_mg=2.0)["mass_from"] == "user"

@@ -210,7 +210,8 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
         h_unit = m2.selectbox("H unit", entropy.H_UNITS, key="w_h_unit", **session.KEEP)
         mass = m3.number_input("Sample mass (mg)", min_value=0.0, step=0.01, format="%.4f", key="w_mass", **session.KEEP,
                                help="Needed when M is in emu: M [A·m²/kg] = moment [emu] / mass [g]. "
-                                    "Read from the file's SAMPLE_MASS when it has one; overridable.")
+                                    "Read from the file's SAMPLE_MASS, else from a constant 'Mass (g)' data column, "
+                                    "when it has one; overridable.")
         if loaded.mass_mg is not None:
             m3.caption(f"File: {loaded.mass_text}")
         molar = None
