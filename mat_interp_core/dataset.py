@@ -488,7 +488,9 @@ def _rows_text(positions: np.ndarray, lines: np.ndarray) -> str:
 
 
 def _file_lines(df: pd.DataFrame) -> np.ndarray:
-    """File line of each row: from read_table's bookkeeping when blank lines shifted them, else row + 1."""
+    """File line of each row: from read_table's bookkeeping when blank lines shifted them, else row + 1.
+
+    Files merged by readers.load store text labels instead ("11 of file 'b.dat'"): messages only format them."""
     stored = df.attrs.get(_LINES_ATTR)
     if stored is not None and len(stored) == len(df):
         return np.asarray(stored)

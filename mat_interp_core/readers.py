@@ -400,7 +400,7 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     """
     if not sources:
         raise DataError("no file was given; give one or more CSV or Quantum Design .dat files.")
-    frames, infos, masses, units = [], [], {}, {}
+    frames, infos, masses, units, lines = [], [], {}, {}, []
     loaded = Loaded(frame=pd.DataFrame(), sources=[], units={})
     for source in sources:
         name, data = _file_bytes(source, max_mb)
@@ -429,9 +429,11 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             if unit:
                 units.setdefault(base, (unit, column, name))
         infos.append({"name": name, "size": len(data), "sha256": sha, "rows": len(frame)})
-        if len(sources) > 1:
-            frame.attrs.pop(dataset._LINES_ATTR, None)  # one file's lines mean nothing in the merged table (and
-            frame = frame.assign(**{SOURCE_COLUMN: name})  # pd.concat cannot compare arrays in attrs)
+        if len(sources) > 1:  # validate's messages name each merged row by its file and its line there
+            known = dataset._LINES_ATTR in frame.attrs or not is_quantum_design(text)  # a CSV's: row + 2 unless kept
+            lines.append([f"{n} of file '{name}'" for n in dataset._file_lines(frame)] if known else None)
+            frame.attrs.pop(dataset._LINES_ATTR, None)  # pd.concat cannot compare arrays in attrs
+            frame = frame.assign(**{SOURCE_COLUMN: name})
         frames.append(frame)
     in_mg = [v * _MASS_UNITS[u] if u else v for v, u in masses.values()]  # a unitless value as written
     if len(set(np.round(in_mg, 12))) > 1:
@@ -441,6 +443,8 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
     frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     if len(frames) == 1 and dataset._LINES_ATTR in frames[0].attrs:
         frame.attrs[dataset._LINES_ATTR] = frames[0].attrs[dataset._LINES_ATTR]
+    elif len(frames) > 1 and all(part is not None for part in lines):
+        frame.attrs[dataset._LINES_ATTR] = np.array([label for part in lines for label in part], dtype=object)
     loaded.frame, loaded.sources = frame, infos
     loaded.units = {c: unit_in_name(c) for c in frame.columns if unit_in_name(c)}
     loaded.moment, loaded.stderr = _moment_column(frame, loaded.units)

@@ -575,3 +575,23 @@ def test_a_constant_mass_column_gives_the_mass_when_the_header_has_none(column, 
         readers.project_units(varying, data, facts)
     assert _sentence(err.value).startswith(f"file 'two.dat': the column '{column}' holds 2 different sample masses")
     assert readers.project_units(varying, data, facts, mass_mg=2.0)["mass_from"] == "user"
+
+
+def test_a_bad_cell_in_merged_files_is_named_by_its_file_and_its_line_there() -> None:
+    """With several files, validate counted '(line N)' down the merged table, naming no file: the second file's
+    line 11 was reported as line 30."""
+    bad = qd_rows()
+    bad[4] = ",".join(bad[4].split(",")[:3] + ["1.2.3", "1E-6"])  # line 11 of b.dat
+    loaded = readers.load([("a.dat", qd()), ("b.dat", qd(bad))])
+    with pytest.raises(DataError) as err:
+        readers.prepare(loaded, T, H, M)
+    assert "column 'Moment (emu)' row 29 (line 11 of file 'b.dat'): '1.2.3' is not a number" in _sentence(err.value)
+    # CSVs too, blank lines and the dropped empty moments of .dat files counted
+    one, two = b"T (K),H (Oe),M (emu)\n1,100,3\n\n2,100,4\n", b"T (K),H (Oe),M (emu)\n1,200,3\n2,200,x\n"
+    with pytest.raises(DataError, match=r"row 4 \(line 3 of file 'b.csv'\): 'x' is not a number"):
+        readers.prepare(readers.load([("a.csv", one), ("b.csv", two)]), "T (K)", "H (Oe)", "M (emu)")
+    holes = qd_rows()
+    holes[1] = ",".join(holes[1].split(",")[:3] + ["", ""])  # an empty moment at line 8 of a.dat: dropped
+    loaded = readers.load([("a.dat", qd(holes)), ("b.dat", qd(bad))])
+    with pytest.raises(DataError, match=r"row 28 \(line 11 of file 'b.dat'\)"):
+        readers.prepare(loaded, T, H, M)
