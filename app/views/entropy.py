@@ -341,6 +341,11 @@ def main() -> None:
                                                     help="Standard deviation of the members' peak temperatures."),
     })
 
+    if "T_peak_K_low" in merits and merits["T_peak_K_low"].notna().any():
+        st.caption("Over the band: FWHM, RCP, RC and TEC are those of the band's lower and upper edge curves; the "
+                   "temperature at peak runs from the first to the last temperature where the upper edge reaches the "
+                   "top of the lower edge, where the peak of any curve inside the band can be. On a broad, flat peak "
+                   "that span is wide: the data cannot place the maximum more closely.")
     _choice(net)
     _measure_next(net, kw, project, data)
 
