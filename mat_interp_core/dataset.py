@@ -54,6 +54,7 @@ _DECIMAL_POINT = re.compile(r"\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LINES_ATTR = "line_numbers"
+COMMENTS_ATTR = "comment_lines"  # how many '#' lines above the column row read_table skipped
 
 
 class DataError(ValueError):
@@ -82,6 +83,9 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
         from .readers import read_quantum_design
 
         return read_quantum_design(text, label)[0]
+    text, n_comments = _blank_leading_comments(text, label)
+    if n_comments:
+        data = text.encode("utf-8")  # the field counts read the bytes
     delimiter, header, header_line, decimal = _sniff(text, label)
     names = _check_header(header, header_line, label, decimal)
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
@@ -110,7 +114,40 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
     if len(df) == len(line_numbers) and not np.array_equal(line_numbers, np.arange(2, len(df) + 2)):
         # Blank lines shifted rows against file lines: keep the real lines for validate's messages.
         df.attrs[_LINES_ATTR] = line_numbers
+    if n_comments:
+        df.attrs[COMMENTS_ATTR] = n_comments
     return df
+
+
+def _only_numbers(line: str) -> bool:
+    cells = [c for c in re.split(r"[,;\t]", line) if c.strip()]
+    return bool(cells) and all(_looks_numeric(c, ".") for c in cells)
+
+
+def _blank_leading_comments(text: str, label: str) -> tuple[str, int]:
+    """`text` with the lines starting with '#' above the column row blanked (a '# sample: ...' preamble, the
+    provenance lines of this tool's own CSV exports), and how many there were. Blanked, not removed: line numbers
+    stay the file's. When the line after them holds only numbers, the last one is the column row written as a
+    comment (numpy.savetxt's header): it is kept, without its '#' unless '#' names its first column."""
+    if not text.lstrip().startswith("#"):
+        return text, 0
+    lines = text.split("\n")
+    comments = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            break
+        comments.append(i)
+    else:
+        _raise(f"{label} holds only comment lines (starting with '#'); expected a header line and data rows.")
+    header = lines[comments[-1]].strip()
+    if _only_numbers(lines[i]) and not _only_numbers(header.lstrip("#")):
+        # '#' names the first column ("#,T (K),..."): the row stays as written; else its '#' goes
+        lines[comments.pop()] = header if re.match(r"#\s*[,;\t]", header) else header.lstrip("#").strip()
+    for i in comments:
+        lines[i] = ""
+    return "\n".join(lines), len(comments)
 
 
 def _source_label(source: Any, name: str) -> str:

@@ -418,6 +418,10 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
                 loaded.mass_problem = header["mass_problem"]
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
+            skipped = frame.attrs.pop(dataset.COMMENTS_ATTR, 0)
+            if skipped:
+                loaded.notes.append(f"{label}: skipped {skipped} comment line{'s' if skipped > 1 else ''} ('#') "
+                                    "above the column names (a sample mass there is not read: give --mass-mg)")
         for column in frame.columns:
             unit = unit_in_name(column)
             base = _base_name(column)

@@ -741,3 +741,33 @@ def test_paper_data_is_accepted_and_guessed(shared_data, filename, n_rows, n_x2)
     assert (x1, x2, y) == tuple(df.columns[:3])
     data = validate(df, x1, x2, y)
     assert len(data.frame) == n_rows and len(data.x2_values) == n_x2
+
+
+# --------------------------------------------------------------------------- lab exports (probed variants)
+
+
+def test_read_skips_comment_lines_above_the_header_keeping_file_lines():
+    text = "# sample: ErCo2\n# mass: 2 mg, weighed twice\n\n" + _csv()
+    df = read_table(text.encode())
+    assert list(df.columns) == [T, H, M] and df.to_numpy().tolist() == read_table(_csv().encode()).to_numpy().tolist()
+    assert df.attrs["comment_lines"] == 2
+    bad = "# sample: ErCo2\n" + _csv().replace("\n12.5,100.0,", "\n12.5,x,", 1)
+    msg = _err(validate, read_table(bad.encode()), T, H, M, min_rows=1)
+    assert "column 'H (Oe)' row 2 (line 4): 'x' is not a number" in msg
+
+
+def test_read_own_export_with_provenance_lines(tmp_path):
+    from mat_interp_core import cli
+
+    out = tmp_path / "grid.csv"
+    cli._write_csv(read_table(_csv().encode()), str(out), ["project: p", "source file: a.csv (1,234 bytes, sha256 0)"])
+    assert read_table(out).to_numpy().tolist() == read_table(_csv().encode()).to_numpy().tolist()
+
+
+def test_read_header_written_as_a_comment():
+    # numpy.savetxt(..., header="T (K),H (Oe),moment (emu)") writes the column row as "# T (K),..."
+    df = read_table(("# " + _csv()).encode())
+    assert list(df.columns) == [T, H, M] and len(df) == 24
+    df = read_table(("# run 3\n#," + _csv().replace("\n", "\n1,")[:-2]).encode())  # '#' names an index column
+    assert list(df.columns) == ["#", T, H, M] and len(df) == 24
+    assert "only comment lines" in _err(read_table, b"# a\n# b\n")

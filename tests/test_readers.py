@@ -595,3 +595,21 @@ def test_a_bad_cell_in_merged_files_is_named_by_its_file_and_its_line_there() ->
     loaded = readers.load([("a.dat", qd(holes)), ("b.dat", qd(bad))])
     with pytest.raises(DataError, match=r"row 28 \(line 11 of file 'b.dat'\)"):
         readers.prepare(loaded, T, H, M)
+
+
+# --------------------------------------------------------------------------- CSV/TSV lab exports (probed variants)
+
+
+def _mt_csv(header=("T (K)", "H (Oe)", "M (emu)"), sep=",", pre="", h_scale=1.0) -> str:
+    lines = [sep.join(header)]
+    for h in (1000.0, 10000.0, 20000.0):
+        for t in range(280, 300, 2):
+            lines.append(sep.join(f"{v:g}" for v in (t, h * h_scale, 1e-3 * (1 + h / 1e4) / (1 + (t - 270) / 10))))
+    return pre + "\n".join(lines) + "\n"
+
+
+def test_csv_comment_lines_above_the_header_are_skipped_with_a_note() -> None:
+    loaded = readers.load([("mt.csv", _mt_csv(pre="# sample: ErCo2\n# mass: 2 mg\n").encode())])
+    assert list(loaded.frame.columns) == ["T (K)", "H (Oe)", "M (emu)"] and len(loaded.frame) == 30
+    assert any("skipped 2 comment lines" in n and "not read" in n for n in loaded.notes)
+    assert "comment_lines" not in loaded.frame.attrs
