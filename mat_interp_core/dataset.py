@@ -51,6 +51,8 @@ _AXIS_RTOL = 1e-9
 _MAX_LISTED = 10
 _DECIMAL_COMMA = re.compile(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*")
 _DECIMAL_POINT = re.compile(r"\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*")
+_GROUPED = re.compile(r"\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*")  # '10,000': a thousands separator or a decimal comma
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:([,.' ])\d{3})(?:\1\d{3})*(?:[.,]\d+)?")  # '1,000', '1.000,5', "1'000"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LINES_ATTR = "line_numbers"
@@ -111,12 +113,36 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
                 "give every column a name in the header."
             )
         df = df.iloc[:, :-1]
+    if decimal == ",":
+        _refuse_thousands_points(df, line_numbers, label)
     if len(df) == len(line_numbers) and not np.array_equal(line_numbers, np.arange(2, len(df) + 2)):
         # Blank lines shifted rows against file lines: keep the real lines for validate's messages.
         df.attrs[_LINES_ATTR] = line_numbers
     if n_comments:
         df.attrs[COMMENTS_ATTR] = n_comments
     return df
+
+
+def _refuse_thousands_points(df: pd.DataFrame, lines: np.ndarray, label: str) -> None:
+    """In a table with decimal commas, refuse a column of numbers with a cell such as '1.000': pandas leaves it as
+    text and `validate` would read it as 1, where the lab's Excel meant 1000 (a thousands point)."""
+    for column in df.columns:
+        col = df[column]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        text = col.dropna().astype(str).str.strip()
+        text = text[text != ""]
+        numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").notna()
+        grouped = text.str.fullmatch(r"[-+]?[1-9]\d{0,2}(?:\.\d{3})+")
+        if not text.size or numbers.mean() < 0.5 or not grouped.any():
+            continue
+        row = df.index.get_loc(grouped[grouped].index[0])
+        cell = text[grouped].iloc[0]
+        line = lines[row] if len(lines) == len(df) else row + 2
+        _raise(
+            f"{label}: column '{column}' line {line}: '{cell}' in a file with decimal commas could be "
+            f"{float(cell):g} or {cell.replace('.', '')} (a thousands point); remove the thousands separators."
+        )
 
 
 def _only_numbers(line: str) -> bool:
@@ -287,11 +313,28 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
         )
     decimal = "."
     if delimiter != ",":
-        cells = [cell for row in csv.reader([line for _, line in numbered[1:]], delimiter=delimiter) for cell in row]
-        commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
-        points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
-        if commas > points:
+        rows = csv.reader([line for _, line in numbered[1:]], delimiter=delimiter)
+        cells = [(number, cell) for (number, _), row in zip(numbered[1:], rows) for cell in row]
+        with_comma = [(number, c) for number, c in cells if _DECIMAL_COMMA.fullmatch(c)]
+        # in a ';' file '1.000' next to '1,5' is a thousands point, no evidence for decimal points
+        points = sum(bool(_DECIMAL_POINT.fullmatch(c)) and not (delimiter == ";" and _GROUPED.fullmatch(c.replace(".", ",")))
+                     for _, c in cells)
+        grouped = [(number, c) for number, c in with_comma if _GROUPED.fullmatch(c)]
+        if len(with_comma) > points:
             decimal = ","
+            if delimiter == "\t" and len(grouped) == len(with_comma):
+                # '10,000' in a tab file: with decimal points elsewhere the commas group thousands (validate names
+                # those cells); with none, 10 and 10000 are both readings: say so rather than guess a factor 1000
+                if points:
+                    decimal = "."
+                else:
+                    number, cell = grouped[0]
+                    _raise(
+                        f"{label}: every number with a comma (e.g. '{cell.strip()}' in line {number}) has groups of "
+                        "three digits after it, so the comma may be a thousands separator or a decimal comma; "
+                        "remove the thousands separators, or save the file with ';' as the separator if the commas "
+                        "are decimal commas."
+                    )
     return delimiter, header, header_line, decimal
 
 
@@ -551,6 +594,8 @@ def _to_float(df: pd.DataFrame, column: str, role: str, lines: np.ndarray) -> np
         first = bad[0]
         more = f" ({len(bad)} cells in this column are not numbers)" if len(bad) > 1 else ""
         hint = "; choose a numeric column" if len(bad) > len(col) // 2 else ""
+        if _THOUSANDS.fullmatch(text.iloc[first]):
+            hint = "; remove the thousands separators"
         raise DataError(
             f"column '{column}' row {first + 1} (line {lines[first]}): {str(col.iloc[first])!r} is not a number"
             f"{more}; the {role} column must hold numbers{hint}."

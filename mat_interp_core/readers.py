@@ -636,6 +636,9 @@ def prepare(
     roles = roles or guess_roles(loaded)
     x2_raw = pd.to_numeric(frame[x2], errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(x2_raw)
+    if not finite.any():  # name the first cell that is no number, by its line, as validate would
+        dataset._to_float(frame, x2, "X2", dataset._file_lines(frame))
+        raise DataError(f"the X2 column '{x2}' holds no finite number; choose a column of readings.")
     try:
         sp = setpoints.group(x2_raw[finite], tolerance, column=x2)
     except setpoints.SetPointError as err:

@@ -771,3 +771,28 @@ def test_read_header_written_as_a_comment():
     df = read_table(("# run 3\n#," + _csv().replace("\n", "\n1,")[:-2]).encode())  # '#' names an index column
     assert list(df.columns) == ["#", T, H, M] and len(df) == 24
     assert "only comment lines" in _err(read_table, b"# a\n# b\n")
+
+
+def test_read_thousands_points_in_a_decimal_comma_file_are_refused_not_read_as_1():
+    # European Excel: '1.000' Oe is a thousand; read as 1 Oe every field would be 1000 times too small
+    text = "T (K);H (Oe);moment (emu)\n280,5;1.000;1,5E-03\n282,5;10.000;1,4E-03\n284,5;500;1,3E-03\n"
+    msg = _err(read_table, text.encode())
+    assert "column 'H (Oe)' line 2: '1.000' in a file with decimal commas could be 1 or 1000" in msg
+    assert "remove the thousands separators" in msg
+    # only the thousands shape is refused: a stray '282.25' is left to validate, as before
+    df = read_table(b"T (K);H (Oe);moment (emu)\n280,5;1000;1,5E-03\n282.25;1000;1,4E-03\n")
+    assert df[T].tolist() == ["280,5", "282.25"]
+
+
+def test_read_tab_file_with_thousands_commas_is_not_read_as_decimal_commas():
+    rows = "".join(f"{t}\t{h:,}\t{m}\n" for h in (1000, 10000) for t, m in ((280, 71), (282, 69)))
+    msg = _err(read_table, ("T (K)\tH (Oe)\tM (emu/g)\n" + rows).encode())
+    assert "every number with a comma (e.g. '1,000' in line 2) has groups of three digits" in msg
+    # with decimal points elsewhere the commas group thousands: the cell is named, with the remedy
+    rows = "".join(f"{t}\t{h:,}\t{m}\n" for h in (1000, 10000) for t, m in ((280, 7.1), (282, 6.9)))
+    df = read_table(("T (K)\tH (Oe)\tM (emu/g)\n" + rows).encode())
+    msg = _err(validate, df, T, H, "M (emu/g)", min_rows=1)
+    assert "column 'H (Oe)' row 1 (line 2): '1,000' is not a number" in msg and "remove the thousands separators" in msg
+    # genuine decimal commas in a tab file are still read as such
+    df = read_table("T (K)\tH (Oe)\tM (emu/g)\n280\t1,000\t0,5\n282\t1,000\t0,25\n".encode())
+    assert df[H].tolist() == [1.0, 1.0] and df["M (emu/g)"].tolist() == [0.5, 0.25]

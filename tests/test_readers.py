@@ -613,3 +613,12 @@ def test_csv_comment_lines_above_the_header_are_skipped_with_a_note() -> None:
     assert list(loaded.frame.columns) == ["T (K)", "H (Oe)", "M (emu)"] and len(loaded.frame) == 30
     assert any("skipped 2 comment lines" in n and "not read" in n for n in loaded.notes)
     assert "comment_lines" not in loaded.frame.attrs
+
+
+def test_csv_x2_column_of_thousands_separated_text_is_named_by_its_cell() -> None:
+    text = _mt_csv().replace(",1000,", ',"1,000",').replace(",10000,", ',"10,000",').replace(",20000,", ',"20,000",')
+    loaded = readers.load([("mt.csv", text.encode())])
+    with pytest.raises(DataError) as info:
+        readers.prepare(loaded, "T (K)", "H (Oe)", "M (emu)")
+    assert "column 'H (Oe)' row 1 (line 2): '1,000' is not a number" in str(info.value)
+    assert "remove the thousands separators" in str(info.value)
