@@ -305,6 +305,9 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
     delimiter = max(_DELIMITERS, key=score)
     header_line, header_text = numbered[0]
     header = next(csv.reader([header_text], delimiter=delimiter))
+    counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
+    if len(header) < 2 or any(c != counts[0] for c in counts[1:]):
+        _refuse_preamble(numbered, label)
     if len(header) < 2:
         shown = header_text if len(header_text) <= 60 else header_text[:57] + "..."
         _raise(
@@ -336,6 +339,24 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
                         "are decimal commas."
                     )
     return delimiter, header, header_line, decimal
+
+
+def _refuse_preamble(numbered: list[tuple[int, str]], label: str) -> None:
+    """Name the lines above the column row when the table starts further down: from some line on, every line of
+    the sniffed head has the same number of fields (at least 2) and that line is not all numbers."""
+    for delimiter in _DELIMITERS:
+        counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
+        for j in range(1, len(numbered) - 1):
+            if counts[j] >= 2 and counts[j] != counts[j - 1] and all(c == counts[j] for c in counts[j + 1:]):
+                line, text = numbered[j]
+                if _only_numbers(text):
+                    break
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                first = numbered[0][0]
+                one = first == line - 1
+                _raise(f"{label}: {f'line {first} comes' if one else f'lines {first}-{line - 1} come'} before the "
+                       f"column names in line {line} ('{shown}'); delete {'it' if one else 'them'} or start "
+                       f"{'it' if one else 'each'} with '#'.")
 
 
 def _looks_numeric(cell: str, decimal: str) -> bool:

@@ -796,3 +796,15 @@ def test_read_tab_file_with_thousands_commas_is_not_read_as_decimal_commas():
     # genuine decimal commas in a tab file are still read as such
     df = read_table("T (K)\tH (Oe)\tM (emu/g)\n280\t1,000\t0,5\n282\t1,000\t0,25\n".encode())
     assert df[H].tolist() == [1.0, 1.0] and df["M (emu/g)"].tolist() == [0.5, 0.25]
+
+
+def test_read_names_metadata_lines_above_the_column_row():
+    # was "line 1 ('Sample: ErCo2') has a single column" / "line 3 has 3 fields but the header (line 1) has 2"
+    msg = _err(read_table, ("Sample: ErCo2\nOperator: X\n\n" + _csv()).encode())
+    assert "lines 1-3 come before the column names in line 4 ('T (K),H (Oe),moment (emu)')" in msg
+    assert "start each with '#'" in msg
+    msg = _err(read_table, ("Sample,ErCo2\n" + _csv(sep=";")).encode())
+    assert "line 1 comes before the column names in line 2 ('T (K);H (Oe);moment (emu)'); delete it" in msg
+    # a ragged data row is still named as such, not taken for a column row
+    assert "line 3 has 4 fields" in _err(read_table, b"T,H,M\n1,2,3\n1,2,3,4\n1,2,3\n")
+    assert "line 2 has 4 fields" in _err(read_table, b"T,H,M\n1,2,3,\n4,5,6,\n")
