@@ -223,8 +223,12 @@ def _training_data_from_args(args):
         x2 = x2 or readers.stepped_axis(loaded.frame, roles.temperature, roles.field, args.set_point_tol)
         x1 = x1 or (roles.field if x2 == roles.temperature else roles.temperature)
     if not (x1 and x2 and y):
+        unfound = [what for what, found in (("a temperature in K", roles.temperature),
+                                            ("a field in Oe, kOe, T or A/m", roles.field),
+                                            ("a moment in emu, emu/g, A m2/kg or muB/f.u.", y)) if not found]
         raise dataset.DataError("a new project needs --x1 COL --x2 COL --y COL (they are guessed only for a file "
-                                "whose headers name a temperature, a field and a moment with units)")
+                                "whose headers name a temperature, a field and a moment with units in brackets, "
+                                "e.g. 'H (Oe)'; this file has no column of numbers headed by " + ", nor by ".join(unfound) + ")")
     for note in loaded.notes:
         print(note)
     x2_values = dataset.parse_values(args.x2_values, what="--x2-values") if args.x2_values else None

@@ -51,9 +51,12 @@ _AXIS_RTOL = 1e-9
 _MAX_LISTED = 10
 _DECIMAL_COMMA = re.compile(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*")
 _DECIMAL_POINT = re.compile(r"\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\s*")
+_GROUPED = re.compile(r"\s*[-+]?[1-9]\d{0,2}(?:,\d{3})+\s*")  # '10,000': a thousands separator or a decimal comma
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:([,.' ])\d{3})(?:\1\d{3})*(?:[.,]\d+)?")  # '1,000', '1.000,5', "1'000"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LINES_ATTR = "line_numbers"
+COMMENTS_ATTR = "comment_lines"  # how many '#' lines above the column row read_table skipped
 
 
 class DataError(ValueError):
@@ -82,6 +85,9 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
         from .readers import read_quantum_design
 
         return read_quantum_design(text, label)[0]
+    text, n_comments = _blank_leading_comments(text, label)
+    if n_comments:
+        data = text.encode("utf-8")  # the field counts read the bytes
     delimiter, header, header_line, decimal = _sniff(text, label)
     names = _check_header(header, header_line, label, decimal)
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
@@ -107,10 +113,67 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
                 "give every column a name in the header."
             )
         df = df.iloc[:, :-1]
+    if decimal == ",":
+        _refuse_thousands_points(df, line_numbers, label)
     if len(df) == len(line_numbers) and not np.array_equal(line_numbers, np.arange(2, len(df) + 2)):
         # Blank lines shifted rows against file lines: keep the real lines for validate's messages.
         df.attrs[_LINES_ATTR] = line_numbers
+    if n_comments:
+        df.attrs[COMMENTS_ATTR] = n_comments
     return df
+
+
+def _refuse_thousands_points(df: pd.DataFrame, lines: np.ndarray, label: str) -> None:
+    """In a table with decimal commas, refuse a column of numbers with a cell such as '1.000': pandas leaves it as
+    text and `validate` would read it as 1, where the lab's Excel meant 1000 (a thousands point)."""
+    for column in df.columns:
+        col = df[column]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        text = col.dropna().astype(str).str.strip()
+        text = text[text != ""]
+        numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").notna()
+        grouped = text.str.fullmatch(r"[-+]?[1-9]\d{0,2}(?:\.\d{3})+")
+        if not text.size or numbers.mean() < 0.5 or not grouped.any():
+            continue
+        row = df.index.get_loc(grouped[grouped].index[0])
+        cell = text[grouped].iloc[0]
+        line = lines[row] if len(lines) == len(df) else row + 2
+        _raise(
+            f"{label}: column '{column}' line {line}: '{cell}' in a file with decimal commas could be "
+            f"{float(cell):g} or {cell.replace('.', '')} (a thousands point); remove the thousands separators."
+        )
+
+
+def _only_numbers(line: str) -> bool:
+    cells = [c for c in re.split(r"[,;\t]", line) if c.strip()]
+    return bool(cells) and all(_looks_numeric(c, ".") for c in cells)
+
+
+def _blank_leading_comments(text: str, label: str) -> tuple[str, int]:
+    """`text` with the lines starting with '#' above the column row blanked (a '# sample: ...' preamble, the
+    provenance lines of this tool's own CSV exports), and how many there were. Blanked, not removed: line numbers
+    stay the file's. When the line after them holds only numbers, the last one is the column row written as a
+    comment (numpy.savetxt's header): it is kept, without its '#' unless '#' names its first column."""
+    if not text.lstrip().startswith("#"):
+        return text, 0
+    lines = text.split("\n")
+    comments = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            break
+        comments.append(i)
+    else:
+        _raise(f"{label} holds only comment lines (starting with '#'); expected a header line and data rows.")
+    header = lines[comments[-1]].strip()
+    if _only_numbers(lines[i]) and not _only_numbers(header.lstrip("#")):
+        # '#' names the first column ("#,T (K),..."): the row stays as written; else its '#' goes
+        lines[comments.pop()] = header if re.match(r"#\s*[,;\t]", header) else header.lstrip("#").strip()
+    for i in comments:
+        lines[i] = ""
+    return "\n".join(lines), len(comments)
 
 
 def _source_label(source: Any, name: str) -> str:
@@ -242,6 +305,9 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
     delimiter = max(_DELIMITERS, key=score)
     header_line, header_text = numbered[0]
     header = next(csv.reader([header_text], delimiter=delimiter))
+    counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
+    if len(header) < 2 or any(c != counts[0] for c in counts[1:]):
+        _refuse_preamble(numbered, label)
     if len(header) < 2:
         shown = header_text if len(header_text) <= 60 else header_text[:57] + "..."
         _raise(
@@ -250,12 +316,47 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
         )
     decimal = "."
     if delimiter != ",":
-        cells = [cell for row in csv.reader([line for _, line in numbered[1:]], delimiter=delimiter) for cell in row]
-        commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
-        points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
-        if commas > points:
+        rows = csv.reader([line for _, line in numbered[1:]], delimiter=delimiter)
+        cells = [(number, cell) for (number, _), row in zip(numbered[1:], rows) for cell in row]
+        with_comma = [(number, c) for number, c in cells if _DECIMAL_COMMA.fullmatch(c)]
+        # in a ';' file '1.000' next to '1,5' is a thousands point, no evidence for decimal points
+        points = sum(bool(_DECIMAL_POINT.fullmatch(c)) and not (delimiter == ";" and _GROUPED.fullmatch(c.replace(".", ",")))
+                     for _, c in cells)
+        grouped = [(number, c) for number, c in with_comma if _GROUPED.fullmatch(c)]
+        if len(with_comma) > points:
             decimal = ","
+            if delimiter == "\t" and len(grouped) == len(with_comma):
+                # '10,000' in a tab file: with decimal points elsewhere the commas group thousands (validate names
+                # those cells); with none, 10 and 10000 are both readings: say so rather than guess a factor 1000
+                if points:
+                    decimal = "."
+                else:
+                    number, cell = grouped[0]
+                    _raise(
+                        f"{label}: every number with a comma (e.g. '{cell.strip()}' in line {number}) has groups of "
+                        "three digits after it, so the comma may be a thousands separator or a decimal comma; "
+                        "remove the thousands separators, or save the file with ';' as the separator if the commas "
+                        "are decimal commas."
+                    )
     return delimiter, header, header_line, decimal
+
+
+def _refuse_preamble(numbered: list[tuple[int, str]], label: str) -> None:
+    """Name the lines above the column row when the table starts further down: from some line on, every line of
+    the sniffed head has the same number of fields (at least 2) and that line is not all numbers."""
+    for delimiter in _DELIMITERS:
+        counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
+        for j in range(1, len(numbered) - 1):
+            if counts[j] >= 2 and counts[j] != counts[j - 1] and all(c == counts[j] for c in counts[j + 1:]):
+                line, text = numbered[j]
+                if _only_numbers(text):
+                    break
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                first = numbered[0][0]
+                one = first == line - 1
+                _raise(f"{label}: {f'line {first} comes' if one else f'lines {first}-{line - 1} come'} before the "
+                       f"column names in line {line} ('{shown}'); delete {'it' if one else 'them'} or start "
+                       f"{'it' if one else 'each'} with '#'.")
 
 
 def _looks_numeric(cell: str, decimal: str) -> bool:
@@ -514,6 +615,8 @@ def _to_float(df: pd.DataFrame, column: str, role: str, lines: np.ndarray) -> np
         first = bad[0]
         more = f" ({len(bad)} cells in this column are not numbers)" if len(bad) > 1 else ""
         hint = "; choose a numeric column" if len(bad) > len(col) // 2 else ""
+        if _THOUSANDS.fullmatch(text.iloc[first]):
+            hint = "; remove the thousands separators"
         raise DataError(
             f"column '{column}' row {first + 1} (line {lines[first]}): {str(col.iloc[first])!r} is not a number"
             f"{more}; the {role} column must hold numbers{hint}."

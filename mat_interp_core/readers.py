@@ -31,6 +31,7 @@ __all__ = [
     "SOURCE_COLUMN",
     "SWEEP_COLUMN",
     "Loaded",
+    "canonical_unit",
     "Roles",
     "is_quantum_design",
     "guess_columns",
@@ -61,11 +62,23 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
     "am2/kg": "A m2/kg",
     "a m^2/kg": "A m2/kg",
     "a·m²/kg": "A m2/kg",
+    "am^2/kg": "A m2/kg",
+    "am²/kg": "A m2/kg",
+    "a m²/kg": "A m2/kg",
+    "a·m2/kg": "A m2/kg",
+    "a m2 kg-1": "A m2/kg",
+    "a m^2 kg^-1": "A m2/kg",
+    "emu g-1": "emu/g",
+    "emu g^-1": "emu/g",
     "mub/f.u.": "muB/f.u.",
+    "mub/fu": "muB/f.u.",
+    "µb/f.u.": "muB/f.u.",  # the micro sign; the Greek mu is folded into it first
+    "µb/fu": "muB/f.u.",
+    "µ_b/f.u.": "muB/f.u.",
 }
 TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
-MOMENT_UNITS = ("emu", "emu/g", "A m2/kg")
+MOMENT_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
 MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least this is in mg, a smaller one grams
 PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
@@ -84,10 +97,14 @@ def unit_in_name(column: str) -> str:
     Known magnetometer spellings map to the names the entropy code uses; others come back as written.
     """
     match = _UNIT.search(str(column))
-    if not match:
-        return ""
-    raw = match.group(1)
-    return _CANONICAL.get(" ".join(raw.lower().split()), raw)
+    return canonical_unit(match.group(1)) if match else ""
+
+
+def canonical_unit(unit: str) -> str:
+    """A unit as the entropy code names it ('oe' -> 'Oe', 'Am^2/kg' -> 'A m2/kg', 'μB/f.u.' -> 'muB/f.u.'), from a
+    header or an option such as --y-unit; a spelling not known comes back as written."""
+    raw = str(unit).strip()
+    return _CANONICAL.get(" ".join(raw.lower().replace("μ", "µ").split()), raw)
 
 
 def _base_name(column: str) -> str:
@@ -418,6 +435,10 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
                 loaded.mass_problem = header["mass_problem"]
         else:
             frame = dataset.read_table(data, max_mb=max_mb, name=name)
+            skipped = frame.attrs.pop(dataset.COMMENTS_ATTR, 0)
+            if skipped:
+                loaded.notes.append(f"{label}: skipped {skipped} comment line{'s' if skipped > 1 else ''} ('#') "
+                                    "above the column names (a sample mass there is not read: give --mass-mg)")
         for column in frame.columns:
             unit = unit_in_name(column)
             base = _base_name(column)
@@ -632,6 +653,9 @@ def prepare(
     roles = roles or guess_roles(loaded)
     x2_raw = pd.to_numeric(frame[x2], errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(x2_raw)
+    if not finite.any():  # name the first cell that is no number, by its line, as validate would
+        dataset._to_float(frame, x2, "X2", dataset._file_lines(frame))
+        raise DataError(f"the X2 column '{x2}' holds no finite number; choose a column of readings.")
     try:
         sp = setpoints.group(x2_raw[finite], tolerance, column=x2)
     except setpoints.SetPointError as err:
@@ -691,9 +715,9 @@ def project_units(
         if value is not None and not (np.isfinite(value) and value > 0):
             raise DataError(f"{name} must be a positive number; got {value:g}")
     units: dict[str, Any] = {
-        "x1": x1_unit or unit_in_name(data.x1_name),
-        "x2": x2_unit or unit_in_name(data.x2_name),
-        "y": y_unit or unit_in_name(data.y_name),
+        "x1": canonical_unit(x1_unit) if x1_unit else unit_in_name(data.x1_name),
+        "x2": canonical_unit(x2_unit) if x2_unit else unit_in_name(data.x2_name),
+        "y": canonical_unit(y_unit) if y_unit else unit_in_name(data.y_name),
     }
     field_col, temp_col = facts.get("field"), facts.get("temperature")
     by_column = {data.x1_name: units["x1"], data.x2_name: units["x2"]}

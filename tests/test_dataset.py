@@ -741,3 +741,70 @@ def test_paper_data_is_accepted_and_guessed(shared_data, filename, n_rows, n_x2)
     assert (x1, x2, y) == tuple(df.columns[:3])
     data = validate(df, x1, x2, y)
     assert len(data.frame) == n_rows and len(data.x2_values) == n_x2
+
+
+# --------------------------------------------------------------------------- lab exports (probed variants)
+
+
+def test_read_skips_comment_lines_above_the_header_keeping_file_lines():
+    text = "# sample: ErCo2\n# mass: 2 mg, weighed twice\n\n" + _csv()
+    df = read_table(text.encode())
+    assert list(df.columns) == [T, H, M] and df.to_numpy().tolist() == read_table(_csv().encode()).to_numpy().tolist()
+    assert df.attrs["comment_lines"] == 2
+    bad = "# sample: ErCo2\n" + _csv().replace("\n12.5,100.0,", "\n12.5,x,", 1)
+    msg = _err(validate, read_table(bad.encode()), T, H, M, min_rows=1)
+    assert "column 'H (Oe)' row 2 (line 4): 'x' is not a number" in msg
+
+
+def test_read_own_export_with_provenance_lines(tmp_path):
+    from mat_interp_core import cli
+
+    out = tmp_path / "grid.csv"
+    cli._write_csv(read_table(_csv().encode()), str(out), ["project: p", "source file: a.csv (1,234 bytes, sha256 0)"])
+    assert read_table(out).to_numpy().tolist() == read_table(_csv().encode()).to_numpy().tolist()
+
+
+def test_read_header_written_as_a_comment():
+    # numpy.savetxt(..., header="T (K),H (Oe),moment (emu)") writes the column row as "# T (K),..."
+    df = read_table(("# " + _csv()).encode())
+    assert list(df.columns) == [T, H, M] and len(df) == 24
+    df = read_table(("# run 3\n#," + _csv().replace("\n", "\n1,")[:-2]).encode())  # '#' names an index column
+    assert list(df.columns) == ["#", T, H, M] and len(df) == 24
+    assert "only comment lines" in _err(read_table, b"# a\n# b\n")
+
+
+def test_read_thousands_points_in_a_decimal_comma_file_are_refused_not_read_as_1():
+    # European Excel: '1.000' Oe is a thousand; read as 1 Oe every field would be 1000 times too small
+    text = "T (K);H (Oe);moment (emu)\n280,5;1.000;1,5E-03\n282,5;10.000;1,4E-03\n284,5;500;1,3E-03\n"
+    msg = _err(read_table, text.encode())
+    assert "column 'H (Oe)' line 2: '1.000' in a file with decimal commas could be 1 or 1000" in msg
+    assert "remove the thousands separators" in msg
+    # only the thousands shape is refused: a stray '282.25' is left to validate, as before
+    df = read_table(b"T (K);H (Oe);moment (emu)\n280,5;1000;1,5E-03\n282.25;1000;1,4E-03\n")
+    assert df[T].tolist() == ["280,5", "282.25"]
+
+
+def test_read_tab_file_with_thousands_commas_is_not_read_as_decimal_commas():
+    rows = "".join(f"{t}\t{h:,}\t{m}\n" for h in (1000, 10000) for t, m in ((280, 71), (282, 69)))
+    msg = _err(read_table, ("T (K)\tH (Oe)\tM (emu/g)\n" + rows).encode())
+    assert "every number with a comma (e.g. '1,000' in line 2) has groups of three digits" in msg
+    # with decimal points elsewhere the commas group thousands: the cell is named, with the remedy
+    rows = "".join(f"{t}\t{h:,}\t{m}\n" for h in (1000, 10000) for t, m in ((280, 7.1), (282, 6.9)))
+    df = read_table(("T (K)\tH (Oe)\tM (emu/g)\n" + rows).encode())
+    msg = _err(validate, df, T, H, "M (emu/g)", min_rows=1)
+    assert "column 'H (Oe)' row 1 (line 2): '1,000' is not a number" in msg and "remove the thousands separators" in msg
+    # genuine decimal commas in a tab file are still read as such
+    df = read_table("T (K)\tH (Oe)\tM (emu/g)\n280\t1,000\t0,5\n282\t1,000\t0,25\n".encode())
+    assert df[H].tolist() == [1.0, 1.0] and df["M (emu/g)"].tolist() == [0.5, 0.25]
+
+
+def test_read_names_metadata_lines_above_the_column_row():
+    # was "line 1 ('Sample: ErCo2') has a single column" / "line 3 has 3 fields but the header (line 1) has 2"
+    msg = _err(read_table, ("Sample: ErCo2\nOperator: X\n\n" + _csv()).encode())
+    assert "lines 1-3 come before the column names in line 4 ('T (K),H (Oe),moment (emu)')" in msg
+    assert "start each with '#'" in msg
+    msg = _err(read_table, ("Sample,ErCo2\n" + _csv(sep=";")).encode())
+    assert "line 1 comes before the column names in line 2 ('T (K);H (Oe);moment (emu)'); delete it" in msg
+    # a ragged data row is still named as such, not taken for a column row
+    assert "line 3 has 4 fields" in _err(read_table, b"T,H,M\n1,2,3\n1,2,3,4\n1,2,3\n")
+    assert "line 2 has 4 fields" in _err(read_table, b"T,H,M\n1,2,3,\n4,5,6,\n")

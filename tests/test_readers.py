@@ -595,3 +595,69 @@ def test_a_bad_cell_in_merged_files_is_named_by_its_file_and_its_line_there() ->
     loaded = readers.load([("a.dat", qd(holes)), ("b.dat", qd(bad))])
     with pytest.raises(DataError, match=r"row 28 \(line 11 of file 'b.dat'\)"):
         readers.prepare(loaded, T, H, M)
+
+
+# --------------------------------------------------------------------------- CSV/TSV lab exports (probed variants)
+
+
+def _mt_csv(header=("T (K)", "H (Oe)", "M (emu)"), sep=",", pre="", h_scale=1.0) -> str:
+    lines = [sep.join(header)]
+    for h in (1000.0, 10000.0, 20000.0):
+        for t in range(280, 300, 2):
+            lines.append(sep.join(f"{v:g}" for v in (t, h * h_scale, 1e-3 * (1 + h / 1e4) / (1 + (t - 270) / 10))))
+    return pre + "\n".join(lines) + "\n"
+
+
+def test_csv_comment_lines_above_the_header_are_skipped_with_a_note() -> None:
+    loaded = readers.load([("mt.csv", _mt_csv(pre="# sample: ErCo2\n# mass: 2 mg\n").encode())])
+    assert list(loaded.frame.columns) == ["T (K)", "H (Oe)", "M (emu)"] and len(loaded.frame) == 30
+    assert any("skipped 2 comment lines" in n and "not read" in n for n in loaded.notes)
+    assert "comment_lines" not in loaded.frame.attrs
+
+
+def test_csv_x2_column_of_thousands_separated_text_is_named_by_its_cell() -> None:
+    text = _mt_csv().replace(",1000,", ',"1,000",').replace(",10000,", ',"10,000",').replace(",20000,", ',"20,000",')
+    loaded = readers.load([("mt.csv", text.encode())])
+    with pytest.raises(DataError) as info:
+        readers.prepare(loaded, "T (K)", "H (Oe)", "M (emu)")
+    assert "column 'H (Oe)' row 1 (line 2): '1,000' is not a number" in str(info.value)
+    assert "remove the thousands separators" in str(info.value)
+
+
+@pytest.mark.parametrize("header, unit", [
+    ("M (Am^2/kg)", "A m2/kg"), ("M (A m^2 kg^-1)", "A m2/kg"), ("M [Am²/kg]", "A m2/kg"), ("M (emu g-1)", "emu/g"),
+    ("M (μB/f.u.)", "muB/f.u."), ("M (µB/f.u.)", "muB/f.u."), ("M (muB/fu)", "muB/f.u."), ("Field (tesla)", "T"),
+])
+def test_unit_spellings_labs_export(header, unit) -> None:
+    assert readers.unit_in_name(header) == unit
+
+
+def test_csv_moment_in_mu_b_per_formula_unit_is_guessed_and_stored() -> None:
+    loaded = readers.load([("mt.csv", _mt_csv(header=("Temperature (K)", "Field (Oe)", "M (μB/f.u.)")).encode())])
+    assert loaded.moment == "M (μB/f.u.)"
+    data, facts = readers.prepare(loaded, "Temperature (K)", "Field (Oe)", loaded.moment)
+    units = readers.project_units(loaded, data, facts, molar_mass_g=120.0)
+    assert (units["y"], units["m_unit"], units["h_unit"]) == ("muB/f.u.", "muB/f.u.", "Oe")
+
+
+def test_explicit_units_are_read_like_header_units() -> None:
+    # '--x2-unit tesla --y-unit EMU' used to be stored as written, and |ΔS_M| then asked for the units again
+    from mat_interp_core.entropy import resolve_units
+
+    loaded = readers.load([("mt.csv", _mt_csv(header=("T", "H", "M"), h_scale=1e-4).encode())])
+    data, facts = readers.prepare(loaded, "T", "H", "M")
+    units = readers.project_units(loaded, data, facts, x2_unit="tesla", y_unit="EMU", mass_mg=2.0)
+    assert (units["x2"], units["y"], units["m_unit"]) == ("T", "emu", "emu")
+    assert resolve_units(units).describe() == "M in emu, H in T, sample mass 2 mg"
+    units = readers.project_units(loaded, data, facts, x2_unit="mT", y_unit="a.u.")
+    assert (units["x2"], units["y"]) == ("mT", "a.u.")  # not a known unit: kept as written, not guessed
+
+
+def test_cli_says_which_role_no_header_names(tmp_path) -> None:
+    path = tmp_path / "mt.csv"
+    path.write_text(_mt_csv(header=("T (K)", "H (mT)", "M (emu/g)")))
+    args = cli.build_parser().parse_args(["train", "p", "--csv", str(path)])
+    with pytest.raises(DataError) as info:
+        cli._training_data_from_args(args)
+    assert "no column of numbers headed by a field in Oe, kOe, T or A/m)" in str(info.value)
+    assert "temperature" not in str(info.value).split("headed by")[1]
