@@ -203,8 +203,9 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
                           help="X1 for M(T) sweeps at fixed fields, X2 for isotherms M(H) at fixed temperatures; "
                                "the field is the other axis. |ΔS_M| works from either protocol.")
         field_unit = unit_x1 if t_role == "X2" else unit_x2
-        session.init("w_m_unit", unit_y if unit_y in entropy.M_UNITS else entropy.M_UNITS[0])
-        session.init("w_h_unit", field_unit if field_unit in entropy.H_UNITS else entropy.H_UNITS[0])
+        m_typed, h_typed = readers.canonical_unit(unit_y), readers.canonical_unit(field_unit)  # 'EMU', 'tesla'
+        session.init("w_m_unit", m_typed if m_typed in entropy.M_UNITS else entropy.M_UNITS[0])
+        session.init("w_h_unit", h_typed if h_typed in entropy.H_UNITS else entropy.H_UNITS[0])
         m1, m2, m3, m4 = st.columns(4)
         m_unit = m1.selectbox("M unit", entropy.M_UNITS, key="w_m_unit", **session.KEEP)
         h_unit = m2.selectbox("H unit", entropy.H_UNITS, key="w_h_unit", **session.KEEP)
