@@ -575,7 +575,7 @@ def stepped_axis(frame: pd.DataFrame, a: str, b: str, tolerance: float = setpoin
         where = f"file '{source}'" if source is not None else label
         va, vb = (pd.to_numeric(part[c], errors="coerce").to_numpy(dtype=float) for c in (a, b))
         ok = np.isfinite(va) & np.isfinite(vb)
-        va, vb = va[ok], vb[ok]
+        va, vb = _snapped(va[ok], tolerance), _snapped(vb[ok], tolerance)
         if va.size < 3:
             continue
         span_a, span_b = (np.ptp(v) or 1.0 for v in (va, vb))
@@ -597,6 +597,21 @@ def stepped_axis(frame: pd.DataFrame, a: str, b: str, tolerance: float = setpoin
     if not chosen:
         raise DataError(f"{label} has fewer than 3 rows with both '{a}' and '{b}'; nothing to tell the stepped axis by.")
     return next(iter(chosen.values()))
+
+
+def _snapped(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Readings replaced by their set points when they group into set points, else unchanged: read-back jitter
+    of a held temperature (±0.05 K between isotherms 1 K apart) is then no step, which beside fine field steps
+    (0.005 of the range) looked like a temperature sweep. Grouped at a tolerance of 0.5 at least: this only tells
+    which axis steps; :func:`prepare` still holds the set points to the user's tolerance, and its sentence says
+    so when they do not separate."""
+    if values.size < 3:
+        return values
+    try:
+        sp = setpoints.group(values, max(tolerance, 0.5))
+    except setpoints.SetPointError:
+        return values
+    return sp.values[sp.labels]
 
 
 def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: str = "warming",

@@ -1,0 +1,44 @@
+"""Isotherm files as labs write them (Quantum Design .dat and plain CSV): read-back jitter of the held temperature,
+loops through negative fields. Tiny fixtures written here; only the data path `train --csv` runs before workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mat_interp_core import readers
+from mat_interp_core.dataset import DataError
+
+T, H, M = "Temperature (K)", "Magnetic Field (Oe)", "Moment (emu)"
+
+
+def isotherm_dat(temps, fields, *, jitter=0.0, seed=0) -> bytes:
+    """A .dat of M(H) isotherms: at each temperature (read back with ±jitter) the fields in file order."""
+    rng = np.random.default_rng(seed)
+    lines = ["[Header]", "INFO,1.0,SAMPLE_MASS", "[Data]", f"Comment,{T},{H},{M}"]
+    for t in temps:
+        for h in fields:
+            tr = t + rng.uniform(-jitter, jitter)
+            lines.append(f",{tr:.4f},{h:.2f},{0.05 * np.tanh(h / 20000 * 30 / (tr - 10)):.6e}")
+    return "\r\n".join(lines).encode()
+
+
+def roles_and_data(raw: bytes, tol: float = 0.1, **kwargs):
+    loaded = readers.load([("iso.dat", raw)])
+    roles = readers.guess_roles(loaded)
+    x2 = readers.stepped_axis(loaded.frame, roles.temperature, roles.field, tol)
+    x1 = roles.field if x2 == roles.temperature else roles.temperature
+    return readers.prepare(loaded, x1, x2, loaded.moment, tolerance=tol, roles=roles, **kwargs)
+
+
+def test_temperature_jitter_beside_fine_field_steps_is_not_a_temperature_sweep() -> None:
+    """Isotherms 1 K apart read back ±0.05 K, 201 fields each (steps of 0.005 of the range): the jitter moved
+    the temperature further, relative to its range, than the field steps, and the file was refused as mixing
+    both protocols, even with the set-point tolerance raised. Now the tolerance sentence names the problem,
+    and with the tolerance raised the isotherms load."""
+    raw = isotherm_dat(np.arange(20, 31, 1.0), np.linspace(0, 50000, 201), jitter=0.05)
+    with pytest.raises(DataError, match=r"column 'Temperature \(K\)'.*over the set-point tolerance 0.1; raise"):
+        roles_and_data(raw)
+    data, facts = roles_and_data(raw, tol=0.2)
+    assert (data.x1_name, data.x2_name, facts["protocol"]) == (H, T, "M(H)")
+    np.testing.assert_allclose(data.x2_values, np.arange(20, 31, 1.0), atol=0.05)
