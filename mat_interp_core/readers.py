@@ -641,6 +641,33 @@ def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: st
     return out
 
 
+_REMANENT_T = 0.01  # a negative field reading down to this (10 mT), or 1 % of the top field, is a remanent "zero"
+
+
+def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, unit: str | None) -> None:
+    """One sentence when the kept rows reach clearly negative fields: |ΔS_M| is integrated from the lowest field,
+    so a hysteresis loop's negative half or a sweep to −5 T would be taken as the start of the field change
+    (|ΔS_M| from −5 to −4 T reported as that of 0 → 1 T). A remanent "zero" (−15 Oe) passes."""
+    h = pd.to_numeric(sub[field], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(h)
+    if not finite.any():
+        return
+    factors = {"Oe": 1e-4, "kOe": 0.1, "T": 1.0, "A/m": 4e-7 * np.pi}
+    limit = max(0.01 * float(np.max(np.abs(h[finite]))), _REMANENT_T / factors[unit] if unit in factors else 0.0)
+    below = np.flatnonzero(finite & (h < -limit))
+    if not below.size:
+        return
+    row = int(below[np.argmin(h[below])])
+    of = f" (the isotherm at {float(sub[curve].iloc[row]):g} K)" if curve else ""
+    raise DataError(
+        f"the field '{field}' reaches {h[row]:g}{' ' + unit if unit else ''} at line {dataset._file_lines(sub)[row]}"
+        f"{of}, but |ΔS_M| is "
+        "integrated from the lowest field up, so negative fields would be taken as the start of the field change; "
+        "keep only the rows at zero field and above (of a hysteresis loop, its first sweep up; of a sweep to "
+        "negative fields, negate the field and the moment) and load the file again."
+    )
+
+
 def prepare(
     loaded: Loaded,
     x1: str,
@@ -697,6 +724,8 @@ def prepare(
     lines = frame.attrs.get(dataset._LINES_ATTR)
     if lines is not None and len(lines) == len(frame):
         sub.attrs[dataset._LINES_ATTR] = np.asarray(lines)[keep]
+    if roles.field in (x1, x2):
+        _refuse_negative_fields(sub, roles.field, x2 if roles.field == x1 else None, loaded.units.get(roles.field))
     if sweep != "all" and both:
         sub[SWEEP_COLUMN] = sweep
         extra.append(SWEEP_COLUMN)

@@ -42,3 +42,24 @@ def test_temperature_jitter_beside_fine_field_steps_is_not_a_temperature_sweep()
     data, facts = roles_and_data(raw, tol=0.2)
     assert (data.x1_name, data.x2_name, facts["protocol"]) == (H, T, "M(H)")
     np.testing.assert_allclose(data.x2_values, np.arange(20, 31, 1.0), atol=0.05)
+
+
+@pytest.mark.parametrize("fields, sweep", [
+    (np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)], None),
+    (np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)], "down"),
+    (np.linspace(0, -50000, 11), None),  # a sweep to negative fields only
+    (np.linspace(-50000, 50000, 21), None),
+])
+def test_negative_fields_are_named_not_taken_as_the_start_of_the_field_change(fields, sweep) -> None:
+    """A full loop 0 → 5 → −5 → 5 T loaded silently: the 'up' branch held the virgin curve and the return from
+    −5 T, and |ΔS_M| was integrated from −4.5 T (a third of the 0 → 1 T value at 1 T); a sweep 0 → −5 T was
+    integrated from −5 T. Now one sentence names the field, the line and the isotherm."""
+    raw = isotherm_dat(np.arange(20, 61, 5.0), fields + np.random.default_rng(1).uniform(-0.5, 0.5, fields.size))
+    with pytest.raises(DataError, match=r"^the field 'Magnetic Field \(Oe\)' reaches -[45]\d{4}(\.\d+)? Oe at line "
+                                        r"\d+ \(the isotherm at \d+ K\), but \|ΔS_M\| is integrated from the lowest"):
+        roles_and_data(raw, sweep=sweep)
+
+
+def test_a_remanent_zero_field_is_kept() -> None:
+    data, facts = roles_and_data(isotherm_dat(np.arange(20, 61, 5.0), np.r_[-15.0, np.linspace(5000, 50000, 10)]))
+    assert facts["protocol"] == "M(H)" and data.frame[H].min() == -15.0 and len(data.x2_values) == 9
