@@ -724,7 +724,8 @@ def prepare(
     lines = frame.attrs.get(dataset._LINES_ATTR)
     if lines is not None and len(lines) == len(frame):
         sub.attrs[dataset._LINES_ATTR] = np.asarray(lines)[keep]
-    if roles.field in (x1, x2):
+    moment = y == loaded.moment or loaded.units.get(y) in MOMENT_UNITS  # integrated into |ΔS_M|; other Y keep ±H
+    if roles.field in (x1, x2) and moment:
         _refuse_negative_fields(sub, roles.field, x2 if roles.field == x1 else None, loaded.units.get(roles.field))
     if sweep != "all" and both:
         sub[SWEEP_COLUMN] = sweep

@@ -63,3 +63,13 @@ def test_negative_fields_are_named_not_taken_as_the_start_of_the_field_change(fi
 def test_a_remanent_zero_field_is_kept() -> None:
     data, facts = roles_and_data(isotherm_dat(np.arange(20, 61, 5.0), np.r_[-15.0, np.linspace(5000, 50000, 10)]))
     assert facts["protocol"] == "M(H)" and data.frame[H].min() == -15.0 and len(data.x2_values) == 9
+
+
+def test_negative_fields_load_when_y_is_not_a_moment() -> None:
+    """Only magnetisation is integrated into |ΔS_M|: another quantity measured through ±H (a magnetoresistance
+    in ohms) keeps its negative fields."""
+    raw = isotherm_dat(np.arange(20, 61, 5.0), np.linspace(-50000, 50000, 21)).replace(b"Moment (emu)", b"R (Ohm)")
+    loaded = readers.load([("mr.dat", raw)])
+    roles = readers.guess_roles(loaded)
+    data, _ = readers.prepare(loaded, H, T, "R (Ohm)", tolerance=0.1, roles=roles)
+    assert data.frame[H].min() < -49000
