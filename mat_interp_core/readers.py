@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import dataset, setpoints
+from . import dataset, entropy, setpoints
 from .dataset import DataError, TrainingData
 
 __all__ = [
@@ -652,8 +652,8 @@ def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, un
     finite = np.isfinite(h)
     if not finite.any():
         return
-    factors = {"Oe": 1e-4, "kOe": 0.1, "T": 1.0, "A/m": 4e-7 * np.pi}
-    limit = max(0.01 * float(np.max(np.abs(h[finite]))), _REMANENT_T / factors[unit] if unit in factors else 0.0)
+    remanent = _REMANENT_T / float(entropy.to_tesla(1.0, unit)) if unit in entropy.H_UNITS else 0.0  # file units
+    limit = max(0.01 * float(np.max(np.abs(h[finite]))), remanent)
     below = np.flatnonzero(finite & (h < -limit))
     if not below.size:
         return
