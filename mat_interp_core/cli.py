@@ -224,7 +224,7 @@ def _training_data_from_args(args):
         x1 = x1 or (roles.field if x2 == roles.temperature else roles.temperature)
     if not (x1 and x2 and y):
         unfound = [what for what, found in (("a temperature in K", roles.temperature),
-                                            ("a field in Oe, kOe, T or A/m", roles.field),
+                                            ("a field in Oe, kOe, mT, T or A/m", roles.field),
                                             ("a moment in emu, emu/g, A m2/kg or muB/f.u.", y)) if not found]
         raise dataset.DataError("a new project needs --x1 COL --x2 COL --y COL (they are guessed only for a file "
                                 "whose headers name a temperature, a field and a moment with units in brackets, "
@@ -728,7 +728,7 @@ def _add_answer_arg(p) -> None:
 
 def _add_unit_args(p) -> None:
     p.add_argument("--m-unit", help="unit of M: emu, emu/g, 'A m2/kg' or muB/f.u. (default: the project's)")
-    p.add_argument("--h-unit", help="unit of H: Oe, kOe, T or A/m (default: the project's)")
+    p.add_argument("--h-unit", help="unit of H: Oe, kOe, mT, T or A/m (default: the project's)")
     p.add_argument("--mass-mg", type=float, help="sample mass in mg (needed for emu; default: the project's)")
     p.add_argument("--molar-mass-g", type=float, help="g per mole of formula units (needed for muB/f.u.)")
     p.add_argument("--t-step", type=float, help="temperature step of the simulated grid in K "
@@ -767,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", help="sweep branch to train on: warming, cooling (up, down for field sweeps) or all "
                                    "(default: the branch with more rows)")
     p.add_argument("--temperature", help="the temperature column (role; default: the header with unit K)")
-    p.add_argument("--field", help="the field column (role; default: the header with unit Oe, kOe or T)")
+    p.add_argument("--field", help="the field column (role; default: the header with unit Oe, kOe, mT or T)")
     p.add_argument("--x1", help="column of the first scan axis (e.g. temperature)")
     p.add_argument("--x2", help="column of the second scan axis (e.g. field)")
     p.add_argument("--y", help="column of the measured quantity")

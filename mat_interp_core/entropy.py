@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 M_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
-H_UNITS = ("Oe", "kOe", "T", "A/m")
+H_UNITS = ("Oe", "kOe", "mT", "T", "A/m")
 METHODS = ("maxwell", "isothermal")
 
 MU_0 = 4e-7 * np.pi  # T·m/A; the conventional value, within 1e-9 of CODATA 2018
@@ -105,9 +105,9 @@ def to_specific_moment(
 
 
 def to_tesla(h: np.ndarray | float, unit: str) -> np.ndarray:
-    """Field as μ0H in tesla: Oe / 1e4, kOe / 10, T unchanged, A/m × 4π·1e-7."""
+    """Field as μ0H in tesla: Oe / 1e4, kOe / 10, mT / 1e3, T unchanged, A/m × 4π·1e-7."""
     values = np.asarray(h, dtype=float)
-    factors = {"Oe": 1e-4, "kOe": 0.1, "T": 1.0, "A/m": MU_0}
+    factors = {"Oe": 1e-4, "kOe": 0.1, "mT": 1e-3, "T": 1.0, "A/m": MU_0}
     if unit not in factors:
         raise UnitError(f"unknown field unit {unit!r}; allowed units are {', '.join(map(repr, H_UNITS))}",
                         fields=("h_unit",))

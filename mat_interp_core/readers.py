@@ -53,6 +53,8 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
     "k": "K",
     "oe": "Oe",
     "koe": "kOe",
+    "mt": "mT",
+    "millitesla": "mT",
     "t": "T",
     "tesla": "T",
     "a/m": "A/m",
@@ -77,7 +79,7 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
     "µ_b/f.u.": "muB/f.u.",
 }
 TEMPERATURE_UNITS = ("K",)
-FIELD_UNITS = ("Oe", "kOe", "T", "A/m")
+FIELD_UNITS = ("Oe", "kOe", "mT", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
 MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least this is in mg, a smaller one grams
 PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g

@@ -61,7 +61,7 @@ def test_bad_units_raise(call) -> None:
 
 
 def test_unit_error_names_allowed_units() -> None:
-    with pytest.raises(UnitError, match="'Oe', 'kOe', 'T', 'A/m'"):
+    with pytest.raises(UnitError, match="'Oe', 'kOe', 'mT', 'T', 'A/m'"):
         to_tesla(1.0, "G")
 
 

@@ -649,15 +649,33 @@ def test_explicit_units_are_read_like_header_units() -> None:
     units = readers.project_units(loaded, data, facts, x2_unit="tesla", y_unit="EMU", mass_mg=2.0)
     assert (units["x2"], units["y"], units["m_unit"]) == ("T", "emu", "emu")
     assert resolve_units(units).describe() == "M in emu, H in T, sample mass 2 mg"
-    units = readers.project_units(loaded, data, facts, x2_unit="mT", y_unit="a.u.")
-    assert (units["x2"], units["y"]) == ("mT", "a.u.")  # not a known unit: kept as written, not guessed
+    units = readers.project_units(loaded, data, facts, x2_unit="mV", y_unit="a.u.")
+    assert (units["x2"], units["y"]) == ("mV", "a.u.")  # not a known unit: kept as written, not guessed
 
 
 def test_cli_says_which_role_no_header_names(tmp_path) -> None:
     path = tmp_path / "mt.csv"
-    path.write_text(_mt_csv(header=("T (K)", "H (mT)", "M (emu/g)")))
+    path.write_text(_mt_csv(header=("T (K)", "H (mV)", "M (emu/g)")))
     args = cli.build_parser().parse_args(["train", "p", "--csv", str(path)])
     with pytest.raises(DataError) as info:
         cli._training_data_from_args(args)
-    assert "no column of numbers headed by a field in Oe, kOe, T or A/m)" in str(info.value)
+    assert "no column of numbers headed by a field in Oe, kOe, mT, T or A/m)" in str(info.value)
     assert "temperature" not in str(info.value).split("headed by")[1]
+
+
+def test_millitesla_fields_are_read_in_headers_and_options() -> None:
+    # 'H (mT)' was no field unit: the column was not guessed as the field and |ΔS_M| asked for the unit again
+    from mat_interp_core.entropy import resolve_units, to_tesla
+
+    assert [readers.canonical_unit(u) for u in ("mT", "MT", "millitesla")] == ["mT", "mT", "mT"]
+    assert float(to_tesla(500.0, "mT")) == pytest.approx(0.5)
+    loaded = readers.load([("mt.csv", _mt_csv(header=("T (K)", "H (mT)", "M (emu/g)"), h_scale=0.1).encode())])
+    assert readers.guess_roles(loaded) == readers.Roles("T (K)", "H (mT)")
+    data, facts = readers.prepare(loaded, *readers.guess_columns(loaded))
+    units = readers.project_units(loaded, data, facts)
+    assert (units["x2"], units["h_unit"]) == ("mT", "mT")
+    assert resolve_units(units).describe() == "M in emu/g, H in mT"
+    loaded = readers.load([("mt.csv", _mt_csv(header=("T", "H", "M"), h_scale=0.1).encode())])
+    data, facts = readers.prepare(loaded, "T", "H", "M")
+    units = readers.project_units(loaded, data, facts, x2_unit="millitesla", y_unit="emu/g")
+    assert (units["x2"], resolve_units(units).h_unit) == ("mT", "mT")

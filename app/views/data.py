@@ -222,7 +222,7 @@ def _units_section(src: dict, data: dataset.TrainingData) -> dict:
                                     key="w_molar", **session.KEEP)
         st.caption(
             "|ΔS_M| is reported in J/(kg·K): M is converted to A·m²/kg (emu ÷ mass in g; emu/g = A·m²/kg) and the "
-            "field to μ0H in tesla (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷). The temperature is in kelvin."
+            "field to μ0H in tesla (Oe ÷ 10⁴, kOe ÷ 10, mT ÷ 10³, A/m × 4π·10⁻⁷). The temperature is in kelvin."
         )
         if m_unit == "emu" and not mass:
             st.warning("M is in emu: enter the sample mass to get |ΔS_M| per kilogram.")

@@ -43,7 +43,7 @@ def _unit_widgets(project, units: dict) -> dict | None:
                                disabled=m_unit != "emu", help="Used when M is in emu.")
         molar = None
     st.caption(f"{fmt.md(t_name)} is taken as the temperature in K. Conversions: M → A·m²/kg "
-               "(emu ÷ mass in g), field → μ0H in T (Oe ÷ 10⁴, kOe ÷ 10, A/m × 4π·10⁻⁷); |ΔS_M| in J/(kg·K).")
+               "(emu ÷ mass in g), field → μ0H in T (Oe ÷ 10⁴, kOe ÷ 10, mT ÷ 10³, A/m × 4π·10⁻⁷); |ΔS_M| in J/(kg·K).")
     try:
         dhs = dataset.parse_values(dh_text, what="the field changes ΔH")
     except dataset.DataError as err:
