@@ -78,6 +78,7 @@ _CANONICAL = {  # spelling in a header (lower case, spaces squeezed) -> unit nam
     "µb/fu": "muB/f.u.",
     "µ_b/f.u.": "muB/f.u.",
 }
+_KNOWN_UNITS = frozenset(_CANONICAL.values())
 TEMPERATURE_UNITS = ("K",)
 FIELD_UNITS = ("Oe", "kOe", "mT", "T", "A/m")
 MOMENT_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
@@ -94,12 +95,12 @@ _AC = re.compile(r"^(ac\b|(m|x|chi|χ)\s*'+)")
 
 
 def unit_in_name(column: str) -> str:
-    """The unit a header names, e.g. 'Temperature (K)' -> 'K', 'M [A m2/kg]' -> 'A m2/kg'; else ''.
+    """The unit a header names, e.g. 'Temperature (K)' -> 'K', 'M [A m2/kg]' -> 'A m2/kg', 'M/emu' -> 'emu'; else ''.
 
-    Known magnetometer spellings map to the names the entropy code uses; others come back as written.
+    Known magnetometer spellings map to the names the entropy code uses; others in brackets come back as written.
     """
     match = _UNIT.search(str(column))
-    return canonical_unit(match.group(1)) if match else ""
+    return canonical_unit(match.group(1)) if match else _slash_unit(column)[1]
 
 
 def canonical_unit(unit: str) -> str:
@@ -109,8 +110,26 @@ def canonical_unit(unit: str) -> str:
     return _CANONICAL.get(" ".join(raw.lower().replace("μ", "µ").split()), raw)
 
 
+def _slash_unit(column: str) -> tuple[str, str]:
+    """(quantity, unit) of a header in the IUPAC 'quantity/unit' style ('M/emu', 'T/K', 'M/(A m2/kg)'), else
+    (header, ''). Split at the first slash only when what follows is a known unit: 'M/H', 'dM/dT', 'T/T_c' or a
+    column named 'emu/g' are names, not a quantity in a unit."""
+    quantity, slash, rest = str(column).partition("/")
+    rest = rest.strip()
+    if rest[:1] == "(" and rest[-1:] == ")":
+        rest = rest[1:-1]
+    unit = canonical_unit(rest)
+    if not slash or not quantity.strip() or unit not in _KNOWN_UNITS:
+        return str(column), ""
+    return quantity.strip(), unit
+
+
 def _base_name(column: str) -> str:
-    return _UNIT.sub("", str(column)).strip().lower()
+    """The header without its unit, lower case ('Moment (emu)' -> 'moment', 'M/emu' -> 'm')."""
+    name = _UNIT.sub("", str(column)).strip()
+    if name != str(column).strip():
+        return name.rstrip("/").strip().lower()  # 'M/(A m2/kg)': the brackets held the unit
+    return _slash_unit(name)[0].lower()
 
 
 # --------------------------------------------------------------------------- Quantum Design .dat

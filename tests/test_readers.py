@@ -679,3 +679,26 @@ def test_millitesla_fields_are_read_in_headers_and_options() -> None:
     data, facts = readers.prepare(loaded, "T", "H", "M")
     units = readers.project_units(loaded, data, facts, x2_unit="millitesla", y_unit="emu/g")
     assert (units["x2"], resolve_units(units).h_unit) == ("mT", "mT")
+
+
+@pytest.mark.parametrize("header, unit", [
+    ("M/emu", "emu"), ("H/Oe", "Oe"), ("T/K", "K"), ("M/(A m2/kg)", "A m2/kg"), ("µ0H/T", "T"), ("H / kOe", "kOe"),
+    ("M/emu g-1", "emu/g"), ("B/mT", "mT"),
+    ("M/H", ""), ("emu/g", ""), ("dM/dT", ""), ("T/T_c", ""), ("M/M_s", ""),  # no quantity/unit: not split
+])
+def test_slash_unit_spellings_quantity_over_unit(header, unit) -> None:
+    # the IUPAC 'quantity/unit' header ('M/emu') was no unit at all; only a known unit after the slash counts
+    assert readers.unit_in_name(header) == unit
+
+
+def test_csv_with_slash_unit_headers_reads_like_brackets() -> None:
+    loaded = readers.load([("mt.csv", _mt_csv(header=("T/K", "H/Oe", "M/emu")).encode())])
+    assert loaded.units == {"T/K": "K", "H/Oe": "Oe", "M/emu": "emu"} and loaded.moment == "M/emu"
+    assert readers.guess_columns(loaded) == ("T/K", "H/Oe", "M/emu")
+    data, facts = readers.prepare(loaded, *readers.guess_columns(loaded))
+    units = readers.project_units(loaded, data, facts, mass_mg=2.0)
+    assert (units["x1"], units["h_unit"], units["m_unit"]) == ("K", "Oe", "emu")
+    # files of one project compare the quantity, whichever spelling names the unit
+    other = _mt_csv(header=("T (K)", "H (kOe)", "M (emu)"), h_scale=1e-3).encode()
+    with pytest.raises(DataError, match=r"give 'h' in different units: 'H/Oe' in file 'a.csv' but 'H \(kOe\)'"):
+        readers.load([("a.csv", _mt_csv(header=("T/K", "H/Oe", "M/emu")).encode()), ("b.csv", other)])
