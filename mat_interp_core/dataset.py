@@ -237,11 +237,14 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def _decode(data: bytes, label: str) -> tuple[str, bytes]:
-    """UTF-8 text with BOM removed and line endings normalised to '\\n' (and the matching bytes)."""
+    """UTF-8 text with BOM removed and line endings normalised to '\\n' (and the matching bytes); UTF-16 with a
+    BOM is decoded first (:func:`_from_utf16`)."""
     if not data or data.isspace():
         _raise(f"{label} is empty: it contains no text; expected a header line and data rows.")
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        _raise(f"{label} is UTF-32 text; save it as 'CSV UTF-8' instead.")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        _raise(f"{label} is UTF-16 text (Excel's 'Unicode text'); save it as 'CSV UTF-8' instead.")
+        data = _from_utf16(data, label)
     if data.startswith(b"PK\x03\x04"):
         _raise(f"{label} is a zip archive or an Excel workbook (.xlsx), not CSV text; export the sheet as 'CSV UTF-8'.")
     if data.startswith(b"\xd0\xcf\x11\xe0"):
@@ -268,6 +271,18 @@ def _decode(data: bytes, label: str) -> tuple[str, bytes]:
     if bom or b"\r" in data:
         data = text.encode("utf-8")  # keep the bytes in step with the text for the field counts
     return text, data
+
+
+def _from_utf16(data: bytes, label: str) -> bytes:
+    """UTF-8 bytes of UTF-16 text with a byte-order mark (Windows 'Unicode text', Origin's ASCII exports), the
+    BOM telling little- from big-endian; one sentence naming the byte and line where it is not UTF-16."""
+    codec = "utf-16-le" if data.startswith(b"\xff\xfe") else "utf-16-be"
+    try:
+        return data[2:].decode(codec).encode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[2 : 2 + err.start].decode(codec).count("\n") + 1
+        _raise(f"{label} starts as UTF-16 text (its byte-order mark) but byte offset {err.start + 2} (line {line}) "
+               f"is not UTF-16 ({err.reason}); save the file again, as 'CSV UTF-8' if you can.")
 
 
 def _raise(message: str) -> NoReturn:

@@ -230,7 +230,7 @@ def test_read_latin1_offset_counts_the_bom():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"\xff\xfeT\x00,\x00", "UTF-16"),
+        (b"\xff\xfe\x00\x00T\x00\x00\x00", "UTF-32"),
         (b"PK\x03\x04rest-of-zip", "Excel workbook (.xlsx)"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Excel workbook (.xls)"),
         (b"<!DOCTYPE html>\n<html><body>404</body></html>\n", "HTML"),
@@ -241,6 +241,18 @@ def test_read_latin1_offset_counts_the_bom():
 )
 def test_read_recognises_other_formats(data, expected):
     assert expected in _err(read_table, data)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_read_utf16_with_a_bom(codec):
+    # Windows 'Unicode text' and Origin exports were refused; the BOM says which byte order
+    text = _csv(sep="\t").replace("\n", "\r\n").replace("moment", "moment µ")
+    bom = b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff"
+    df = read_table(bom + text.encode(codec))
+    assert list(df.columns) == [T, H, "moment µ (emu)"] and len(df) == 24
+    assert df.to_numpy().tolist() == read_table(_csv().encode()).to_numpy().tolist()
+    msg = _err(read_table, bom + text.encode(codec) + b"\x00")  # an odd byte: cut in a character
+    assert "starts as UTF-16 text (its byte-order mark) but byte offset" in msg and "(line 26) is not UTF-16" in msg
 
 
 def test_read_header_only():
@@ -719,7 +731,7 @@ def test_corpus_good_files_agree():
     """All accepted variants of the same measurement parse to the same numbers."""
     reference = validate(read_table(CORPUS_DIR / "crlf.csv"), T, H, M).frame
     for name in ("bom.csv", "tab_delimited.tsv", "semicolon_decimal_comma.csv", "trailing_delimiter.csv",
-                 "whitespace_padded.csv"):
+                 "whitespace_padded.csv", "utf16_excel_unicode.csv"):
         pd.testing.assert_frame_equal(validate(read_table(CORPUS_DIR / name), T, H, M).frame, reference)
 
 
