@@ -42,7 +42,8 @@ __all__ = [
 
 _MB = 1024 * 1024
 _DELIMITERS = (",", ";", "\t")
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", " ": "whitespace"}
+_WHITESPACE = " "  # the delimiter _sniff returns for columns separated by runs of spaces and tabs
 _SNIFF_CHARS = 64 * 1024
 _SNIFF_LINES = 50
 _HUGE = 1e30
@@ -72,8 +73,9 @@ class DataError(ValueError):
 def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.DataFrame:
     """Read a user's CSV (path, bytes or binary file-like) into a raw DataFrame.
 
-    Accepts UTF-8 with or without BOM, any line endings, and ',', ';' or tab as the
-    delimiter (with decimal commas detected for ';' and tab files). Rejects, with a
+    Accepts UTF-8 with or without BOM (UTF-16 with one), any line endings, and ',', ';' or tab as the
+    delimiter, or runs of whitespace when no other splits the header (with decimal commas detected for all
+    but ','). Rejects, with a
     `DataError` that says where, everything that is not a rectangular table with one
     header line naming distinct columns. Cells are not converted beyond pandas'
     inference: numeric checking is `validate`'s job.
@@ -92,12 +94,16 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
     names = _check_header(header, header_line, label, decimal)
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
     trailing_empty = names[-1] == ""
+    if delimiter == _WHITESPACE:  # the names were split by _sniff (quotes, two spaces): pandas reads the rows only
+        lines = text.split("\n")
+        lines[header_line - 1] = ""
+        text = "\n".join(lines)
     try:
         df = pd.read_csv(
             io.StringIO(text),
-            sep=delimiter,
+            sep=r"\s+" if delimiter == _WHITESPACE else delimiter,
             decimal=decimal,
-            header=0,
+            header=None if delimiter == _WHITESPACE else 0,
             names=names if not trailing_empty else [*names[:-1], "\0trailing"],
             index_col=False,
             skipinitialspace=True,
@@ -146,7 +152,7 @@ def _refuse_thousands_points(df: pd.DataFrame, lines: np.ndarray, label: str) ->
 
 
 def _only_numbers(line: str) -> bool:
-    cells = [c for c in re.split(r"[,;\t]", line) if c.strip()]
+    cells = [c for c in re.split(r"[,;\s]", line) if c.strip()]
     return bool(cells) and all(_looks_numeric(c, ".") for c in cells)
 
 
@@ -323,7 +329,9 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
     counts = [len(row) for row in csv.reader([line for _, line in numbered], delimiter=delimiter)]
     if len(header) < 2 or any(c != counts[0] for c in counts[1:]):
         _refuse_preamble(numbered, label)
-    if len(header) < 2:
+    if len(header) < 2 and (names := _whitespace_header(numbered, label)):
+        delimiter, header = _WHITESPACE, names
+    elif len(header) < 2:
         shown = header_text if len(header_text) <= 60 else header_text[:57] + "..."
         _raise(
             f"{label}: line {header_line} ('{shown}') has a single column; "
@@ -331,7 +339,7 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
         )
     decimal = "."
     if delimiter != ",":
-        rows = csv.reader([line for _, line in numbered[1:]], delimiter=delimiter)
+        rows = _split_rows([line for _, line in numbered[1:]], delimiter)
         cells = [(number, cell) for (number, _), row in zip(numbered[1:], rows) for cell in row]
         with_comma = [(number, c) for number, c in cells if _DECIMAL_COMMA.fullmatch(c)]
         # in a ';' file '1.000' next to '1,5' is a thousands point, no evidence for decimal points
@@ -354,6 +362,39 @@ def _sniff(text: str, label: str) -> tuple[str, list[str], int, str]:
                         "are decimal commas."
                     )
     return delimiter, header, header_line, decimal
+
+
+def _split_rows(lines: list[str], delimiter: str) -> Any:
+    """The cells of `lines`: split on runs of whitespace for _WHITESPACE, else as CSV."""
+    if delimiter == _WHITESPACE:
+        return [line.split() for line in lines]
+    return csv.reader(lines, delimiter=delimiter)
+
+
+def _whitespace_header(numbered: list[tuple[int, str]], label: str) -> list[str] | None:
+    """The column names of a table whose columns are separated by runs of spaces or tabs (numpy.savetxt's
+    default, aligned lab exports), or None when the data rows do not split into at least 2 fields on whitespace.
+
+    Names with spaces ('Temperature (K)') are kept whole when quoted or when at least two spaces separate the
+    names; otherwise a header with more words than the rows have fields, or with a word that is a bracketed unit
+    of the word before ('(K)'), cannot be split, and is refused in one sentence. One with fewer words is returned,
+    for _check_field_counts to name the rows that do not match it."""
+    counts = [len(line.split()) for _, line in numbered[1:]]
+    if not counts or max(counts) < 2:
+        return None
+    n = max(set(counts), key=counts.count)
+    header_line, text = numbered[0]
+    text = text.strip()
+    words = [w for w in next(csv.reader([text], delimiter=" ", skipinitialspace=True)) if w]
+    spaced = re.split(r"\s{2,}|\t", text)
+    if '"' not in text and len(words) > len(spaced) == n:
+        return spaced
+    if len(words) < n or (len(words) == n and not any(w[:1] in "([" for w in words)):
+        return words if len(words) >= 2 else None
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    _raise(f"{label}: the columns are separated by spaces, so the names in line {header_line} ('{shown}') cannot be "
+           f"told apart ({len(words)} words for {n} columns); separate the columns with tab or ',', or put at least "
+           "two spaces between the names.")
 
 
 def _refuse_preamble(numbered: list[tuple[int, str]], label: str) -> None:
@@ -412,8 +453,10 @@ def _check_field_counts(
     data: bytes, text: str, delimiter: str, n_fields: int, header_line: int, label: str
 ) -> np.ndarray:
     """File line numbers of the data rows; reject rows whose field count differs from the header's."""
-    quoted = '"' in text
-    if quoted:
+    quoted = '"' in text and delimiter != _WHITESPACE
+    if delimiter == _WHITESPACE:
+        lines, counts = _field_counts_whitespace(text)
+    elif quoted:
         lines, counts = _field_counts_csv(text, delimiter, label)
     else:
         lines, counts = _field_counts_fast(data, text, delimiter)
@@ -452,6 +495,13 @@ def _field_counts_fast(data: bytes, text: str, delimiter: str) -> tuple[np.ndarr
             nonblank[i] = False
     idx = np.flatnonzero(nonblank)
     return idx + 1, counts[idx]
+
+
+def _field_counts_whitespace(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Field counts of non-blank lines split on runs of whitespace."""
+    counted = [(i, len(line.split())) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    lines, counts = np.asarray(counted, dtype=np.int64).reshape(-1, 2).T
+    return lines, counts
 
 
 def _field_counts_csv(text: str, delimiter: str, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,6 @@ CASES: list[tuple[str, str | None, str | None, str | None, str | None]] = [
     ("empty_column_name.csv", None, None, None, "column 2 in line 1 has no name"),
     ("ragged_extra_field.csv", None, None, None, "line 6 has 4 fields but the header (line 1) has 3 columns"),
     ("ragged_missing_field.csv", None, None, None, "line 9 has 2 fields but the header (line 1) has 3 columns"),
-    ("space_delimited.dat", None, None, None, "separate the columns with ',', ';' or tab"),
     # --- read fine, rejected by validate
     ("nan_cells.csv", T, H, M, "column 'moment (emu)' has 2 empty or NaN cells: rows 5, 12 (lines 6, 13)"),
     ("inf_values.csv", T, H, M, "column 'moment (emu)' has 2 infinite values: rows 3, 21 (lines 4, 22)"),
@@ -53,6 +52,7 @@ CASES: list[tuple[str, str | None, str | None, str | None, str | None]] = [
     ("tab_delimited.tsv", T, H, M, None),
     ("bom.csv", T, H, M, None),
     ("utf16_excel_unicode.csv", T, H, M, None),
+    ("space_delimited.dat", "T_K", "H_Oe", "moment_emu", None),
     ("crlf.csv", T, H, M, None),
     ("trailing_delimiter.csv", T, H, M, None),
     ("quoted_header.csv", T, H, "moment (emu, raw)", None),

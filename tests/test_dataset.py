@@ -300,8 +300,32 @@ def test_read_ragged_line_numbers_count_blank_lines():
 
 
 def test_read_single_column_explains_separators():
-    msg = _err(read_table, b"T H M\n1 2 3\n")
+    msg = _err(read_table, b"T_H_M\n1\n2\n")
     assert "single column" in msg and "',', ';' or tab" in msg
+
+
+def test_read_whitespace_separated_columns():
+    # numpy.savetxt's default (one space, a '# ' header) and lab programs' aligned columns were refused
+    plain = read_table(_csv().encode())
+    rows = plain.to_numpy()
+    buf = io.BytesIO()
+    np.savetxt(buf, rows, header="T_K H_Oe M_emu")
+    df = read_table(buf.getvalue())
+    assert list(df.columns) == ["T_K", "H_Oe", "M_emu"] and np.allclose(df.to_numpy(), rows, rtol=1e-15)
+    aligned = "".join(f"  {t:8.2f}   {h:10.1f}\t{m:.6e}  \n" for t, h, m in rows)
+    for header in ("  T_K      H_Oe        M_emu", "Temperature (K)   Field (Oe)   moment (emu)",
+                   '"Temperature (K)" "Field (Oe)" "moment (emu)"'):  # two spaces or quotes keep names apart
+        df = read_table((header + "\n\n" + aligned).encode())
+        assert df.shape == (24, 3) and np.allclose(df.to_numpy(), rows, rtol=1e-6), header
+    assert read_table(b"T (K)  H (Oe)  M (emu)\n1 2,5 3\n4 5,5 6\n")["H (Oe)"].tolist() == [2.5, 5.5]  # decimal commas
+    msg = _err(read_table, ("Temperature (K) Field (Oe) moment (emu)\n" + aligned).encode())
+    assert msg == ("the file: the columns are separated by spaces, so the names in line 1 ('Temperature (K) Field "
+                   "(Oe) moment (emu)') cannot be told apart (6 words for 3 columns); separate the columns with tab or "
+                   "',', or put at least two spaces between the names.")
+    assert "('T (K) H M') cannot be told apart (4 words" in _err(read_table, b"T (K) H M\n1 2 3\n4 5 6\n")
+    assert "('Temperature (K) M') cannot be told apart (3 words" in _err(read_table, b"Temperature (K) M\n1 2 3\n")
+    msg = _err(read_table, b"T H M\n1 2 3\n4 5\n1 2 3\n")
+    assert "line 3 has 2 fields but the header (line 1) has 3 columns" in msg and "(whitespace-separated)" in msg
 
 
 def test_read_skips_blank_lines_and_remembers_file_lines():
