@@ -58,6 +58,8 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LINES_ATTR = "line_numbers"
 COMMENTS_ATTR = "comment_lines"  # how many '#' lines above the column row read_table skipped
+HEADER_ROWS_ATTR = "header_rows"  # (line, cells) of the rows without numbers under the column row (units, comments)
+_MAX_HEADER_ROWS = 3  # Origin's Units and Comments rows, and one more (a parameter row); more is no header
 
 
 class DataError(ValueError):
@@ -92,6 +94,9 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
         data = text.encode("utf-8")  # the field counts read the bytes
     delimiter, header, header_line, decimal = _sniff(text, label)
     names = _check_header(header, header_line, label, decimal)
+    text, header_rows = _blank_header_rows(text, delimiter, decimal, header_line)
+    if header_rows:
+        data = text.encode("utf-8")
     line_numbers = _check_field_counts(data, text, delimiter, len(names), header_line, label)
     trailing_empty = names[-1] == ""
     if delimiter == _WHITESPACE:  # the names were split by _sniff (quotes, two spaces): pandas reads the rows only
@@ -126,7 +131,35 @@ def read_table(source: Any, *, max_mb: float = 200.0, name: str = "file") -> pd.
         df.attrs[_LINES_ATTR] = line_numbers
     if n_comments:
         df.attrs[COMMENTS_ATTR] = n_comments
+    if header_rows:
+        df.attrs[HEADER_ROWS_ATTR] = header_rows
     return df
+
+
+def _blank_header_rows(text: str, delimiter: str, decimal: str, header_line: int) -> tuple[str, list]:
+    """`text` with the rows between the column row and the first row with a number blanked (line numbers stay the
+    file's), and those rows as (line, cells): Origin writes a Units and a Comments row under the names, which read
+    as data made every column text. Only rows in which no cell is a number, at most _MAX_HEADER_ROWS of them,
+    some cell of them filled, and followed by a row with a number; otherwise nothing is blanked (a text row lower
+    down is `validate`'s to name). readers.load reads the units from them and names them in its notes."""
+    lines = text.split("\n")
+    found: list[tuple[int, list[str]]] = []
+    for i in range(header_line, len(lines)):
+        if _is_blank(lines[i], delimiter):
+            continue
+        cells = [c.strip() for c in next(iter(_split_rows([lines[i]], delimiter)), [])]
+        if any(_looks_numeric(c, decimal) for c in cells):
+            break
+        if len(found) == _MAX_HEADER_ROWS:
+            return text, []
+        found.append((i + 1, cells))
+    else:
+        return text, []
+    if not any(c for _, cells in found for c in cells):
+        return text, []
+    for line, _ in found:
+        lines[line - 1] = ""
+    return "\n".join(lines), found
 
 
 def _refuse_thousands_points(df: pd.DataFrame, lines: np.ndarray, label: str) -> None:

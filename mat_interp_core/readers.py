@@ -385,6 +385,37 @@ def _moment_column(frame: pd.DataFrame, units: Mapping[str, str]) -> tuple[str |
     return moment, stderr
 
 
+def _units_row(frame: pd.DataFrame, rows: Sequence[tuple[int, list[str]]], label: str,
+               notes: list[str]) -> pd.DataFrame:
+    """`frame` with the units of a units row under the column names (an Origin export: names, then 'K,Oe,emu',
+    then maybe a comments row; read_table left them out as :data:`dataset.HEADER_ROWS_ATTR`) put in the names,
+    'Temperature' -> 'Temperature (K)', so that everything reads them as header units; a note names each row.
+
+    The units row is the first of them with a known unit in a cell; a name that already carries a unit keeps it
+    when the row agrees, and one sentence names the column when it does not."""
+    at = next((k for k, (_, cells) in enumerate(rows) if any(canonical_unit(c) in _KNOWN_UNITS for c in cells)), None)
+    said, renamed = [], {}
+    if at is not None:
+        line, cells = rows[at]
+        for column, cell in zip(frame.columns, cells):
+            own = unit_in_name(column)
+            if cell and own and own != canonical_unit(cell):
+                raise DataError(f"{label}: the column '{column}' is in {own} by its name but in {cell} by the units "
+                                f"row (line {line}); correct one of them.")
+            if cell and not own:
+                renamed[column] = f"{column} ({cell})"
+        clash = next((new for new in renamed.values() if new in frame.columns), None)
+        if clash:
+            raise DataError(f"{label}: the units row (line {line}) makes a second column '{clash}'; rename one of them.")
+        frame = frame.rename(columns=renamed)
+        read = ": read as " + ", ".join(f"'{new}'" for new in renamed.values()) if renamed else ""
+        said.append(f"line {line} gives the units under the column names ({', '.join(c for c in cells if c)}){read}")
+    for line, cells in (row for k, row in enumerate(rows) if k != at):
+        said.append(f"line {line} skipped (no numbers: {', '.join(repr(c) for c in cells if c)})")
+    notes.append(f"{label}: " + "; ".join(said))
+    return frame
+
+
 def _files_text(names: Sequence[str]) -> str:
     """"file 'a.dat'" or "files 'a.dat', 'b.dat'"."""
     return ("file " if len(names) == 1 else "files ") + ", ".join(f"'{n}'" for n in names)
@@ -460,6 +491,9 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
             if skipped:
                 loaded.notes.append(f"{label}: skipped {skipped} comment line{'s' if skipped > 1 else ''} ('#') "
                                     "above the column names (a sample mass there is not read: give --mass-mg)")
+            rows = frame.attrs.pop(dataset.HEADER_ROWS_ATTR, None)
+            if rows:
+                frame = _units_row(frame, rows, label, loaded.notes)
         for column in frame.columns:
             unit = unit_in_name(column)
             base = _base_name(column)

@@ -702,3 +702,29 @@ def test_csv_with_slash_unit_headers_reads_like_brackets() -> None:
     other = _mt_csv(header=("T (K)", "H (kOe)", "M (emu)"), h_scale=1e-3).encode()
     with pytest.raises(DataError, match=r"give 'h' in different units: 'H/Oe' in file 'a.csv' but 'H \(kOe\)'"):
         readers.load([("a.csv", _mt_csv(header=("T/K", "H/Oe", "M/emu")).encode()), ("b.csv", other)])
+
+
+def _origin_csv(units="K,Oe,emu", comments="ErCo2 run 3,,", header=("Temperature", "Field", "Moment"), sep=","):
+    """An Origin-style export: the names, a row of units, a comments row, then the numbers."""
+    names, rows = _mt_csv(header=header, sep=sep).split("\n", 1)
+    return "\n".join([names, units.replace(",", sep), *([comments.replace(",", sep)] if comments else [])]) + "\n" + rows
+
+
+def test_origin_units_row_under_the_names_is_read_into_them_with_a_note() -> None:
+    loaded = readers.load([("origin.csv", _origin_csv().encode())])
+    assert list(loaded.frame.columns) == ["Temperature (K)", "Field (Oe)", "Moment (emu)"] and len(loaded.frame) == 30
+    assert readers.guess_columns(loaded) == ("Temperature (K)", "Field (Oe)", "Moment (emu)")
+    assert ("file 'origin.csv': line 2 gives the units under the column names (K, Oe, emu): read as 'Temperature (K)', "
+            "'Field (Oe)', 'Moment (emu)'; line 3 skipped (no numbers: 'ErCo2 run 3')") in loaded.notes
+    # Windows Origin: UTF-16, tabs, no comments row; the cells below still go by their lines in the file
+    text = _origin_csv(comments="", sep="\t").replace("\t1000\t", "\tx\t", 1).replace("\n", "\r\n")
+    loaded = readers.load([("origin.txt", b"\xff\xfe" + text.encode("utf-16-le"))])
+    assert loaded.units == {"Temperature (K)": "K", "Field (Oe)": "Oe", "Moment (emu)": "emu"}
+    with pytest.raises(DataError, match=r"column 'Field \(Oe\)' row 1 \(line 3\): 'x' is not a number"):
+        readers.prepare(loaded, "Temperature (K)", "Field (Oe)", "Moment (emu)")
+    # a unit in the name wins when the row agrees, and a row that disagrees with it is named, not chosen between
+    loaded = readers.load([("origin.csv", _origin_csv(header=("T (K)", "Field", "M"), units="K,T,").encode())])
+    assert list(loaded.frame.columns) == ["T (K)", "Field (T)", "M"]
+    with pytest.raises(DataError, match=r"^file 'origin.csv': the column 'T \(K\)' is in K by its name but in Oe by the "
+                                        r"units row \(line 2\); correct one of them\.$"):
+        readers.load([("origin.csv", _origin_csv(header=("T (K)", "Field", "M"), units="Oe,T,emu").encode())])
