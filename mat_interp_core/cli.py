@@ -238,7 +238,7 @@ def _training_data_from_args(args):
                                   y_unit=args.y_unit, mass_mg=args.mass_mg, molar_mass_g=args.molar_mass_g)
     if data.n_dropped:
         print(f"dropped {data.n_dropped} rows with missing, infinite or huge values")
-    for note in facts.get("notes", []):
+    for note in [*facts.get("notes", []), *facts.get("data_notes", [])]:
         print(note)
     shown = ", ".join(f"{v:.5g}" for v in data.x2_values[:12]) + (", ..." if len(data.x2_values) > 12 else "")
     kind = "read-backs grouped" if data.set_points.jittered else "exact values"

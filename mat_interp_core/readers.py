@@ -85,6 +85,7 @@ MOMENT_UNITS = ("emu", "emu/g", "A m2/kg", "muB/f.u.")
 MASS_MG_FROM = 1.0  # without a telling moment, a .dat's SAMPLE_MASS at least this is in mg, a smaller one grams
 PLAUSIBLE_EMU_PER_G = (0.3, 250.0)  # a magnetic sample's largest specific moment (Gd: 266 emu/g), to tell mg from g
 SWEEP_JITTER = 0.2  # a step shorter than this fraction of a curve's long steps is jitter (sweep_directions)
+FEW_FIELD_POINTS = 3  # curves along the field with at most this many points get a note (prepare's 'data_notes')
 # Moment columns of MPMS3 / MPMS-XL / PPMS files, most trusted first (the free-centre fit follows a drifting sample).
 _MOMENT_PREFERENCE = ("moment", "dc moment free ctr", "dc moment fixed ctr", "long moment", "m-dc", "m-reg",
                       "m. (emu)")  # "M-DC": the ACMS's DC moment, beside its AC M' and M''
@@ -739,7 +740,8 @@ def prepare(
 
     `sweep`: the branch to keep ('warming'/'cooling' for temperature sweeps, 'up'/'down' for field sweeps,
     'all' to keep both explicitly); None takes the branch with more rows. The facts: sweep branches and their
-    row counts, the chosen branch, set points, tolerance, roles, sources, units, mass.
+    row counts, the chosen branch, set points, tolerance, roles, sources, units, mass; 'notes' says when the file
+    has both branches, 'data_notes' anything else worth saying about the data (:func:`_few_field_points`).
     """
     frame = loaded.frame
     for role, column in (("X1", x1), ("X2", x2), ("Y", y)):
@@ -787,12 +789,34 @@ def prepare(
         extra.append(SWEEP_COLUMN)
     data = dataset.validate(sub, x1, x2, y, x2_values=x2_values, drop_invalid=drop_invalid,
                             set_point_tol=tolerance, extra=extra)
+    facts["data_notes"] = _few_field_points(data, roles)
     facts.update({
         "temperature": roles.temperature, "field": roles.field, "protocol": roles.protocol(x2),
         "sources": loaded.sources, "mass_mg": loaded.mass_mg, "stderr": loaded.stderr,
         "set_points": [float(v) for v in data.x2_values],
     })
     return data, facts
+
+
+def _few_field_points(data: TrainingData, roles: Roles) -> list[str]:
+    """A note when curves along the field (isotherms, field sweeps) have at most FEW_FIELD_POINTS points, or
+    temperature sweeps were measured at that few fields: they load, but M(H) between those points, which |ΔS_M|
+    integrates at each temperature, is then the interpolation's, not the data's."""
+    tail = ": M(H) between them, which |ΔS_M| integrates, is the interpolation's; measure more fields where you can"
+    if roles.field == data.x2_name and len(data.x2_values) <= FEW_FIELD_POINTS:
+        return [f"the data has only {len(data.x2_values)} fields{tail}"]
+    if roles.field != data.x1_name:
+        return []
+    counts = np.bincount(data.set_points.labels)
+    few = counts <= FEW_FIELD_POINTS
+    if not few.any():
+        return []
+    kind = "isotherms" if roles.temperature == data.x2_name else "curves"
+    if few.all() and counts.min() == counts.max():
+        which = f"the {counts.size} {kind} have only {counts[0]} field points each"
+    else:
+        which = f"{int(few.sum())} of the {counts.size} {kind} have only {FEW_FIELD_POINTS} field points or fewer"
+    return [which + tail]
 
 
 def project_units(

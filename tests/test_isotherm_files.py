@@ -73,3 +73,30 @@ def test_negative_fields_load_when_y_is_not_a_moment() -> None:
     roles = readers.guess_roles(loaded)
     data, _ = readers.prepare(loaded, H, T, "R (Ohm)", tolerance=0.1, roles=roles)
     assert data.frame[H].min() < -49000
+
+
+@pytest.mark.parametrize("temps, fields, note", [
+    (np.arange(20, 61, 5.0), (0, 25000, 50000), "the 9 isotherms have only 3 field points each"),
+    (np.arange(20, 61, 2.0), (1000, 50000), "the 21 isotherms have only 2 field points each"),
+    (np.arange(20, 61, 5.0), np.linspace(0, 50000, 4), None),
+])
+def test_isotherms_with_only_three_field_points_load_with_a_note(temps, fields, note) -> None:
+    """Isotherms of 3 fields loaded silently: the field dependence |ΔS_M| integrates is then the interpolation's
+    between those points. They load, and the data's notes say so (printed by train, shown on the Data page)."""
+    data, facts = roles_and_data(isotherm_dat(temps, np.asarray(fields, dtype=float)))
+    assert facts["protocol"] == "M(H)" and len(data.x2_values) == len(temps)
+    notes = facts.get("data_notes", [])
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith(note) and "interpolation" in notes[0]
+
+
+def test_temperature_sweeps_at_only_three_fields_load_with_the_same_note() -> None:
+    """M(T) at 3 fields: at each temperature |ΔS_M| integrates M(H) over the same 3 field points."""
+    lines = [f"{T},{H},{M}"] + [f"{t:g},{h:g},{0.05 * np.tanh(h / 20000 * 30 / (t - 10)):.6e}"
+                                for h in (1000, 10000, 50000) for t in np.arange(20, 61, 2.0)]
+    loaded = readers.load([("mt.csv", ("\n".join(lines) + "\n").encode())])
+    data, facts = readers.prepare(loaded, *readers.guess_columns(loaded))
+    assert facts["protocol"] == "M(T)"
+    assert facts["data_notes"][0].startswith("the data has only 3 fields: M(H) between them")

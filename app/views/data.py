@@ -151,6 +151,8 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         st.selectbox("Sweep branch to train on", [*branches, "all"], key="w_sweep",
                      index=[*branches, "all"].index(facts["sweep"]) if facts["sweep"] in [*branches, "all"] else 0,
                      help="Found from the order of the rows: where X1 rises along a curve, and where it falls.")
+    for note in facts.get("data_notes", []):
+        st.info(fmt.md(f"{note[:1].upper()}{note[1:]}."))
     st.session_state[session.DATA] = data
     st.session_state["_facts"] = facts
     dropped = f"; {data.n_dropped} invalid rows dropped" if data.n_dropped else ""
