@@ -142,9 +142,9 @@ def _blank_header_rows(text: str, delimiter: str, decimal: str, header_line: int
     as data made every column text. Only rows in which no cell is a number, at most _MAX_HEADER_ROWS of them,
     some cell of them filled, and followed by a row with a number; otherwise nothing is blanked (a text row lower
     down is `validate`'s to name). readers.load reads the units from them and names them in its notes."""
-    lines = text.split("\n")
+    lines = text.split("\n", header_line + _SNIFF_LINES)  # the head only: the last item is the rest of the file
     found: list[tuple[int, list[str]]] = []
-    for i in range(header_line, len(lines)):
+    for i in range(header_line, len(lines) - (len(lines) > header_line + _SNIFF_LINES)):
         if _is_blank(lines[i], delimiter):
             continue
         cells = [c.strip() for c in next(iter(_split_rows([lines[i]], delimiter)), [])]
