@@ -34,6 +34,7 @@ __all__ = [
     "canonical_unit",
     "Roles",
     "is_quantum_design",
+    "first_sweep",
     "guess_columns",
     "guess_roles",
     "load",
@@ -681,11 +682,8 @@ def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: st
     long step, the sweep it begins (at the end of a curve, the last one's), so neither splits a sweep in two.
     """
     x = pd.to_numeric(frame[x1], errors="coerce").to_numpy(dtype=float)
-    keys = pd.Series(labels.astype(str))
-    if SOURCE_COLUMN in frame.columns:
-        keys = keys + "\0" + frame[SOURCE_COLUMN].astype(str).to_numpy()
     out = np.empty(len(frame), dtype=object)
-    for _, idx in keys.groupby(keys.to_numpy(), sort=False).indices.items():
+    for idx in _curves(frame, labels):
         step = np.diff(x[idx])
         if not step.size:
             out[idx] = up
@@ -695,6 +693,26 @@ def sweep_directions(frame: pd.DataFrame, x1: str, labels: np.ndarray, *, up: st
         sign = sign.bfill().ffill().fillna(1.0).to_numpy()
         out[idx] = np.where(np.concatenate([sign[:1], sign]) < 0, down, up)
     return out
+
+
+def _curves(frame: pd.DataFrame, labels: np.ndarray) -> list[np.ndarray]:
+    """The row positions of each curve, in file order: the rows of one set point in one source file."""
+    keys = pd.Series(labels.astype(str))
+    if SOURCE_COLUMN in frame.columns:
+        keys = keys + "\0" + frame[SOURCE_COLUMN].astype(str).to_numpy()
+    return list(keys.groupby(keys.to_numpy(), sort=False).indices.values())
+
+
+def first_sweep(frame: pd.DataFrame, labels: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Which rows belong to their curve's first sweep: from its first row up to the first turnaround, where its
+    branch in `directions` (:func:`sweep_directions`, jitter already read as such) changes. Of a hysteresis loop
+    0 → +Hmax → −Hmax → +Hmax, the virgin curve, which --sweep up cannot tell from the return from −Hmax; of
+    ZFC warming, FC cooling, FC warming, the ZFC warming. A curve that begins with a sweep down keeps it."""
+    keep = np.zeros(len(frame), dtype=bool)
+    for idx in _curves(frame, labels):
+        turns = np.flatnonzero(directions[idx] != directions[idx[0]])
+        keep[idx[:turns[0] if turns.size else idx.size]] = True
+    return keep
 
 
 _REMANENT_T = 0.01  # a negative field reading down to this (10 mT), or 1 % of the top field, is a remanent "zero"
@@ -739,9 +757,10 @@ def prepare(
     """Validated training data from a loaded table, and the facts to store and show with it.
 
     `sweep`: the branch to keep ('warming'/'cooling' for temperature sweeps, 'up'/'down' for field sweeps,
-    'all' to keep both explicitly); None takes the branch with more rows. The facts: sweep branches and their
-    row counts, the chosen branch, set points, tolerance, roles, sources, units, mass; 'notes' says when the file
-    has both branches, 'data_notes' anything else worth saying about the data (:func:`_few_field_points`).
+    'first' for each curve's first sweep (:func:`first_sweep`), 'all' to keep both explicitly); None takes the
+    branch with more rows. The facts: sweep branches and their row counts, the chosen branch, set points,
+    tolerance, roles, sources, units, mass; 'notes' says when the file has both branches, 'data_notes' anything
+    else worth saying about the data (:func:`_few_field_points`).
     """
     frame = loaded.frame
     for role, column in (("X1", x1), ("X2", x2), ("Y", y)):
@@ -767,11 +786,12 @@ def prepare(
     facts: dict[str, Any] = {"branches": counts, "set_point_tol": float(tolerance)}
     minor = min(counts.values())
     both = minor >= max(3, 0.05 * len(frame))
-    if sweep not in (None, "all", up, down):
-        raise DataError(f"--sweep '{sweep}' is not a branch of this data; choose {up}, {down} or all.")
+    if sweep not in (None, "all", "first", up, down):
+        raise DataError(f"--sweep '{sweep}' is not a branch of this data; choose {up}, {down}, first or all.")
     if sweep is None:
         sweep = max(counts, key=counts.get) if both else "all"
-    keep = np.ones(len(frame), dtype=bool) if sweep == "all" else directions == sweep
+    keep = (np.ones(len(frame), dtype=bool) if sweep == "all" else
+            first_sweep(frame, labels, directions) if sweep == "first" else directions == sweep)
     facts["sweep"] = sweep if both or sweep != "all" else max(counts, key=counts.get)
     if both:
         facts["notes"] = [f"the file has both branches ({counts[up]} {up}, {counts[down]} {down} rows); "
@@ -785,7 +805,7 @@ def prepare(
     if roles.field in (x1, x2) and moment:
         _refuse_negative_fields(sub, roles.field, x2 if roles.field == x1 else None, loaded.units.get(roles.field))
     if sweep != "all" and both:
-        sub[SWEEP_COLUMN] = sweep
+        sub[SWEEP_COLUMN] = directions[keep]  # each row's branch (of 'first', up or down by where its curve began)
         extra.append(SWEEP_COLUMN)
     data = dataset.validate(sub, x1, x2, y, x2_values=x2_values, drop_invalid=drop_invalid,
                             set_point_tol=tolerance, extra=extra)

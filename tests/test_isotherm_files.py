@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mat_interp_core import readers
+from mat_interp_core import cli, isotherms, readers
 from mat_interp_core.dataset import DataError
+from mat_interp_core.entropy import MagnetUnits
 
 T, H, M = "Temperature (K)", "Magnetic Field (Oe)", "Moment (emu)"
 
@@ -44,9 +45,12 @@ def test_temperature_jitter_beside_fine_field_steps_is_not_a_temperature_sweep()
     np.testing.assert_allclose(data.x2_values, np.arange(20, 31, 1.0), atol=0.05)
 
 
+LOOP = np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)]
+
+
 @pytest.mark.parametrize("fields, sweep", [
-    (np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)], None),
-    (np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)], "down"),
+    (LOOP, None),
+    (LOOP, "down"),
     (np.linspace(0, -50000, 11), None),  # a sweep to negative fields only
     (np.linspace(-50000, 50000, 21), None),
 ])
@@ -58,6 +62,54 @@ def test_negative_fields_are_named_not_taken_as_the_start_of_the_field_change(fi
     with pytest.raises(DataError, match=r"^the field 'Magnetic Field \(Oe\)' reaches -[45]\d{4}(\.\d+)? Oe at line "
                                         r"\d+ \(the isotherm at \d+ K\), but \|ΔS_M\| is integrated from the lowest"):
         roles_and_data(raw, sweep=sweep)
+
+
+def test_a_hysteresis_loop_loads_with_sweep_first_as_its_virgin_curves() -> None:
+    """Isotherms measured as loops (0 → 5 → −5 → 5 T): --sweep first keeps each isotherm's first sweep up from
+    zero field, and |ΔS_M| is that of a file holding only those virgin curves."""
+    temps, virgin = np.arange(20, 61, 5.0), np.linspace(0, 50000, 11)
+    data, facts = roles_and_data(isotherm_dat(temps, LOOP), sweep="first")
+    alone, _ = roles_and_data(isotherm_dat(temps, virgin))
+    assert data.frame[H].min() == 0 and len(data.frame) == temps.size * virgin.size
+    np.testing.assert_array_equal(data.frame[[H, T, M]].to_numpy(), alone.frame[[H, T, M]].to_numpy())
+    assert facts["sweep"] == "first" and f"training on first ({temps.size * virgin.size} rows)" in facts["notes"][0]
+    units = MagnetUnits("emu", "Oe", 1.0)
+    got, want = (isotherms.isotherm_entropy(d, units, None, dh_tesla=[1, 5]).figures for d in (data, alone))
+    assert got["peak_J_per_kgK"].to_list() == want["peak_J_per_kgK"].to_list()
+
+
+def test_a_first_sweep_down_is_kept_as_it_is() -> None:
+    """A file starting at the top field: each isotherm's first sweep is a sweep down, and first keeps it."""
+    down = np.linspace(50000, 0, 11)
+    data, facts = roles_and_data(isotherm_dat(np.arange(20, 61, 5.0), np.r_[down, np.linspace(5000, 50000, 10)]),
+                                 sweep="first")
+    assert facts["sweep"] == "first" and len(data.frame) == 9 * 11
+    assert data.frame[H].min() == 0 and (data.frame[readers.SWEEP_COLUMN] == "down").all()
+
+
+def test_train_with_sweep_first_stores_first(tmp_path, capsys) -> None:
+    path = tmp_path / "loop.dat"
+    path.write_bytes(isotherm_dat(np.arange(20, 61, 5.0), LOOP))
+    args = cli.build_parser().parse_args(["train", "loop", "--csv", str(path), "--sweep", "first",
+                                          "--mass-mg", "1", "--database", f"sqlite:///{tmp_path}/mi.db"])
+    data, units = cli._training_data_from_args(args)
+    assert units["sweep"] == "first" and len(data.frame) == 99 and data.frame[H].min() == 0
+    assert "training on first (99 rows)" in capsys.readouterr().out
+
+
+def test_zfc_warming_is_the_first_sweep_of_a_temperature_sweep() -> None:
+    """M(T) per field: ZFC warming, then FC cooling, then FC warming; first keeps the ZFC warming rows."""
+    temps = np.arange(20, 61, 2.0)
+    rows = []
+    for h in (1000, 10000, 50000):
+        for part, ts in (("zfc", temps), ("fc", temps[::-1]), ("fc", temps)):
+            rows += [f"{t:g},{h:g},{(0.5 if part == 'zfc' else 1.0) * np.tanh(h / 20000 * 30 / (t - 10)):.6e}"
+                     for t in ts]
+    loaded = readers.load([("zfc.csv", ("\n".join([f"{T},{H},{M}", *rows]) + "\n").encode())])
+    data, facts = readers.prepare(loaded, T, H, M, sweep="first")
+    assert facts["sweep"] == "first" and facts["protocol"] == "M(T)" and len(data.frame) == 3 * temps.size
+    t, h = data.frame[T].to_numpy(), data.frame[H].to_numpy()
+    np.testing.assert_allclose(data.frame[M], 0.5 * np.tanh(h / 20000 * 30 / (t - 10)), rtol=1e-5)
 
 
 def test_a_remanent_zero_field_is_kept() -> None:

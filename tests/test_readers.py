@@ -210,7 +210,7 @@ def test_warming_and_cooling_branches_are_found_and_chosen() -> None:
     assert len(warm.frame) == counts["warming"]
     both, facts = readers.prepare(loaded, T, H, M, sweep="all")
     assert len(both.frame) == 597
-    with pytest.raises(DataError, match="--sweep 'up' is not a branch of this data; choose warming, cooling or all"):
+    with pytest.raises(DataError, match="--sweep 'up' is not a branch of this data; choose warming, cooling, first or all"):
         readers.prepare(loaded, T, H, M, sweep="up")
 
 
