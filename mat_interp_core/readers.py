@@ -718,10 +718,12 @@ def first_sweep(frame: pd.DataFrame, labels: np.ndarray, directions: np.ndarray)
 _REMANENT_T = 0.01  # a negative field reading down to this (10 mT), or 1 % of the top field, is a remanent "zero"
 
 
-def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, unit: str | None) -> None:
+def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, unit: str | None,
+                            loop: bool = False) -> None:
     """One sentence when the kept rows reach clearly negative fields: |ΔS_M| is integrated from the lowest field,
     so a hysteresis loop's negative half or a sweep to −5 T would be taken as the start of the field change
-    (|ΔS_M| from −5 to −4 T reported as that of 0 → 1 T). A remanent "zero" (−15 Oe) passes."""
+    (|ΔS_M| from −5 to −4 T reported as that of 0 → 1 T). A remanent "zero" (−15 Oe) passes. `loop`: the
+    rows came from a loop (both branches along the field), whose first sweep --sweep first keeps."""
     h = pd.to_numeric(sub[field], errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(h)
     if not finite.any():
@@ -737,8 +739,10 @@ def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, un
         f"the field '{field}' reaches {h[row]:g}{' ' + unit if unit else ''} at line {dataset._file_lines(sub)[row]}"
         f"{of}, but |ΔS_M| is "
         "integrated from the lowest field up, so negative fields would be taken as the start of the field change; "
-        "keep only the rows at zero field and above (of a hysteresis loop, its first sweep up; of a sweep to "
-        "negative fields, negate the field and the moment) and load the file again."
+        + ("of this hysteresis loop, train on each isotherm's first sweep up with --sweep first (on the Data page: "
+           "the sweep branch 'first')." if loop else
+           "keep only the rows at zero field and above (of a hysteresis loop, its first sweep up; of a sweep to "
+           "negative fields, negate the field and the moment) and load the file again.")
     )
 
 
@@ -803,7 +807,8 @@ def prepare(
         sub.attrs[dataset._LINES_ATTR] = np.asarray(lines)[keep]
     moment = y == loaded.moment or loaded.units.get(y) in MOMENT_UNITS  # integrated into |ΔS_M|; other Y keep ±H
     if roles.field in (x1, x2) and moment:
-        _refuse_negative_fields(sub, roles.field, x2 if roles.field == x1 else None, loaded.units.get(roles.field))
+        _refuse_negative_fields(sub, roles.field, x2 if roles.field == x1 else None, loaded.units.get(roles.field),
+                                loop=both and sweep != "first" and roles.field == x1)
     if sweep != "all" and both:
         sub[SWEEP_COLUMN] = directions[keep]  # each row's branch (of 'first', up or down by where its curve began)
         extra.append(SWEEP_COLUMN)

@@ -45,23 +45,30 @@ def test_temperature_jitter_beside_fine_field_steps_is_not_a_temperature_sweep()
     np.testing.assert_allclose(data.x2_values, np.arange(20, 31, 1.0), atol=0.05)
 
 
+HAND = "keep only the rows at zero field and above"  # the remedy of a file that is no loop
 LOOP = np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)]
 
 
-@pytest.mark.parametrize("fields, sweep", [
-    (LOOP, None),
-    (LOOP, "down"),
-    (np.linspace(0, -50000, 11), None),  # a sweep to negative fields only
-    (np.linspace(-50000, 50000, 21), None),
+@pytest.mark.parametrize("fields, sweep, remedy", [
+    (LOOP, None, "--sweep first"),
+    (LOOP, "down", "--sweep first"),
+    (np.linspace(0, -50000, 11), None, HAND),  # a sweep to negative fields only
+    (np.linspace(-50000, 50000, 21), None, HAND),
+    (np.r_[np.linspace(50000, -50000, 21), np.linspace(-45000, 50000, 20)], "first", HAND),  # first sweep: down
 ])
-def test_negative_fields_are_named_not_taken_as_the_start_of_the_field_change(fields, sweep) -> None:
+def test_negative_fields_are_named_not_taken_as_the_start_of_the_field_change(fields, sweep, remedy) -> None:
     """A full loop 0 → 5 → −5 → 5 T loaded silently: the 'up' branch held the virgin curve and the return from
     −5 T, and |ΔS_M| was integrated from −4.5 T (a third of the 0 → 1 T value at 1 T); a sweep 0 → −5 T was
-    integrated from −5 T. Now one sentence names the field, the line and the isotherm."""
+    integrated from −5 T. Now one sentence names the field, the line and the isotherm, and for a loop (both
+    branches) the remedy --sweep first; a first sweep that itself reaches −5 T is left to the user."""
     raw = isotherm_dat(np.arange(20, 61, 5.0), fields + np.random.default_rng(1).uniform(-0.5, 0.5, fields.size))
     with pytest.raises(DataError, match=r"^the field 'Magnetic Field \(Oe\)' reaches -[45]\d{4}(\.\d+)? Oe at line "
-                                        r"\d+ \(the isotherm at \d+ K\), but \|ΔS_M\| is integrated from the lowest"):
+                                        r"\d+ \(the isotherm at \d+ K\), but \|ΔS_M\| is integrated from the lowest") as err:
         roles_and_data(raw, sweep=sweep)
+    text = str(err.value)
+    assert remedy in text and text.count(". ") == 0 and text.endswith("."), text
+    if remedy == "--sweep first":
+        assert HAND not in text and "Data page: the sweep branch 'first'" in text
 
 
 def test_a_hysteresis_loop_loads_with_sweep_first_as_its_virgin_curves() -> None:
