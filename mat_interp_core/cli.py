@@ -764,8 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set-point-tol", type=float, default=DEFAULT_TOLERANCE, dest="set_point_tol",
                    help="X2 readings group into set points when a group's spread is at most this fraction of the gap "
                         "to the next set point (default 0.1)")
-    p.add_argument("--sweep", help="sweep branch to train on: warming, cooling (up, down for field sweeps) or all "
-                                   "(default: the branch with more rows)")
+    p.add_argument("--sweep", help="sweep branch to train on: warming, cooling (up, down for field sweeps), first "
+                                   "(each curve's first sweep up to its first turnaround: of a hysteresis loop, the "
+                                   "virgin curve) or all (default: the branch with more rows)")
     p.add_argument("--temperature", help="the temperature column (role; default: the header with unit K)")
     p.add_argument("--field", help="the field column (role; default: the header with unit Oe, kOe, mT or T)")
     p.add_argument("--x1", help="column of the first scan axis (e.g. temperature)")

@@ -102,6 +102,9 @@ def test_train_with_sweep_first_stores_first(tmp_path, capsys) -> None:
     data, units = cli._training_data_from_args(args)
     assert units["sweep"] == "first" and len(data.frame) == 99 and data.frame[H].min() == 0
     assert "training on first (99 rows)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--help"])
+    assert "first sweep" in " ".join(capsys.readouterr().out.split())
 
 
 def test_zfc_warming_is_the_first_sweep_of_a_temperature_sweep() -> None:
