@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -74,11 +75,26 @@ def test_both_sweep_branches_are_said_and_chosen(app_env) -> None:
                  "application/octet-stream"))
     assert any("the file has both branches" in w.lower() for w in texts(at.warning)), texts(at.warning)
     sweep = at.selectbox(key="w_sweep")
-    assert set(sweep.options) == {"warming", "cooling", "all"}
+    assert set(sweep.options) == {"warming", "cooling", "first", "all"}
     default = len(at.session_state["training_data"].frame)
     sweep.set_value("all").run()
     assert len(at.session_state["training_data"].frame) > default
     assert at.session_state["units"]["sweep"] == "all"
+
+
+def test_a_hysteresis_loop_is_refused_then_loads_with_the_sweep_branch_first(app_env) -> None:
+    """Isotherms measured as loops 0 → 5 → −5 → 5 T: the page names the sweep branch 'first' and offers it,
+    although the file was refused; chosen, each isotherm's virgin curve loads and 'first' is stored."""
+    loop = np.r_[np.linspace(0, 50000, 11), np.linspace(45000, -50000, 20), np.linspace(-45000, 50000, 20)]
+    rows = [f"{t:g},{h:g},{50 * np.tanh(h / 20000 * 30 / (t - 10)):.6e}" for t in range(20, 61, 5) for h in loop]
+    at = upload(("loop.csv", "\n".join(["T (K),H (Oe),M (emu/g)", *rows]).encode(), "text/csv"))
+    assert any("the sweep branch 'first'" in e for e in texts(at.error)), texts(at.error)
+    assert "training_data" not in at.session_state
+    at.selectbox(key="w_sweep").set_value("first").run()
+    assert not at.error, texts(at.error)
+    data = at.session_state["training_data"]
+    assert len(data.frame) == 9 * 11 and data.frame["H (Oe)"].min() == 0
+    assert at.session_state["units"]["sweep"] == "first"
 
 
 def test_emu_without_any_mass_is_refused_on_the_page(app_env) -> None:

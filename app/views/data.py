@@ -142,15 +142,14 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     except DataError as err:
         st.error(fmt.md(err))
         st.session_state.pop(session.DATA, None)
+        if "sweep branch 'first'" in str(err):  # a loop's negative fields (field as X1): the remedy is the box
+            _sweep_box(["up", "down"], st.session_state.get("w_sweep"))
         return None
-    branches = [b for b, n in facts["branches"].items() if n]
     if len(facts.get("notes", [])) or st.session_state.get("w_sweep"):
         for note in facts.get("notes", []):
             st.warning(fmt.md(f"{note[:1].upper()}{note[1:]}: a first-order material's hysteresis makes a mix "
                                  "meaningless, choose one branch."))
-        st.selectbox("Sweep branch to train on", [*branches, "all"], key="w_sweep",
-                     index=[*branches, "all"].index(facts["sweep"]) if facts["sweep"] in [*branches, "all"] else 0,
-                     help="Found from the order of the rows: where X1 rises along a curve, and where it falls.")
+        _sweep_box([b for b, n in facts["branches"].items() if n], facts["sweep"])
     for note in facts.get("data_notes", []):
         st.info(fmt.md(f"{note[:1].upper()}{note[1:]}."))
     st.session_state[session.DATA] = data
@@ -170,6 +169,16 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
         st.caption(fmt.md(f"Standard error of the moment kept from column '{loaded.stderr}' "
                              f"(median {rel:.2%} of the moment) and stored with the project."))
     return data
+
+
+def _sweep_box(branches: list[str], chosen: str | None) -> None:
+    """The sweep branch to train on: the file's branches, 'first' (each curve's first sweep) or 'all'; no choice
+    shown (None) when a refused file had none yet, so that the page does not pick one for the user."""
+    options = [*branches, "first", "all"]
+    st.selectbox("Sweep branch to train on", options, key="w_sweep",
+                 index=options.index(chosen) if chosen in options else None,
+                 help="Found from the order of the rows: where X1 rises along a curve, and where it falls; first: "
+                      "each curve's first sweep, up to its first turnaround (of a hysteresis loop, the virgin curve).")
 
 
 def _units_section(src: dict, data: dataset.TrainingData) -> dict:
