@@ -735,7 +735,7 @@ def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, un
         return
     row = int(below[np.argmin(h[below])])
     of = f" (the isotherm at {float(sub[curve].iloc[row]):g} K)" if curve else ""
-    raise DataError(
+    err = DataError(
         f"the field '{field}' reaches {h[row]:g}{' ' + unit if unit else ''} at line {dataset._file_lines(sub)[row]}"
         f"{of}, but |ΔS_M| is "
         "integrated from the lowest field up, so negative fields would be taken as the start of the field change; "
@@ -744,6 +744,8 @@ def _refuse_negative_fields(sub: pd.DataFrame, field: str, curve: str | None, un
            "keep only the rows at zero field and above (of a hysteresis loop, its first sweep up; of a sweep to "
            "negative fields, negate the field and the moment) and load the file again.")
     )
+    err.sweep_first = loop  # the remedy is the sweep branch 'first' (the Data page offers it beside the error)
+    raise err
 
 
 def prepare(

@@ -142,7 +142,7 @@ def _columns_section(src: dict) -> dataset.TrainingData | None:
     except DataError as err:
         st.error(fmt.md(err))
         st.session_state.pop(session.DATA, None)
-        if "sweep branch 'first'" in str(err):  # a loop's negative fields (field as X1): the remedy is the box
+        if getattr(err, "sweep_first", False):  # a loop's negative fields (field as X1): the remedy is the box
             _sweep_box(["up", "down"], st.session_state.get("w_sweep"))
         return None
     if len(facts.get("notes", [])) or st.session_state.get("w_sweep"):
