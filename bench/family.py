@@ -467,7 +467,7 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | 
             table = choice.scores(project, found, case.units)
             errors = dict(zip(table["method"], table["error_J_per_kgK"]))
             for key in answers:  # "default": the rule project_entropy applies
-                which = choice.pick(table, choice.default(None if case.isotherm else case.fields_T)
+                which = choice.pick(table, simulate.default_answer(project, model, case.units)[0]
                                     if key == "default" else key)
                 if which != key and key not in ("held-out", "default"):
                     continue

@@ -3,7 +3,8 @@
 The networks beat interpolation on some magnets and layouts and lose on others; no single method wins a
 whole family (bench/family.py). The candidates here are the networks (the project's model set), the
 interpolation baselines PCHIP, RBF and the Arrott-plot interpolation (M(T) sweeps only: it needs X2 to be
-the field), the mean of the networks and the RBF surface, and the mean of RBF and Arrott. Every candidate is
+the field), the mean of the networks and the RBF surface or the Arrott interpolation, and the mean of RBF and
+Arrott. Every candidate is
 held out the same way, on the interior X2 values the networks' band folds leave out
 (:func:`uncertainty.fold_fields`):
 
@@ -42,16 +43,18 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import LABELS, make, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "default", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "SMOOTH_RATIO", "default", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
-CANDIDATES = ("network", "network+rbf", "pchip", "rbf", "arrott", "rbf+arrott")
+CANDIDATES = ("network", "network+rbf", "network+arrott", "pchip", "rbf", "arrott", "rbf+arrott")
 FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not candidates for isotherms)
 DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
 DEFAULT_LOW_GAP = "network+rbf"  # M(T) sweeps below a wide gap above zero field (uncertainty.low_gap; session 13)
 DEFAULT_WIDE_GAP = "arrott"  # ... when that gap's lowest field is not ~0 T (>= entropy.ZERO_FIELD_T; session 25)
-_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP}  # a default that could not be made (a baseline that cannot fit)
+DEFAULT_SMOOTH = "network+arrott"  # M(T) sweeps whose readings barely scatter about their curves (session 30)
+SMOOTH_RATIO = 10.0  # ... than the networks miss them by: by more than this factor (:func:`smoothness`)
+_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP, DEFAULT_SMOOTH: DEFAULT}  # a default that could not be made
 DEFAULT_ISOTHERMS = "network"  # isotherms, since the field transform goes on X1 (README: session 19)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -208,7 +211,7 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
                         columns=["method", "error_J_per_kgK"])
 
 
-def default(fields_tesla=None) -> str:
+def default(fields_tesla=None, smooth: bool = False) -> str:
     """Which candidate answers by default: isotherms (no `fields_tesla`) the networks (the held-out score sees only
     the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or
     below a wide gap just above zero field (:func:`uncertainty.low_gap`), which no fold tests inside:
@@ -219,12 +222,59 @@ def default(fields_tesla=None) -> str:
       straight Arrott lines follow M(H) across the gap where the networks and RBF were far off (README,
       fidelity, session 25). From 0 T its tangent has to reach down across the whole gap, and on the family it
       was far off on some magnets there.
+
+    Without such a gap, `smooth` readings (:func:`smoothness`: they scatter about their own curves far less than
+    the networks miss them) are answered by the mean of the networks and the Arrott interpolation, which follows
+    them: on noise-free, finely measured magnets the networks' own misfit made them worse than linear
+    interpolation (README, fidelity, session 30). On noisy readings the networks alone answer, with the narrower
+    band.
     """
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS
     if not uncertainty.low_gap(fields_tesla):
-        return DEFAULT
+        return DEFAULT_SMOOTH if smooth else DEFAULT
     return DEFAULT_WIDE_GAP if float(np.min(fields_tesla)) >= entropy.ZERO_FIELD_T else DEFAULT_LOW_GAP
+
+
+_MAD = 0.6745  # median |x| of a standard normal x
+_CUBIC_GAIN = 1.394  # the standard deviation of a reading's residual from the cubic through 2 + 2 even neighbours, per σ
+
+
+def smoothness(data, model) -> tuple[float, float]:
+    """(the readings' scatter, the networks' misfit), each a robust relative standard deviation.
+
+    The scatter: each reading's residual from the cubic through its two neighbours on either side along X1 (same
+    X2 set point), relative to the reading; the median of its size, scaled to a noise σ (on smooth curves the
+    cubic's own error is of fourth order in the step, so this is the measurement noise). The misfit: the model's
+    relative residual at the readings, the same way. Both NaN when no curve has 5 readings."""
+    x, y = data.arrays()
+    x1, x2 = x[:, 0], data.x2_set_point
+    residuals = []
+    for value in np.unique(x2):
+        sel = x2 == value
+        order = np.argsort(x1[sel])
+        t, m = x1[sel][order], y[sel][order]
+        if t.size < 5:
+            continue
+        around = np.array([-2, -1, 1, 2])
+        centre = np.arange(2, t.size - 2)
+        nodes = t[centre[:, None] + around]  # (n, 4)
+        weights = np.ones_like(nodes)  # Lagrange weights of the 4 neighbours at the centre
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a in range(4):
+                for b in range(4):
+                    if a != b:
+                        weights[:, a] *= (t[centre] - nodes[:, b]) / (nodes[:, a] - nodes[:, b])
+        fitted = np.sum(weights * m[centre[:, None] + around], axis=1)
+        residuals.append((m[centre] - fitted) / np.maximum(np.abs(m[centre]), np.finfo(float).tiny))
+    residuals = np.concatenate(residuals) if residuals else np.array([])
+    residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
+    if not residuals.size:
+        return float("nan"), float("nan")
+    scatter = float(np.median(np.abs(residuals))) / (_MAD * _CUBIC_GAIN)
+    predicted = np.asarray(model.predict(x1, x2), dtype=float)
+    misfit = float(np.median(np.abs((y - predicted) / np.maximum(np.abs(y), np.finfo(float).tiny)))) / _MAD
+    return scatter, misfit
 
 
 def pick(table: pd.DataFrame, default: str) -> str:

@@ -437,9 +437,11 @@ def cmd_delete(args) -> int:
 
 
 def _units_from_args(project, args):
-    from mat_interp_core import simulate
+    """The |ΔS_M| units: --m-unit and --h-unit read like header units ('EMU' is emu, 'tesla' T), then the project's."""
+    from mat_interp_core import readers, simulate
 
-    return simulate.project_units(project, m_unit=args.m_unit, h_unit=args.h_unit, mass_mg=args.mass_mg,
+    m_unit, h_unit = (readers.canonical_unit(u) if u else u for u in (args.m_unit, args.h_unit))
+    return simulate.project_units(project, m_unit=m_unit, h_unit=h_unit, mass_mg=args.mass_mg,
                                   molar_mass_g=args.molar_mass_g)
 
 

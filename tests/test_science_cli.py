@@ -219,6 +219,9 @@ def test_entropy_unit_and_input_errors_exit_2(no_units, capsys) -> None:
         code, out, err = run(capsys, "entropy", name, "--from", "training", *extra, "--database", url)
         assert code == 2, (extra, out, err)
         assert message in err and "Traceback" not in err, (extra, err)
+    spelled = ["--m-unit", "EMU", "--h-unit", "oe", "--mass-mg", str(synthetic.DEMO_MASS_MG)]  # as header units
+    assert run(capsys, "entropy", name, "--from", "training", *spelled, "--database", url)[:2] == \
+        run(capsys, "entropy", name, "--from", "training", *UNIT_ARGS, "--database", url)[:2]
     code, _, err = run(capsys, "entropy", name, *UNIT_ARGS, "--database", url)  # no model yet
     assert code == 2 and "train it first" in err
     code, _, err = run(capsys, "entropy", name, *UNIT_ARGS, "--dh", "1,9", "--database", url)  # refused before any model

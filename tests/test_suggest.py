@@ -127,6 +127,54 @@ def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(g
     assert line.split(f"{expected} ")[1].split(",")[0].endswith("(answers)")
 
 
+def test_smoothness_tells_noise_free_readings_from_noisy_ones() -> None:
+    """choice.smoothness: the readings' scatter about the cubic through their neighbours along T is the noise put
+    on them (relative, as the family's), near zero without noise; a model's misfit is its relative residual."""
+    temperatures = np.arange(20.0, 55.01, 0.5)
+    found = {}
+    for noise in (0.0, 1e-3, 3e-3):
+        frame = synthetic.demo_frame(MAGNET, fields_T=(0.5, 1.0, 2.0, 3.0), temperatures=temperatures, noise=noise,
+                                     seed=2)
+        data = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+        x, y = data.arrays()
+        off = types.SimpleNamespace(predict=lambda x1, x2, y=y: y * 1.01)  # every reading missed by 1 %
+        found[noise] = choice.smoothness(data, off)
+    assert found[0.0][0] < 2e-5  # no noise: the cubic's own error, far below any instrument's
+    for noise in (1e-3, 3e-3):
+        assert found[noise][0] == pytest.approx(noise, rel=0.3)
+    assert all(misfit == pytest.approx(0.01 / 0.6745, rel=1e-6) for _, misfit in found.values())
+
+
+def test_smooth_readings_are_answered_by_the_networks_with_the_arrott_interpolation(gap_project, monkeypatch,
+                                                                                    without_low_field) -> None:
+    """choice.default: without a low gap, readings that scatter far less than the networks miss them (choice.smoothness)
+    are answered by the mean of the networks and the Arrott interpolation, with the band of its own folds, and the
+    answer says why; noisy readings by the networks. Below a low gap, and for isotherms, the rule does not ask."""
+    gap, no_gap = (0, 1, 2, 3, 4, 5), (0.5, 1.0, 1.5, 4.0, 4.5, 5.0)
+    assert choice.default(no_gap, smooth=True) == choice.DEFAULT_SMOOTH == "network+arrott"
+    assert choice.default(gap, smooth=True) == choice.default(gap) == "network+rbf"
+    assert choice.default(None, smooth=True) == "network"
+    table = pd.DataFrame({"method": ["network", "network+rbf"], "error_J_per_kgK": [0.5, 0.4]})
+    assert choice.pick(table, choice.DEFAULT_SMOOTH) == "network"  # the Arrott interpolation could not be made
+    url, name = gap_project
+    answers = {}
+    for scatter in (1e-6, 1e-3):
+        monkeypatch.setattr(choice, "smoothness", lambda data, model, s=scatter: (s, 1e-3))
+        result = _result(url, name)
+        answers[scatter] = result.choice.loc[result.choice["answers"], "method"].item()
+        assert result.figures["peak_band"].notna().all() and (result.figures["peak_band"] > 0).all()
+        assert ("chosen because the readings scatter by 0.0001 % about their own curves and the networks miss them "
+                "by 0.1 %" in result.models) == (scatter < 1e-4), result.models
+    assert answers == {1e-6: "network+arrott", 1e-3: "network"}
+    arrott = _result(url, name, "arrott")
+    smooth = _result(url, name, "network+arrott")
+    network = _result(url, name, "network")
+    key = ["dH_T", "T_K"]
+    assert np.allclose(smooth.curves.sort_values(key)["dS_J_per_kgK"],
+                       (arrott.curves.sort_values(key)["dS_J_per_kgK"].to_numpy()
+                        + network.curves.sort_values(key)["dS_J_per_kgK"].to_numpy()) / 2, rtol=1e-5, atol=1e-6)
+
+
 def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() -> None:
     """uncertainty.low_gap: a wide lowest gap just above zero field, which no fold tests inside, keeps the networks'
     band at its unscaled width and makes another default answer (choice.default): from 0 T or a remanent field
@@ -303,8 +351,9 @@ _RESULTS: dict = {}  # _result's key -> the result; the tests only read it
 def _result(url: str, name: str, answer: str | None = None):
     """simulate.project_entropy of the (unchanging) gap project on one grid, computed once per answer: several
     tests read the same result (about 8 s each). Keyed by uncertainty.low_gap, choice.DEFAULT_WIDE_GAP and
-    lowfield.fit_readings too, so a test that patches them gets a result computed under its patch."""
-    key = (url, name, answer, uncertainty.low_gap, choice.DEFAULT_WIDE_GAP, lowfield.fit_readings)
+    lowfield.fit_readings and choice.smoothness too, so a test that patches them gets a result computed under its
+    patch."""
+    key = (url, name, answer, uncertainty.low_gap, choice.DEFAULT_WIDE_GAP, lowfield.fit_readings, choice.smoothness)
     if key not in _RESULTS:
         _RESULTS[key] = _compute_result(url, name, answer)
     return _RESULTS[key]

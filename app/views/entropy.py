@@ -93,9 +93,9 @@ def _answer_widget(project, h_unit: str) -> str | None:
         st.session_state["w_e_answer"] = "default"
     isotherm = isotherms.is_isotherm(project.units)
     fields = None if isotherm else entropy.to_tesla(common.training_data(project).x2_values, h_unit)
-    default = choice.default(fields)
-    labels = {"default": "the smallest held-out error (default)" if default == "held-out"
-              else f"the {choice.label(default)} (default)", "held-out": "the smallest held-out error"}
+    default, smooth = choice.default(fields), choice.default(fields, smooth=True)
+    either = "" if smooth == default else f", or the {choice.label(smooth)} for readings that barely scatter"
+    labels = {"default": f"the {choice.label(default)}{either} (default)", "held-out": "the smallest held-out error"}
     answer = st.selectbox("Answer with", keys, key="w_e_answer", **session.KEEP,
                           format_func=lambda key: labels.get(key) or choice.label(key, isotherm),
                           help="The method whose |ΔS_M| answers, with the band of its own held-out folds (needs the "
