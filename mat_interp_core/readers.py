@@ -424,12 +424,15 @@ def _files_text(names: Sequence[str]) -> str:
 
 
 def _mass_column(frame: pd.DataFrame, label: str) -> tuple[str, float, str, str | None] | None:
-    """(column, value, unit, problem) of a data column holding the sample mass ('Mass (grams)', 'Sample Mass (mg)'),
+    """(column, value, unit, problem) of a data column holding the sample mass ('Mass (grams)', 'mass/mg', 'mass [g]'),
     for a file whose [Header] gives no SAMPLE_MASS; None without one. Empty cells and 0 are no mass (as in the
     header); a column whose masses differ is returned with a problem sentence instead of a value."""
     for column in frame.columns:
-        unit = unit_in_name(column).lower().replace("μ", "µ")
-        if not _MASS_COLUMN.match(_base_name(column)) or not _MASS_UNITS.get(unit):
+        name, unit = _base_name(column), unit_in_name(column)
+        if not unit:  # 'mass/mg': mass units are no header units elsewhere (a column 'emu/g' is a name), so split here
+            name, _, unit = str(column).partition("/")
+        unit = unit.strip().lower().replace("μ", "µ")
+        if not _MASS_COLUMN.match(name.strip().lower()) or not _MASS_UNITS.get(unit):
             continue
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         values = np.unique(values[np.isfinite(values) & (values > 0)])

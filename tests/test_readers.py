@@ -554,10 +554,12 @@ def test_an_ac_only_file_is_refused_not_trained_on_m_prime(dc_column) -> None:
     assert readers.load([("raw.dat", qd([r + ",1E-3" for r in qd_rows()], columns=QD_COLUMNS + ",M. Raw' (emu)"))]).moment == M
 
 
-@pytest.mark.parametrize("column, cell", [("Mass (grams)", "0.00205"), ("Sample Mass (mg)", "2.05")])
+@pytest.mark.parametrize("column, cell", [("Mass (grams)", "0.00205"), ("Sample Mass (mg)", "2.05"), ("Mass (mg)", "2.05"),
+                                          ("mass [g]", "0.00205"), ("mass/mg", "2.05"), ("Sample Mass/g", "0.00205")])
 def test_a_constant_mass_column_gives_the_mass_when_the_header_has_none(column, cell) -> None:
     """PPMS VSM / ACMS files may carry the sample mass as a data column, constant on every row, with no SAMPLE_MASS
-    in the [Header]: the mass was reported missing and an emu project refused."""
+    in the [Header]: the mass was reported missing and an emu project refused. A unit in the slash style
+    ('mass/mg') was not read, so that column gave no mass either."""
     loaded = readers.load([("vsm.dat", qd([r + "," + cell for r in qd_rows()], header=(),
                                           columns=QD_COLUMNS + "," + column))])
     assert loaded.mass_mg == pytest.approx(2.05) and loaded.mass_source == f"'{column}' column"
