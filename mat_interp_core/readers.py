@@ -94,6 +94,8 @@ _SPREAD = re.compile(r"err|std|dev")  # a moment's standard error or deviation (
 # AC susceptibility moments (ACMS / ACMS II "M' (emu)", "M'' (emu)"; MPMS3 "AC Moment (emu)"): no DC magnetisation.
 # "M. Raw' (emu)" (MPMS3 VSM) is a DC signal despite its prime.
 _AC = re.compile(r"^(ac\b|(m|x|chi|χ)\s*'+)")
+# A magnetisation by its name ("M", "Moment", "Magnetization", "µ0M"), not "Magnetic Field" or "mu0H".
+_MAGNETISATION = re.compile(r"^((µ|mu)_?0\s*)?(m|moment|magneti[sz]ation)\b")
 
 
 def unit_in_name(column: str) -> str:
@@ -502,6 +504,12 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
         for column in frame.columns:
             unit = unit_in_name(column)
             base = _base_name(column)
+            if unit in FIELD_UNITS and _MAGNETISATION.match(base.replace("μ", "µ")):  # 'M/T' is no field
+                raise DataError(
+                    f"{label}: the column '{column}' gives the magnetisation in {unit}, a field unit (μ0M, or M per "
+                    "volume), which cannot be turned into a moment per mass without the sample's density; convert it "
+                    "to emu/g or A m2/kg and name that unit in its header, as in 'M (emu/g)'."
+                )
             if unit and base in units and units[base][0] != unit:
                 raise DataError(
                     f"files of one project give '{base}' in different units: '{units[base][1]}' in file "

@@ -706,6 +706,29 @@ def test_csv_with_slash_unit_headers_reads_like_brackets() -> None:
         readers.load([("a.csv", _mt_csv(header=("T/K", "H/Oe", "M/emu")).encode()), ("b.csv", other)])
 
 
+@pytest.mark.parametrize("header, unit", [("M/T", "T"), ("Moment (T)", "T"), ("Magnetization [T]", "T"),
+                                          ("magnetisation/mT", "mT"), ("µ0M/T", "T"), ("mu0M (T)", "T"),
+                                          ("M (A/m)", "A/m")])
+def test_a_magnetisation_in_a_field_unit_is_refused_not_taken_as_the_field(header, unit) -> None:
+    """'M/T' (μ0M in tesla) was read as a field in T and, left of the real field, guessed as the field role; as Y it
+    would be a magnetisation per volume, which no mass turns into the A·m²/kg that |ΔS_M| needs."""
+    with pytest.raises(DataError) as err:
+        readers.load([("mt.csv", _mt_csv(header=("T/K", header, "mu0H/T"), h_scale=1e-4).encode())])
+    text = _sentence(err.value)
+    assert text.startswith(f"file 'mt.csv': the column '{header}' gives the magnetisation in {unit}, a field unit")
+    assert "without the sample's density" in text and "convert it to emu/g or A m2/kg" in text
+    if header == "M/T":  # a units row under the names says it too
+        with pytest.raises(DataError, match=r"the column 'M \(T\)' gives the magnetisation in T, a field unit"):
+            readers.load([("origin.csv", _origin_csv(header=("T", "H", "M"), units="K,T,T").encode())])
+
+
+@pytest.mark.parametrize("header", ["H/T", "B/T", "Field/T", "mu0H/T", "µ0H/T", "Magnetic Field (T)", "m0H (T)"])
+def test_a_field_in_tesla_is_still_the_field(header) -> None:
+    loaded = readers.load([("mt.csv", _mt_csv(header=("T/K", header, "M (emu/g)"), h_scale=1e-4).encode())])
+    assert readers.guess_roles(loaded) == readers.Roles("T/K", header)
+    assert readers.guess_columns(loaded) == ("T/K", header, "M (emu/g)")
+
+
 def _origin_csv(units="K,Oe,emu", comments="ErCo2 run 3,,", header=("Temperature", "Field", "Moment"), sep=","):
     """An Origin-style export: the names, a row of units, a comments row, then the numbers."""
     names, rows = _mt_csv(header=header, sep=sep).split("\n", 1)
