@@ -777,7 +777,7 @@ def prepare(
     'first' for each curve's first sweep (:func:`first_sweep`), 'all' to keep both explicitly); None takes the
     branch with more rows. The facts: sweep branches and their row counts, the chosen branch, set points,
     tolerance, roles, sources, units, mass; 'notes' says when the file has both branches, 'data_notes' anything
-    else worth saying about the data (:func:`_few_field_points`).
+    else worth saying about the data (:func:`_few_field_points`; 'first' on curves that never turn kept every row).
     """
     frame = loaded.frame
     for role, column in (("X1", x1), ("X2", x2), ("Y", y)):
@@ -828,6 +828,8 @@ def prepare(
     data = dataset.validate(sub, x1, x2, y, x2_values=x2_values, drop_invalid=drop_invalid,
                             set_point_tol=tolerance, extra=extra)
     facts["data_notes"] = _few_field_points(data, roles)
+    if sweep == "first" and keep.all():  # no curve turns: 'first' chose nothing, which the user should know
+        facts["data_notes"].insert(0, "every curve is already a single sweep (no turnaround), so 'first' kept all rows")
     facts.update({
         "temperature": roles.temperature, "field": roles.field, "protocol": roles.protocol(x2),
         "sources": loaded.sources, "mass_mg": loaded.mass_mg, "stderr": loaded.stderr,

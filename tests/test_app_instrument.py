@@ -97,6 +97,20 @@ def test_a_hysteresis_loop_is_refused_then_loads_with_the_sweep_branch_first(app
     assert at.session_state["units"]["sweep"] == "first"
 
 
+def test_the_sweep_branch_first_on_single_sweeps_says_it_kept_every_row(app_env) -> None:
+    """M(T) at three fields, warming, cooling, warming: both branches, each curve one sweep; 'first' keeps them all
+    and the page says so (it said nothing, as if 'first' had chosen something)."""
+    temps = np.arange(20, 61, 2.0)
+    rows = [f"{t:g},{h:g},{50 * np.tanh(h / 20000 * 30 / (t - 10)):.6e}"
+            for i, h in enumerate((1000, 10000, 50000)) for t in (temps if i % 2 == 0 else temps[::-1])]
+    at = upload(("alt.csv", "\n".join(["T (K),H (Oe),M (emu/g)", *rows]).encode(), "text/csv"))
+    at.selectbox(key="w_sweep").set_value("first").run()
+    assert not at.error, texts(at.error)
+    assert len(at.session_state["training_data"].frame) == 3 * temps.size
+    assert any("Every curve is already a single sweep (no turnaround), so 'first' kept all rows." in i
+               for i in texts(at.info)), texts(at.info)
+
+
 def test_emu_without_any_mass_is_refused_on_the_page(app_env) -> None:
     at = upload(("nomass.dat", synthetic.quantum_design_dat(mass_mg=None), "application/octet-stream"))
     assert any("is in emu but neither the file" in e for e in texts(at.error)), texts(at.error)

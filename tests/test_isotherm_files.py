@@ -122,6 +122,24 @@ def test_zfc_warming_is_the_first_sweep_of_a_temperature_sweep() -> None:
     np.testing.assert_allclose(data.frame[M], 0.5 * np.tanh(h / 20000 * 30 / (t - 10)), rtol=1e-5)
 
 
+SINGLE = "every curve is already a single sweep (no turnaround), so 'first' kept all rows"
+
+
+def test_sweep_first_on_single_sweeps_says_it_kept_every_row(tmp_path, capsys) -> None:
+    """Every isotherm one sweep up: --sweep first kept every row without a word, as if it had chosen something."""
+    raw = isotherm_dat(np.arange(20, 61, 5.0), np.linspace(0, 50000, 11))
+    data, facts = roles_and_data(raw, sweep="first")
+    assert len(data.frame) == 9 * 11 and SINGLE in facts["data_notes"]
+    assert SINGLE not in roles_and_data(raw)[1]["data_notes"]  # said only of 'first'
+    assert SINGLE not in roles_and_data(isotherm_dat(np.arange(20, 61, 5.0), LOOP), sweep="first")[1]["data_notes"]
+    path = tmp_path / "up.dat"
+    path.write_bytes(raw)
+    args = cli.build_parser().parse_args(["train", "up", "--csv", str(path), "--sweep", "first",
+                                          "--database", f"sqlite:///{tmp_path}/mi.db"])
+    cli._training_data_from_args(args)
+    assert SINGLE in capsys.readouterr().out
+
+
 def test_a_remanent_zero_field_is_kept() -> None:
     data, facts = roles_and_data(isotherm_dat(np.arange(20, 61, 5.0), np.r_[-15.0, np.linspace(5000, 50000, 10)]))
     assert facts["protocol"] == "M(H)" and data.frame[H].min() == -15.0 and len(data.x2_values) == 9
