@@ -23,7 +23,8 @@ carried to |ΔS_M| where the integral feels it:
 
 The score is the root mean square over the folds, in J/(kg·K). Which candidate answers by default
 (:func:`default`: the networks, and for M(T) sweeps below a wide gap just above zero field their mean with RBF
-from 0 T, the Arrott interpolation from a higher first field) was chosen on the family benchmark (README). The
+from 0 T, the Arrott interpolation from a higher first field; for M(T) readings that barely scatter the Arrott
+interpolation, from 0 T its mean with the networks) was chosen on the family benchmark (README). The
 held-out scores see the interior fields only: on the family they did not tell when a baseline or a blend beats
 the networks (on a wide gap above zero field, the blends were far better on some magnets and far worse on
 others), so for M(T) they are shown, not used.
@@ -43,7 +44,7 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import LABELS, make, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "SMOOTH_RATIO", "default", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "DEFAULT_SMOOTH_FROM_ZERO", "SMOOTH_RATIO", "default", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
@@ -52,9 +53,10 @@ FIELD_ONLY = ("arrott",)  # methods along X2 that need X2 to be the field (not c
 DEFAULT = "network"  # M(T) sweeps: the networks (README: the family, session 12); a key of CANDIDATES
 DEFAULT_LOW_GAP = "network+rbf"  # M(T) sweeps below a wide gap above zero field (uncertainty.low_gap; session 13)
 DEFAULT_WIDE_GAP = "arrott"  # ... when that gap's lowest field is not ~0 T (>= entropy.ZERO_FIELD_T; session 25)
-DEFAULT_SMOOTH = "network+arrott"  # M(T) sweeps whose readings barely scatter about their curves (session 30)
+DEFAULT_SMOOTH = "arrott"  # M(T) sweeps whose readings barely scatter about their curves (session 31) ...
+DEFAULT_SMOOTH_FROM_ZERO = "network+arrott"  # ... from 0 T or a remanent field (< entropy.ZERO_FIELD_T; session 30)
 SMOOTH_RATIO = 10.0  # ... than the networks miss them by: by more than this factor (:func:`smoothness`)
-_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP, DEFAULT_SMOOTH: DEFAULT}  # a default that could not be made
+_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP, DEFAULT_SMOOTH_FROM_ZERO: DEFAULT}  # a default that could not be made
 DEFAULT_ISOTHERMS = "network"  # isotherms, since the field transform goes on X1 (README: session 19)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -224,16 +226,18 @@ def default(fields_tesla=None, smooth: bool = False) -> str:
       was far off on some magnets there.
 
     Without such a gap, `smooth` readings (:func:`smoothness`: they scatter about their own curves far less than
-    the networks miss them) are answered by the mean of the networks and the Arrott interpolation, which follows
-    them: on noise-free, finely measured magnets the networks' own misfit made them worse than linear
-    interpolation (README, fidelity, session 30). On noisy readings the networks alone answer, with the narrower
-    band.
+    the networks miss them) are answered by the Arrott interpolation, which goes through them: on noise-free,
+    finely measured magnets the networks' own misfit made them worse than linear interpolation and moved the
+    peak's temperature (README, fidelity, sessions 30 and 31); the networks' part is the noise, and there is none
+    to remove. From 0 T or a remanent field its tangent has to reach the cusp at T_C, and the mean of the networks
+    and the Arrott interpolation answers there. On noisy readings the networks alone answer, with the narrower band.
     """
     if fields_tesla is None:
         return DEFAULT_ISOTHERMS
+    above_zero = float(np.min(fields_tesla)) >= entropy.ZERO_FIELD_T
     if not uncertainty.low_gap(fields_tesla):
-        return DEFAULT_SMOOTH if smooth else DEFAULT
-    return DEFAULT_WIDE_GAP if float(np.min(fields_tesla)) >= entropy.ZERO_FIELD_T else DEFAULT_LOW_GAP
+        return DEFAULT if not smooth else DEFAULT_SMOOTH if above_zero else DEFAULT_SMOOTH_FROM_ZERO
+    return DEFAULT_WIDE_GAP if above_zero else DEFAULT_LOW_GAP
 
 
 _MAD = 0.6745  # median |x| of a standard normal x

@@ -725,7 +725,8 @@ def _add_answer_arg(p) -> None:
     p.add_argument("--answer", help="the method that answers, with the band of its own held-out folds: a method of the "
                    "held-out table `entropy` prints (e.g. network, pchip), or held-out for the smallest score "
                    "(default: the networks; for M(T) sweeps below a wide gap just above zero field network+rbf "
-                   "from 0 T or a remanent field, arrott from a higher first field)")
+                   "from 0 T or a remanent field, arrott from a higher first field; for M(T) readings that barely "
+                   "scatter arrott, network+arrott from 0 T or a remanent field)")
 
 
 def _add_unit_args(p) -> None:

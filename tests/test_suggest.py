@@ -145,17 +145,20 @@ def test_smoothness_tells_noise_free_readings_from_noisy_ones() -> None:
     assert all(misfit == pytest.approx(0.01 / 0.6745, rel=1e-6) for _, misfit in found.values())
 
 
-def test_smooth_readings_are_answered_by_the_networks_with_the_arrott_interpolation(gap_project, monkeypatch,
-                                                                                    without_low_field) -> None:
+def test_smooth_readings_are_answered_by_the_arrott_interpolation(gap_project, monkeypatch, without_low_field) -> None:
     """choice.default: without a low gap, readings that scatter far less than the networks miss them (choice.smoothness)
-    are answered by the mean of the networks and the Arrott interpolation, with the band of its own folds, and the
-    answer says why; noisy readings by the networks. Below a low gap, and for isotherms, the rule does not ask."""
+    are answered by the Arrott interpolation (from 0 T or a remanent field, by its mean with the networks), with the
+    band of its own folds, and the answer says why; noisy readings by the networks. Below a low gap, and for
+    isotherms, the rule does not ask."""
     gap, no_gap = (0, 1, 2, 3, 4, 5), (0.5, 1.0, 1.5, 4.0, 4.5, 5.0)
-    assert choice.default(no_gap, smooth=True) == choice.DEFAULT_SMOOTH == "network+arrott"
+    assert choice.default(no_gap, smooth=True) == choice.DEFAULT_SMOOTH == "arrott"
+    for from_zero in ((0, 0.01, 0.1, 0.5, 1, 2), (0.004, 0.2, 0.5, 1, 2)):  # 0 T, a remanent field
+        assert choice.default(from_zero, smooth=True) == choice.DEFAULT_SMOOTH_FROM_ZERO == "network+arrott"
+        assert choice.default(from_zero) == "network"
     assert choice.default(gap, smooth=True) == choice.default(gap) == "network+rbf"
     assert choice.default(None, smooth=True) == "network"
     table = pd.DataFrame({"method": ["network", "network+rbf"], "error_J_per_kgK": [0.5, 0.4]})
-    assert choice.pick(table, choice.DEFAULT_SMOOTH) == "network"  # the Arrott interpolation could not be made
+    assert choice.pick(table, choice.DEFAULT_SMOOTH_FROM_ZERO) == "network"  # the Arrott interpolation could not be made
     url, name = gap_project
     answers = {}
     for scatter in (1e-6, 1e-3):
@@ -165,7 +168,7 @@ def test_smooth_readings_are_answered_by_the_networks_with_the_arrott_interpolat
         assert result.figures["peak_band"].notna().all() and (result.figures["peak_band"] > 0).all()
         assert ("chosen because the readings scatter by 0.0001 % about their own curves and the networks miss them "
                 "by 0.1 %" in result.models) == (scatter < 1e-4), result.models
-    assert answers == {1e-6: "network+arrott", 1e-3: "network"}
+    assert answers == {1e-6: "arrott", 1e-3: "network"}  # the first field is 0.5 T
     arrott = _result(url, name, "arrott")
     smooth = _result(url, name, "network+arrott")
     network = _result(url, name, "network")
