@@ -95,7 +95,7 @@ _SPREAD = re.compile(r"err|std|dev")  # a moment's standard error or deviation (
 # "M. Raw' (emu)" (MPMS3 VSM) is a DC signal despite its prime.
 _AC = re.compile(r"^(ac\b|(m|x|chi|χ)\s*'+)")
 # A magnetisation by its name ("M", "Moment", "Magnetization", "µ0M"), not "Magnetic Field" or "mu0H".
-_MAGNETISATION = re.compile(r"^((µ|mu)_?0\s*)?(m|moment|magneti[sz]ation)\b")
+_MAGNETISATION = re.compile(r"^(([µμ]|mu)_?0\s*)?(m|moment|magneti[sz]ation)\b")
 
 
 def unit_in_name(column: str) -> str:
@@ -504,7 +504,7 @@ def load(sources: Sequence[Any], *, max_mb: float = 200.0) -> Loaded:
         for column in frame.columns:
             unit = unit_in_name(column)
             base = _base_name(column)
-            if unit in FIELD_UNITS and _MAGNETISATION.match(base.replace("μ", "µ")):  # 'M/T' is no field
+            if unit in FIELD_UNITS and _MAGNETISATION.match(base):  # 'M/T' is no field
                 raise DataError(
                     f"{label}: the column '{column}' gives the magnetisation in {unit}, a field unit (μ0M, or M per "
                     "volume), which cannot be turned into a moment per mass without the sample's density; convert it "
