@@ -56,7 +56,6 @@ DEFAULT_WIDE_GAP = "arrott"  # ... when that gap's lowest field is not ~0 T (>= 
 DEFAULT_SMOOTH = "arrott"  # M(T) sweeps whose readings barely scatter about their curves (session 31) ...
 DEFAULT_SMOOTH_FROM_ZERO = "network+arrott"  # ... from 0 T or a remanent field (< entropy.ZERO_FIELD_T; session 30)
 SMOOTH_RATIO = 10.0  # ... than the networks miss them by: by more than this factor (:func:`smoothness`)
-_FALLBACK = {DEFAULT_WIDE_GAP: DEFAULT_LOW_GAP, DEFAULT_SMOOTH_FROM_ZERO: DEFAULT}  # a default that could not be made
 DEFAULT_ISOTHERMS = "network"  # isotherms, since the field transform goes on X1 (README: session 19)
 _T_POINTS = 400  # temperature axis of the M(T) misfit's slope
 
@@ -214,7 +213,13 @@ def scores(project, candidates: dict[str, Method], units: entropy.MagnetUnits) -
 
 
 def default(fields_tesla=None, smooth: bool = False) -> str:
-    """Which candidate answers by default: isotherms (no `fields_tesla`) the networks (the held-out score sees only
+    """Which candidate answers by default (the first of :func:`preference`)."""
+    return preference(fields_tesla, smooth)[0]
+
+
+def preference(fields_tesla=None, smooth: bool = False) -> tuple[str, ...]:
+    """The candidates that answer by default, in order: the first that could be made answers (:func:`pick`).
+    The rule's own choice first: isotherms (no `fields_tesla`) the networks (the held-out score sees only
     the temperature direction, and picked baselines whose field steps cost more); M(T) sweeps the networks, or
     below a wide gap just above zero field (:func:`uncertainty.low_gap`), which no fold tests inside:
 
@@ -231,13 +236,16 @@ def default(fields_tesla=None, smooth: bool = False) -> str:
     peak's temperature (README, fidelity, sessions 30 and 31); the networks' part is the noise, and there is none
     to remove. From 0 T or a remanent field its tangent has to reach the cusp at T_C, and the mean of the networks
     and the Arrott interpolation answers there. On noisy readings the networks alone answer, with the narrower band.
+
+    When the rule's choice could not be made (its folds are missing), the networks answer; below a wide gap above zero field the
+    mean of the networks and RBF first, the answer such a gap had before the Arrott interpolation.
     """
     if fields_tesla is None:
-        return DEFAULT_ISOTHERMS
+        return (DEFAULT_ISOTHERMS,)
     above_zero = float(np.min(fields_tesla)) >= entropy.ZERO_FIELD_T
     if not uncertainty.low_gap(fields_tesla):
-        return DEFAULT if not smooth else DEFAULT_SMOOTH if above_zero else DEFAULT_SMOOTH_FROM_ZERO
-    return DEFAULT_WIDE_GAP if above_zero else DEFAULT_LOW_GAP
+        return (DEFAULT,) if not smooth else (DEFAULT_SMOOTH if above_zero else DEFAULT_SMOOTH_FROM_ZERO, DEFAULT)
+    return (DEFAULT_WIDE_GAP, DEFAULT_LOW_GAP, DEFAULT) if above_zero else (DEFAULT_LOW_GAP, DEFAULT)
 
 
 _MAD = 0.6745  # median |x| of a standard normal x
@@ -281,14 +289,13 @@ def smoothness(data, model) -> tuple[float, float]:
     return scatter, misfit
 
 
-def pick(table: pd.DataFrame, default: str) -> str:
-    """The candidate that answers: `default` (:data:`DEFAULT`, a key of :data:`CANDIDATES`; when it could not be
-    made, the Arrott interpolation falls back to the mean of the networks and RBF, anything else to the
-    networks), or with "held-out" the smallest finite score (ties: the first)."""
+def pick(table: pd.DataFrame, default: str | Sequence[str]) -> str:
+    """The candidate that answers: the first of `default` (a key of :data:`CANDIDATES`, or keys in order of
+    preference, :func:`preference`) that could be made, else the networks; or with "held-out" the smallest finite
+    score (ties: the first)."""
     errors = dict(zip(table["method"], table["error_J_per_kgK"]))
     if default != "held-out":
-        while default not in errors and default in _FALLBACK:
-            default = _FALLBACK[default]
-        return default if default in errors else "network"
+        return next((key for key in ((default,) if isinstance(default, str) else default) if key in errors),
+                    "network")
     finite = table[np.isfinite(table["error_J_per_kgK"])]
     return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])

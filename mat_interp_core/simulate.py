@@ -183,29 +183,30 @@ def project_entropy(
         cal = uncertainty.with_low_field(cal, low, result.curves) if corrected else cal
         return with_band(result, cal, 0.0 if isotherm else entropy.measured_t_step(x[:, 0], data.x2_set_point))
     table = choice.scores(project, candidates, units)
-    key, why = (answer, "") if answer else default_answer(project, candidates["network"].answer, units)
-    which = choice.pick(table, key)
+    keys, why = ((answer,), "") if answer else default_answer(project, candidates["network"].answer, units)
+    which = choice.pick(table, keys)
     result = candidate_entropy(project, candidates, table, which, units, described, **grid)
-    result.models += why if which == key else ""
+    result.models += why if which == keys[0] else ""
     return result
 
 
-def default_answer(project: ProjectHandle, network, units) -> tuple[str, str]:
-    """(the key ``choice.default`` gives the project, a clause saying why when the readings' smoothness decided).
+def default_answer(project: ProjectHandle, network, units) -> tuple[tuple[str, ...], str]:
+    """(the keys ``choice.preference`` gives the project, in order, a clause saying why when the readings'
+    smoothness decided).
     `network`: the networks' answer, evaluated at the readings only when the rule asks (M(T), no low gap)."""
     from mat_interp_core import entropy, uncertainty
 
     if isotherms.is_isotherm(project.units):
-        return choice.default(None), ""
+        return choice.preference(None), ""
     data = project.data
     fields = entropy.to_tesla(data.x2_values, units.h_unit)
     if uncertainty.low_gap(fields):
-        return choice.default(fields), ""
+        return choice.preference(fields), ""
     scatter, misfit = choice.smoothness(data, network)
     smooth = misfit > choice.SMOOTH_RATIO * scatter
     why = (f"; chosen because the readings scatter by {100 * scatter:.2g} % about their own curves and the networks "
            f"miss them by {100 * misfit:.2g} %" if smooth else "")
-    return choice.default(fields, smooth), why
+    return choice.preference(fields, smooth), why
 
 
 def answers(project: ProjectHandle) -> tuple[str, ...]:

@@ -158,7 +158,8 @@ def test_smooth_readings_are_answered_by_the_arrott_interpolation(gap_project, m
     assert choice.default(gap, smooth=True) == choice.default(gap) == "network+rbf"
     assert choice.default(None, smooth=True) == "network"
     table = pd.DataFrame({"method": ["network", "network+rbf"], "error_J_per_kgK": [0.5, 0.4]})
-    assert choice.pick(table, choice.DEFAULT_SMOOTH_FROM_ZERO) == "network"  # the Arrott interpolation could not be made
+    for fields in (no_gap, (0, 0.01, 0.1, 0.5, 1, 2)):  # the Arrott interpolation could not be made: the networks
+        assert choice.pick(table, choice.preference(fields, smooth=True)) == "network"
     url, name = gap_project
     answers = {}
     for scatter in (1e-6, 1e-3):
@@ -184,7 +185,7 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     the mean of the networks and RBF, from a higher first field (an order of magnitude below the next) the
     Arrott interpolation. The family's other layouts, and a wide gap higher up, get NETWORK_CALIBRATION and the
     networks. "held-out" picks the smallest score; a named answer that could not be made falls back to the
-    networks, and the Arrott interpolation to the mean of the networks and RBF."""
+    networks, and the default Arrott interpolation below such a gap to the mean of the networks and RBF."""
 
     gap = [(0, 1, 2, 3, 4, 5), (0.1, 1, 1.5, 2, 3), (0.003, 0.8, 1, 2)]
     no_gap = [(0.01, 0.1, 0.5, 1, 2), (0, 0.01, 0.1, 0.5, 1), (0.004, 0.2, 0.5, 1), (0.5, 1, 1.5, 4, 4.5),
@@ -197,7 +198,8 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     assert [choice.default(f) for f in gap] == ["network+rbf", "arrott", "network+rbf"]
     assert (choice.DEFAULT_LOW_GAP, choice.DEFAULT_WIDE_GAP) == ("network+rbf", "arrott")
     assert choice.pick(table, "arrott") == "arrott"  # made (its score may be NaN: its folds could not be scored)
-    assert choice.pick(table[table["method"] != "arrott"], "arrott") == "network+rbf"
+    assert choice.pick(table[table["method"] != "arrott"], choice.preference(gap[1])) == "network+rbf"
+    assert choice.pick(table[table["method"] != "arrott"], "arrott") == "network"  # asked for by name
     assert [choice.default(f) for f in no_gap] == [choice.DEFAULT] * len(no_gap)
     assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "network"  # isotherms
     assert choice.pick(table, "held-out") == "rbf+arrott" and choice.pick(table, "pchip") == "network"
