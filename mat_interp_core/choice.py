@@ -278,14 +278,16 @@ def smoothness(data, model) -> tuple[float, float]:
                     if a != b:
                         weights[:, a] *= (t[centre] - nodes[:, b]) / (nodes[:, a] - nodes[:, b])
         fitted = np.sum(weights * m[centre[:, None] + around], axis=1)
-        residuals.append((m[centre] - fitted) / np.maximum(np.abs(m[centre]), np.finfo(float).tiny))
+        with np.errstate(over="ignore"):  # a reading of ~0 (zero field above T_C): dropped below, as not finite
+            residuals.append((m[centre] - fitted) / np.maximum(np.abs(m[centre]), np.finfo(float).tiny))
     residuals = np.concatenate(residuals) if residuals else np.array([])
     residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
     if not residuals.size:
         return float("nan"), float("nan")
     scatter = float(np.median(np.abs(residuals))) / (_MAD * _CUBIC_GAIN)
     predicted = np.asarray(model.predict(x1, x2), dtype=float)
-    misfit = float(np.median(np.abs((y - predicted) / np.maximum(np.abs(y), np.finfo(float).tiny)))) / _MAD
+    with np.errstate(over="ignore"):
+        misfit = float(np.median(np.abs((y - predicted) / np.maximum(np.abs(y), np.finfo(float).tiny)))) / _MAD
     return scatter, misfit
 
 
