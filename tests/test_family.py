@@ -89,3 +89,23 @@ def test_low_field_check_scores_the_equation_of_state_against_the_exact_magnet(c
     assert list(table["case"]) == [c.index for c in chosen] and table["fitted"].all() and table["mean_field"].all()
     assert abs(table["err_pct"].iloc[0]) < 1 and abs(table["dT_peak"].iloc[0]) < 0.1
     assert np.isfinite(table["sampled_err_pct"]).all()
+
+
+def test_a_spread_magnet_is_its_parts_and_its_exact_entropy_is_the_maxwell_integral_of_its_magnetisation() -> None:
+    """--spread: every draw as without it but the magnet, an inhomogeneous sample whose T0 spreads about the
+    magnet's; its exact |ΔS_M| (the parts' weighted sum) is what the Maxwell relation gives from its M."""
+    plain, spread = family.family_cases(3, seed=60), family.family_cases(3, seed=60, spread=0.03)
+    for a, b in zip(plain, spread):
+        assert (a.fields_T, a.t_step, a.noise, a.units) == (b.fields_T, b.t_step, b.noise, b.units)
+        assert isinstance(b.magnet, family.SpreadMagnet) and b.magnet.T0 == a.magnet.T0
+        t0s = np.array([part.T0 for part in b.magnet.parts])
+        assert np.isclose(np.sum(b.magnet.weights), 1) and np.isclose(np.dot(b.magnet.weights, t0s), a.magnet.T0)
+        assert np.isclose(np.sqrt(np.dot(b.magnet.weights, (t0s / a.magnet.T0 - 1) ** 2)), 0.03)
+    magnet = spread[1].magnet
+    t = np.arange(magnet.T0 - 6, magnet.T0 + 6, 0.02)
+    h = np.linspace(0.1, 1.1, 201)
+    m = magnet.magnetisation(t[None, :], h[:, None])
+    maxwell = np.trapezoid(np.gradient(m, t, axis=1), h, axis=0)  # J/(kg·K): M in A·m²/kg, μ0H in T
+    exact = magnet.exact_delta_s(t, 1.0, 0.1)
+    inner = slice(5, -5)
+    assert np.max(np.abs(np.abs(maxwell[inner]) - exact[inner])) < 2e-3 * np.max(exact)
