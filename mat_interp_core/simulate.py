@@ -249,7 +249,7 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
     result.models = (described if which == "network"
                      else f"{choice.label(which, isotherm)} (the networks: {described})")
     low = None if isotherm else lowfield.fit_readings(data, units)  # the answer's and its band partner's
-    corrected = low_field(result, chosen.answer, low, units)
+    corrected = low_field(result, chosen.answer, None if _keeps_readings(which, low) else low, units)
     if isotherm:
         cal = uncertainty.calibrate_isotherms(chosen.folds, data, units, t_axis=result.t_axis,
                                               reference=chosen.reference, field_fold=chosen.t_fold,
@@ -272,6 +272,15 @@ def candidate_entropy(project: ProjectHandle, candidates: dict, table, which: st
         result = with_band(result, cal, entropy.measured_t_step(x[:, 0], data.x2_set_point))
     result.choice = table
     return result
+
+
+def _keeps_readings(which: str, low) -> bool:
+    """Whether the answer `which` stays as it is where the low-field equation of state `low` would replace it: the
+    Arrott interpolation from a first field of ``lowfield.TOP_T``. It goes through the readings, and from 0.5 T
+    there is no spike in ∂M/∂T for the equation of state to resolve; on noise-free magnets the equation of state
+    moved the answer's T_peak by up to 1.5 K there (README, fidelity, session 32). The networks' answer, and every
+    lower first field, keep the correction."""
+    return which == "arrott" and low is not None and low.h0 >= lowfield.TOP_T - 1e-9
 
 
 def low_field(result, model, low, units) -> bool:

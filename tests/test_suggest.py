@@ -179,6 +179,22 @@ def test_smooth_readings_are_answered_by_the_arrott_interpolation(gap_project, m
                         + network.curves.sort_values(key)["dS_J_per_kgK"].to_numpy()) / 2, rtol=1e-5, atol=1e-6)
 
 
+def test_from_a_first_field_of_half_a_tesla_the_arrott_answer_keeps_its_readings(gap_project, monkeypatch) -> None:
+    """From a first field of lowfield.TOP_T (this project's 0.5 T) the low-field equation of state corrects the
+    networks' answer near T_C but not the Arrott interpolation's, which goes through the readings (README, session
+    32): the Arrott answer is the same with the equation of state left out, and does not name it."""
+    url, name = gap_project
+    network, arrott = _result(url, name, "network"), _result(url, name, "arrott")
+    assert lowfield.NOTE in network.models and lowfield.NOTE not in arrott.models
+    monkeypatch.setattr(lowfield, "fit_readings", lambda data, units: None)
+    alone = _result(url, name, "arrott")
+    key = ["dH_T", "T_K"]
+    for column in ("dS_J_per_kgK", "dS_low", "dS_high"):
+        assert np.allclose(arrott.curves.sort_values(key)[column], alone.curves.sort_values(key)[column])
+    assert not np.allclose(network.curves.sort_values(key)["dS_J_per_kgK"],
+                           _result(url, name, "network").curves.sort_values(key)["dS_J_per_kgK"])
+
+
 def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() -> None:
     """uncertainty.low_gap: a wide lowest gap just above zero field, which no fold tests inside, keeps the networks'
     band at its unscaled width and makes another default answer (choice.default): from 0 T or a remanent field
