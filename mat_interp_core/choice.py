@@ -296,8 +296,8 @@ def pick(table: pd.DataFrame, default: str | Sequence[str]) -> str:
     preference, :func:`preference`) that could be made, else the networks; or with "held-out" the smallest finite
     score (ties: the first)."""
     errors = dict(zip(table["method"], table["error_J_per_kgK"]))
-    if default != "held-out":
-        return next((key for key in ((default,) if isinstance(default, str) else default) if key in errors),
-                    "network")
+    keys = (default,) if isinstance(default, str) else tuple(default)
+    if "held-out" not in keys:
+        return next((key for key in keys if key in errors), "network")
     finite = table[np.isfinite(table["error_J_per_kgK"])]
     return "network" if finite.empty else str(finite.loc[finite["error_J_per_kgK"].idxmin(), "method"])

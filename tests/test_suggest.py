@@ -219,6 +219,7 @@ def test_the_networks_band_is_scaled_except_below_a_wide_gap_above_zero_field() 
     assert [choice.default(f) for f in no_gap] == [choice.DEFAULT] * len(no_gap)
     assert choice.default(None) == choice.DEFAULT_ISOTHERMS == "network"  # isotherms
     assert choice.pick(table, "held-out") == "rbf+arrott" and choice.pick(table, "pchip") == "network"
+    assert choice.pick(table, ("held-out",)) == "rbf+arrott"  # as simulate.project_entropy passes a named answer
     for fields, said in (((0.0, 1.0, 2.0), True), ((0.5, 1.0, 2.0), False)):  # the band's note names the gap
         cal = uncertainty.Calibration(np.array(fields), np.array(fields) * 1e4, np.array([10.0, 11.0]),
                                       np.ones((2, 2)), np.array(fields), ("linear", 1.0))
