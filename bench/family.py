@@ -144,8 +144,8 @@ class Case:
                     f"fields {self.h0:g}–{self.fields_T[-1]:g} T in {self.h_step:g} T steps, noise "
                     f"{100 * self.noise:.2f} %, {self.units.describe()}")
         spread = f" ± {100 * m.spread:g} %" if getattr(m, "spread", 0.0) else ""
-        return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K{spread}, {self.layout} ({len(self.fields_T)} fields "
-                f"from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
+        return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K{spread}, {self.layout} "
+                f"({len(self.fields_T)} fields from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
 
 
 class SpreadMagnet:
@@ -299,11 +299,18 @@ def _per_file_unit(m_unit: str, mass_mg: float | None, molar: float | None) -> f
 # --------------------------------------------------------------------------- scoring
 
 
-_EXACT_PEAKS: dict[tuple[str, float], tuple[float, float]] = {}
+_EXACT_PEAKS: dict[tuple, tuple[float, float, float]] = {}
 
 
 def exact_peak(case: Case, dh: float) -> tuple[float, float]:
     """Exact peak |ΔS_M| and its temperature over the case's common T range: 0.05 K steps, then 0.002 K."""
+    return _exact(case, dh)[:2]
+
+
+def _exact(case: Case, dh: float) -> tuple[float, float, float]:
+    """(:func:`exact_peak`, how far the exact |ΔS_M| falls within T_PEAK_TARGET_K of its T_peak on its flatter
+    side, in % of the peak: the shape accuracy an answer needs to put its T_peak within the target), once per
+    case and ΔH."""
     m = case.magnet  # the name alone repeats across seeds
     key = (case.name, m.T0, m.eta, m.J, getattr(m, "spread", 0.0), case.fields_T, case.t_range(), dh)
     if key not in _EXACT_PEAKS:
@@ -312,7 +319,9 @@ def exact_peak(case: Case, dh: float) -> tuple[float, float]:
         k = int(np.argmax(case.exact(t, dh)))
         fine = np.arange(max(lo, t[k] - 0.1), min(hi, t[k] + 0.1), 0.002)
         ex = case.exact(fine, dh)
-        _EXACT_PEAKS[key] = (float(ex.max()), float(fine[np.argmax(ex)]))
+        peak, t_peak = float(ex.max()), float(fine[np.argmax(ex)])
+        around = np.clip(t_peak + np.array([-T_PEAK_TARGET_K, T_PEAK_TARGET_K]), lo, hi)
+        _EXACT_PEAKS[key] = (peak, t_peak, float(100 * (1 - np.max(case.exact(around, dh)) / peak)))
     return _EXACT_PEAKS[key]
 
 
@@ -326,7 +335,7 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
         t = part["T_K"].to_numpy(dtype=float)
         ds = part["dS_J_per_kgK"].to_numpy(dtype=float)
         k = int(np.argmax(ds))
-        peak, t_peak = exact_peak(case, float(dh))
+        peak, t_peak, flat = _exact(case, float(dh))
         half, kind = _band_at(part, k)
         below = above = half
         figures = getattr(result, "figures", None)
@@ -342,18 +351,9 @@ def score(case: Case, method: str, result: entropy.SimulatedEntropy | pd.DataFra
                "band_kind": kind, "band_half_pct": 100 * half / peak if np.isfinite(half) else np.nan,
                "band_below_pct": 100 * below / peak, "band_above_pct": 100 * above / peak,
                "covered": bool(-below <= peak - ds[k] <= above) if np.isfinite(half) else np.nan,
-               "flat_pct": _flatness(case, float(dh), peak, t_peak), **_t_span(part, t_peak), **extra}
+               "flat_pct": flat, **_t_span(part, t_peak), **extra}
         rows.append(row)
     return rows
-
-
-def _flatness(case: Case, dh: float, peak: float, t_peak: float) -> float:
-    """How far the exact |ΔS_M| falls within T_PEAK_TARGET_K of its T_peak, on its flatter side, in % of the peak:
-    the shape accuracy an answer needs to put its T_peak within the target (the cases that miss it compare this
-    with the band)."""
-    lo, hi = case.t_range()
-    t = np.clip(t_peak + np.array([-T_PEAK_TARGET_K, T_PEAK_TARGET_K]), lo, hi)
-    return float(100 * (1 - np.max(case.exact(t, dh)) / peak))
 
 
 def _t_span(part: pd.DataFrame, t_peak: float) -> dict:

@@ -44,7 +44,7 @@ import pandas as pd
 from mat_interp_core import entropy, isotherms, uncertainty
 from mat_interp_core.baselines import LABELS, make, probe
 
-__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "DEFAULT_SMOOTH_FROM_ZERO", "SMOOTH_RATIO", "default", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
+__all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "DEFAULT_SMOOTH_FROM_ZERO", "SMOOTH_RATIO", "default", "preference", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
            "label"]
 
@@ -237,8 +237,8 @@ def preference(fields_tesla=None, smooth: bool = False) -> tuple[str, ...]:
     to remove. From 0 T or a remanent field its tangent has to reach the cusp at T_C, and the mean of the networks
     and the Arrott interpolation answers there. On noisy readings the networks alone answer, with the narrower band.
 
-    When the rule's choice could not be made (its folds are missing), the networks answer; below a wide gap above zero field the
-    mean of the networks and RBF first, the answer such a gap had before the Arrott interpolation.
+    When the rule's choice could not be made (its folds are missing), the networks answer; below a wide gap above
+    zero field the mean of the networks and RBF first, the answer such a gap had before the Arrott interpolation.
     """
     if fields_tesla is None:
         return (DEFAULT_ISOTHERMS,)
@@ -278,17 +278,22 @@ def smoothness(data, model) -> tuple[float, float]:
                     if a != b:
                         weights[:, a] *= (t[centre] - nodes[:, b]) / (nodes[:, a] - nodes[:, b])
         fitted = np.sum(weights * m[centre[:, None] + around], axis=1)
-        with np.errstate(over="ignore"):  # a reading of ~0 (zero field above T_C): dropped below, as not finite
-            residuals.append((m[centre] - fitted) / np.maximum(np.abs(m[centre]), np.finfo(float).tiny))
+        residuals.append(_relative(m[centre] - fitted, m[centre]))
     residuals = np.concatenate(residuals) if residuals else np.array([])
     residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
     if not residuals.size:
         return float("nan"), float("nan")
     scatter = float(np.median(np.abs(residuals))) / (_MAD * _CUBIC_GAIN)
     predicted = np.asarray(model.predict(x1, x2), dtype=float)
-    with np.errstate(over="ignore"):
-        misfit = float(np.median(np.abs((y - predicted) / np.maximum(np.abs(y), np.finfo(float).tiny)))) / _MAD
+    misfit = float(np.median(np.abs(_relative(y - predicted, y)))) / _MAD
     return scatter, misfit
+
+
+def _relative(difference: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`difference` relative to `reference`; a reference of ~0 (zero field above T_C) gives inf, not a warning
+    (the scatter drops it as not finite, the misfit's median is robust to it)."""
+    with np.errstate(over="ignore"):
+        return difference / np.maximum(np.abs(reference), np.finfo(float).tiny)
 
 
 def pick(table: pd.DataFrame, default: str | Sequence[str]) -> str:

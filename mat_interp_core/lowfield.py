@@ -22,8 +22,8 @@ Two forms of g, tried in turn:
   magnetovolume coupling, H is linear in T at fixed M. Fitted to readings chosen by M, including the
   paramagnetic ones well above T_C and the spontaneous M at 0 T, it also answers across a gap that no field
   tests (a wide gap from 0.1 T, 1 T steps from 0 T), and from a first field of 0.5 T (there only in place of the
-  networks' answer: the Arrott interpolation's keeps its readings, ``simulate``). It is refused where it misses the readings
-  (:data:`MF_MAX_MISFIT`), as it does for critical exponents other than mean field's;
+  networks' answer: the Arrott interpolation's keeps its readings, ``simulate``). It is refused where it misses the
+  readings (:data:`MF_MAX_MISFIT`), as it does for critical exponents other than mean field's;
 - else, where a field lies between H0 and the top, a polynomial cubic in T and quadratic in M² fitted to the
   readings at the lowest fields within a window around T_C (:data:`MAX_MISFIT`).
 
