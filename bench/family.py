@@ -145,7 +145,8 @@ class Case:
                     f"{100 * self.noise:.2f} %, {self.units.describe()}")
         spread = f" ± {100 * m.spread:g} %" if getattr(m, "spread", 0.0) else ""
         return (f"{self.name}: η={m.eta:.2f} J={m.J:g} T_C={m.T0:.1f} K{spread}, {self.layout} "
-                f"({len(self.fields_T)} fields from {self.h0:g} T), ΔT={self.t_step:g} K, noise {100 * self.noise:.2f} %, {self.units.describe()}")
+                f"({len(self.fields_T)} fields from {self.h0:g} T), ΔT={self.t_step:g} K, "
+                f"noise {100 * self.noise:.2f} %, {self.units.describe()}")
 
 
 class SpreadMagnet:
