@@ -428,7 +428,7 @@ def run_baselines(case: Case, only: list[str] | None = None) -> list[dict]:
         direct = entropy.delta_s(data.frame, t_col=data.x1_name, h_col=data.x2_name, m_col=data.y_name,
                                  dh_tesla=list(case.dhs), **case.units.kwargs())
     rows += score(case, "direct", direct, time.perf_counter() - started)
-    methods = {**{key: (lambda key=key: make(key, case.isotherm)) for key in BASELINES},
+    methods = {**{key: (lambda key=key: make(key, case.isotherm, case.units.h_unit)) for key in BASELINES},
                **{kind: (lambda kind=kind: ExactSampled(case, kind)) for kind in SAMPLED_KINDS}}
     for key, cls in methods.items():
         if only and key not in only:
@@ -500,7 +500,7 @@ def rescore(chosen: list[Case], csv: Path, url: str, argv, answers: list[str] | 
         rows += score(case, "product", result, time.perf_counter() - started, **extra)
         if answers:  # every candidate answering in turn, with its own band and held-out score
             model, described = simulate.model_set(project)
-            found = choice.methods(project, model)
+            found = choice.methods(project, model, h_unit=case.units.h_unit)
             table = choice.scores(project, found, case.units)
             errors = dict(zip(table["method"], table["error_J_per_kgK"]))
             for key in answers:  # "default": the rule project_entropy applies

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, uncertainty
-from mat_interp_core.baselines import LABELS, make, probe
+from mat_interp_core.baselines import CUBIC_GAIN, LABELS, MAD, cubic_residuals, make, probe
 
 __all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "DEFAULT_SMOOTH_FROM_ZERO", "SMOOTH_RATIO", "default", "preference", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
@@ -120,14 +120,14 @@ def label(key: str, isotherm: bool = False) -> str:
 def _fresh(model, which: str, isotherm: bool):
     """An unfitted model like `model` (RBF keeps the settings its full fit chose; :func:`baselines.make`)."""
     fixed = getattr(model, "fixed", None)
-    return fixed() if fixed is not None else make(which, isotherm)
+    return fixed() if fixed is not None else make(which, isotherm, getattr(model, "h_unit", None))
 
 
 def baseline_folds(data, which: str, model, values: Sequence[float] | None = None, isotherm: bool = False
                    ) -> tuple[dict[float, object], object]:
     """({held-out X2: the baseline fitted without it}, fitted on every other X1 of each curve or None), the
     same held-out rows the networks' folds leave out (`values`, by default :func:`uncertainty.fold_fields`).
-    `model`: the baseline fitted on all the data, as ``make(which, isotherm)`` makes it."""
+    `model`: the baseline fitted on all the data, as ``make(which, isotherm, h_unit)`` makes it."""
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point
     folds = {}
@@ -138,10 +138,11 @@ def baseline_folds(data, which: str, model, values: Sequence[float] | None = Non
     return folds, None if rows is None else _fresh(model, which, isotherm).fit(x1[rows], x2[rows], y[rows])
 
 
-def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[str, Method] | None:
+def methods(project, network_model, keys: Sequence[str] | None = None, h_unit: str | None = None
+            ) -> dict[str, Method] | None:
     """The candidates `keys` (default: :func:`candidates` of the project's protocol) of a project whose networks' folds are stored (None when they are not);
-    `network_model` is the networks' answer (``simulate.model_set``). A baseline that cannot fit the data is
-    left out."""
+    `network_model` is the networks' answer (``simulate.model_set``); `h_unit` the field's unit (the Arrott
+    interpolation's, ``baselines.make``). A baseline that cannot fit the data is left out."""
     stored = uncertainty.stored_folds(project)
     if stored is None:
         return None
@@ -155,7 +156,7 @@ def methods(project, network_model, keys: Sequence[str] | None = None) -> dict[s
     x, y = data.arrays()
     for which in sorted({part for key in keys for part in key.split("+")} - {"network"}):
         try:
-            model = make(which, isotherm).fit(x[:, 0], data.x2_set_point, y)
+            model = make(which, isotherm, h_unit).fit(x[:, 0], data.x2_set_point, y)
             folds, t_fold = baseline_folds(data, which, model, settings["folds"], isotherm)
             for fitted in [model, *folds.values()] + ([] if t_fold is None else [t_fold]):
                 probe(fitted, x[:, 0], data.x2_set_point)
@@ -248,10 +249,6 @@ def preference(fields_tesla=None, smooth: bool = False) -> tuple[str, ...]:
     return (DEFAULT_WIDE_GAP, DEFAULT_LOW_GAP, DEFAULT) if above_zero else (DEFAULT_LOW_GAP, DEFAULT)
 
 
-_MAD = 0.6745  # median |x| of a standard normal x
-_CUBIC_GAIN = 1.394  # the standard deviation of a reading's residual from the cubic through 2 + 2 even neighbours, per σ
-
-
 def smoothness(data, model) -> tuple[float, float]:
     """(the readings' scatter, the networks' misfit), each a robust relative standard deviation.
 
@@ -268,24 +265,15 @@ def smoothness(data, model) -> tuple[float, float]:
         t, m = x1[sel][order], y[sel][order]
         if t.size < 5:
             continue
-        around = np.array([-2, -1, 1, 2])
-        centre = np.arange(2, t.size - 2)
-        nodes = t[centre[:, None] + around]  # (n, 4)
-        weights = np.ones_like(nodes)  # Lagrange weights of the 4 neighbours at the centre
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for a in range(4):
-                for b in range(4):
-                    if a != b:
-                        weights[:, a] *= (t[centre] - nodes[:, b]) / (nodes[:, a] - nodes[:, b])
-        fitted = np.sum(weights * m[centre[:, None] + around], axis=1)
-        residuals.append(_relative(m[centre] - fitted, m[centre]))
+        residual, reading = cubic_residuals(t, m)
+        residuals.append(_relative(residual, reading))
     residuals = np.concatenate(residuals) if residuals else np.array([])
     residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
     if not residuals.size:
         return float("nan"), float("nan")
-    scatter = float(np.median(np.abs(residuals))) / (_MAD * _CUBIC_GAIN)
+    scatter = float(np.median(np.abs(residuals))) / (MAD * CUBIC_GAIN)
     predicted = np.asarray(model.predict(x1, x2), dtype=float)
-    misfit = float(np.median(np.abs(_relative(y - predicted, y)))) / _MAD
+    misfit = float(np.median(np.abs(_relative(y - predicted, y)))) / MAD
     return scatter, misfit
 
 

@@ -107,7 +107,7 @@ def baseline_entropy(project: ProjectHandle, which: str, units: entropy.MagnetUn
     if which not in BASELINES:
         raise ValueError(f"unknown baseline {which!r}; choose from {', '.join(BASELINES)}")
     x, y = project.data.arrays()
-    model = make(which, isotherms.is_isotherm(project.units))
+    model = make(which, isotherms.is_isotherm(project.units), units.h_unit)
     model.fit(x[:, 0], project.data.x2_set_point, y)  # along X2: the set points
     return simulate.model_entropy(project, model, units, dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t,
                                   method=method, max_points=max_points)

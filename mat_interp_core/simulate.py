@@ -170,7 +170,7 @@ def project_entropy(
     grid = dict(dh_tesla=dh_tesla, t_step=t_step, h_step_t=h_step_t, method=method, max_points=max_points)
     if answer:
         _check_answer(project, answer, chosen_by_default)
-    candidates = choice.methods(project, model) if chosen_by_default else None
+    candidates = choice.methods(project, model, h_unit=units.h_unit) if chosen_by_default else None
     if candidates is None and answer:
         raise ProjectError(f"answering with {answer!r} needs the held-out folds: "
                            f"{uncertainty.calibration_status(project) or 'they belong to another model'}")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mat_interp_core.baselines import (
+    X1_SUBDIVIDE,
     BASELINES,
     ArrottAlongX2,
     PchipCbrtAlongX2,
@@ -15,6 +16,7 @@ from mat_interp_core.baselines import (
     leave_one_x2_out_rmse,
     make,
     mean_leave_one_x2_out_rmse,
+    smoothed_curve,
 )
 from mat_interp_core.synthetic import MeanFieldMagnet, demo_frame
 
@@ -135,6 +137,27 @@ def test_arrott_follows_m_of_h_across_a_low_field_gap(fields) -> None:
     below = np.array([25.0, 30.0])
     np.testing.assert_allclose(arrott.predict(below, np.full(2, fields[0])), magnet.magnetisation(below, fields[0]),
                                rtol=1e-4)  # each curve smoothed along T (noise-free: followed to ~1e-5)
+
+
+@pytest.mark.parametrize("first, step, unit, capped", [
+    (0.1, 2.0, "T", True), (1000.0, 2.0, "Oe", True),  # a real first field, coarse steps
+    (0.1, 2.0, None, False),  # the field's unit not given
+    (0.1, 1.0, "T", False), (0.1, 0.5, "T", False),  # 1 K steps and finer
+    (0.0, 2.0, "T", False), (0.003, 2.0, "T", False),  # a zero-field or remanent first curve
+])
+def test_arrott_caps_its_smoothing_only_on_coarse_steps_from_a_real_first_field(first, step, unit, capped) -> None:
+    """The capped smoothing and PCHIP between temperatures apply where they were measured to help (README,
+    fidelity, session 35); everywhere else the Arrott interpolation is as before."""
+    rng = np.random.default_rng(1)
+    temps = np.arange(20.0, 60.0, step)
+    fields = np.array([first, 1.0, 2.0, 3.0]) * (1e4 if unit == "Oe" else 1.0)
+    t, h = np.meshgrid(temps, fields)
+    t = t + rng.uniform(-0.02, 0.02, t.shape)  # read-back jitter
+    m = MeanFieldMagnet(J=3.5, Tc=35.0, Ms=150.0).magnetisation(t.ravel(), h.ravel() / (1e4 if unit == "Oe" else 1))
+    model = make("arrott", h_unit=unit).fit(t.ravel(), h.ravel(), m + 1e-3)
+    assert model.capped is capped
+    nodes = np.unique(t).size
+    assert model.x1_nodes.size == ((nodes - 1) * X1_SUBDIVIDE + 1 if capped else nodes)
 
 
 def test_arrott_falls_back_to_pchip_in_cbrt_h_on_data_that_is_no_magnet(small) -> None:
