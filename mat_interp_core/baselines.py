@@ -144,9 +144,7 @@ class _AlongX2:
         x2_values, labels = _x2_labels(x2)
         nodes = np.unique(x1)
         if self.along_x1 == "pchip" and nodes.size > 1:
-            sub = min(X1_SUBDIVIDE, max(1, _MAX_TABLE // (x2_values.size * nodes.size)))
-            steps = np.arange(sub) / sub
-            nodes = np.append((nodes[:-1, None] + np.diff(nodes)[:, None] * steps).ravel(), nodes[-1])
+            nodes = _subdivided(nodes, x2_values.size)
         if nodes.size * x2_values.size > _MAX_TABLE:
             nodes = np.linspace(nodes[0], nodes[-1], max(2, _MAX_TABLE // x2_values.size))
         table = np.empty((x2_values.size, nodes.size))
@@ -291,9 +289,8 @@ class ArrottAlongX2(PchipCbrtAlongX2):
             if m is not None:
                 table[n] = m
         nodes = self.x1_nodes
-        sub = min(X1_SUBDIVIDE, max(1, _MAX_TABLE // (u.size * nodes.size)))
-        if self.capped and nodes.size > 2 and sub > 1:
-            fine = np.append((nodes[:-1, None] + np.diff(nodes)[:, None] * (np.arange(sub) / sub)).ravel(), nodes[-1])
+        fine = _subdivided(nodes, u.size)
+        if self.capped and nodes.size > 2 and fine.size > nodes.size:
             table = PchipInterpolator(nodes, table, axis=0)(fine)
             self.x1_nodes = fine
         slope = np.diff(table, axis=1).T / np.diff(u)[:, None]
@@ -363,6 +360,13 @@ def cubic_residuals(t: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return m[centre] - np.sum(weights * m[centre[:, None] + around], axis=1), m[centre]
 
 
+def _subdivided(nodes: np.ndarray, curves: int) -> np.ndarray:
+    """The X1 nodes with each step cut into :data:`X1_SUBDIVIDE` equal parts, fewer where the table of `curves`
+    curves would outgrow :data:`_MAX_TABLE` entries."""
+    sub = min(X1_SUBDIVIDE, max(1, _MAX_TABLE // (curves * nodes.size)))
+    return np.append((nodes[:-1, None] + np.diff(nodes)[:, None] * (np.arange(sub) / sub)).ravel(), nodes[-1])
+
+
 def smoothed_curve(xs: np.ndarray, ys: np.ndarray, capped: bool = False):
     """A cubic smoothing spline of one curve's readings (`xs` ascending, unique), its smoothness chosen by
     generalised cross-validation (``make_smoothing_spline``).
@@ -376,9 +380,10 @@ def smoothed_curve(xs: np.ndarray, ys: np.ndarray, capped: bool = False):
     spline = make_smoothing_spline(xs, ys)
     if not capped or xs.size < _SMOOTH_MIN:
         return spline
-    counted = np.abs(ys) > 1e-3 * np.abs(ys).max()
+    floor = 1e-3 * np.abs(ys).max()
+    counted = np.abs(ys) > floor
     residuals, readings = cubic_residuals(xs, ys)
-    keep = np.isfinite(residuals) & (np.abs(readings) > 1e-3 * np.abs(ys).max())
+    keep = np.isfinite(residuals) & (np.abs(readings) > floor)
     if not keep.any() or not counted.any():
         return spline
     limit = MISS_LIMIT * np.median(np.abs(residuals[keep] / readings[keep])) / (MAD * CUBIC_GAIN)
