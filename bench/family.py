@@ -237,6 +237,21 @@ def with_field(case: Case, field_t: float, rng: np.random.Generator) -> Case:
     return replace(case, fields_T=tuple(sorted((*case.fields_T, field_t))), frame=frame)
 
 
+def with_temperatures(case: Case, t_from: float, t_to: float, rng: np.random.Generator) -> Case:
+    """The M(T) case with every field measured again halfway between its temperatures from `t_from` to `t_to` K
+    (the same jitter and noise): what `suggest`'s temperature row (half the step around the peaks) asks for."""
+    if case.isotherm:
+        raise ValueError(f"finer temperature steps are for M(T) cases; {case.name} is isotherms")
+    lo, hi = _t_range(case.magnet.T0)
+    temps = np.arange(lo, hi + 1e-9, case.t_step)
+    mids = 0.5 * (temps[1:] + temps[:-1])
+    mids = mids[(mids >= t_from - 0.5 * case.t_step) & (mids <= t_to + 0.5 * case.t_step)]
+    sweeps = [_sweep(case.magnet, mids, f, case.noise, case.units, rng) for f in case.fields_T]
+    frame = pd.concat([case.frame, *(s.rename(columns={"t": case.x1, "h": case.x2, "m": case.y}) for s in sweeps)],
+                      ignore_index=True)
+    return replace(case, frame=frame)
+
+
 ISO_H0_T, ISO_H_MAX_T = 0.01, 5.0  # the isotherms' field sweep, in T
 ISO_T_STEPS = (1.0, 2.0, 3.0, 5.0)  # K between isotherms
 ISO_H_STEPS = (0.05, 0.1, 0.2, 0.25)  # T between the readings of a sweep

@@ -9,7 +9,9 @@ Per family case (bench/family.py's M(T) cases): a base project, trained here as 
 stored one: DIR/s{seed}c{case}.db, its project named family-caseNN as bench/family.py names it; copied, never
 changed), gives the field `mat-interp suggest` ranks first for the case's ΔH values, and the naive choice, the
 midpoint in tesla of the widest gap (the lowest of equally wide ones). For each of the two fields the exact magnet is
-measured there as the case's other fields were (``family.with_field``: the same temperatures, jitter and noise),
+measured there as the case's other fields were (``family.with_field``: the same temperatures, jitter and noise;
+where `suggest` ranks finer temperature steps first, every field halfway between its temperatures over the range
+it names, ``family.with_temperatures``),
 the default path is run again (--repeats searches, seeded differently; the same new measurement for both fields of
 one repeat), and the default answer's peak is scored against the exact |ΔS_M| at each ΔH (``family.score``).
 
@@ -37,21 +39,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from family import OUT, Case, _parse_cases, family_cases, run_product, score, with_field  # noqa: E402
+from family import OUT, Case, _parse_cases, family_cases, run_product, score, with_field, with_temperatures  # noqa: E402
 from mat_interp_core import entropy, projects, simulate, uncertainty  # noqa: E402
 
 
-def candidates(case: Case, url: str) -> tuple[float, float, list[dict]]:
-    """(suggest's first field in T, the widest gap's midpoint in T, the base answer's scored rows)."""
+def candidates(case: Case, url: str) -> tuple[float | tuple[float, float], float, list[dict]]:
+    """(suggest's first row: a field in T, or (from, to) K of finer temperature steps; the widest gap's
+    midpoint in T; the base answer's scored rows)."""
     project = projects.open_project(url, f"family-{case.name}")
     result = simulate.project_entropy(project, case.units, dh_tesla=list(case.dhs))
     table = uncertainty.result_suggestions(result)
     if table.empty:
         raise ValueError(f"{case.name}: suggest ranks nothing ({result.calibration.reason or 'no reduction'})")
-    top = float(entropy.to_tesla(float(table["x2"].iloc[0]), case.units.h_unit))
+    first = table.iloc[0]
+    if np.isfinite(first["t_step"]):
+        top: float | tuple[float, float] = (float(first["t_from"]), float(first["t_to"]))
+    else:
+        top = float(f"{float(entropy.to_tesla(float(first['x2']), case.units.h_unit)):.3g}")
     fields = np.asarray(case.fields_T)
     j = int(np.argmax(np.diff(fields)))
-    return float(f"{top:.3g}"), float(0.5 * (fields[j] + fields[j + 1])), score(case, "product", result, 0.0)
+    return top, float(0.5 * (fields[j] + fields[j + 1])), score(case, "product", result, 0.0)
 
 
 def same_gap(fields: tuple[float, ...], a: float, b: float) -> bool:
@@ -69,23 +76,30 @@ def run_case(case: Case, seed: int, base_dir: Path | None, out_dir: Path, *, rep
         run_product(case, f"sqlite:///{base_db}", trials=trials, workers_n=workers_n, seed=seed + case.index,
                     quick=False)
     top, mid, base = candidates(case, f"sqlite:///{base_db}")
-    extra = {"seed": seed, "index": case.index, "points": len(case.frame), "suggested_T": top, "midpoint_T": mid}
+    finer = isinstance(top, tuple)
+    said = f"every field between its temperatures from {top[0]:g} to {top[1]:g} K" if finer else f"{top:g} T"
+    extra = {"seed": seed, "index": case.index, "points": len(case.frame), "suggested_T": np.nan if finer else top,
+             "suggested": said, "midpoint_T": mid}
     rows = [dict(r, option="base", field_T=np.nan, repeat=0, **extra) for r in base]
-    tie = same_gap(case.fields_T, top, mid)
-    print(f"{index} {case.layout}: suggest {top:g} T, widest gap's midpoint {mid:g} T"
+    tie = not finer and same_gap(case.fields_T, top, mid)
+    print(f"{index} {case.layout}: suggest {said}, widest gap's midpoint {mid:g} T"
           + (" (the same gap: a tie, not retrained)" if tie else ""), flush=True)
     if tie:
         return [dict(r, tie=True) for r in rows]
     for r in range(repeats):
         for option, field_t in (("suggest", top), ("midpoint", mid)):
-            measured = with_field(case, field_t, np.random.default_rng([seed, case.index, r]))
+            rng = np.random.default_rng([seed, case.index, r])
+            measured = (with_temperatures(case, *field_t, rng) if isinstance(field_t, tuple)
+                        else with_field(case, field_t, rng))
             db = out_dir / f"{index}-{option}{r}.db"
             started = time.perf_counter()
             found = run_product(measured, f"sqlite:///{db}", trials=trials, workers_n=workers_n,
                                 seed=seed + case.index + 1000 * r, quick=False)
-            rows += [dict(x, option=option, field_T=field_t, repeat=r, **extra) for x in found]
+            shown = np.nan if isinstance(field_t, tuple) else field_t
+            rows += [dict(x, option=option, field_T=shown, repeat=r, **extra) for x in found]
             errs = " ".join(f"{x['peak_err_pct']:+.1f}" for x in found)
-            print(f"  {option} {field_t:g} T, repeat {r}: {errs} % ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(f"  {option} {said if option == 'suggest' else f'{field_t:g} T'}, repeat {r}: {errs} % "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
     return [dict(r, tie=False) for r in rows]
 
 
@@ -100,7 +114,8 @@ def report(results: pd.DataFrame) -> str:
     for (seed, index), part in results.groupby(["seed", "index"], sort=True):
         first = part.iloc[0]
         mean = {o: part[part.option == o].groupby("repeat")["abs_err"].mean() for o in ("base", "suggest", "midpoint")}
-        head = (f"{f's{seed}c{index}':<7} {first['layout']:<15} {first['points']:>4} {first['suggested_T']:>9.3g} "
+        said = "finer T" if pd.isna(first["suggested_T"]) else f"{first['suggested_T']:.3g}"
+        head = (f"{f's{seed}c{index}':<7} {first['layout']:<15} {first['points']:>4} {said:>9} "
                 f"{first['midpoint_T']:>10.3g} {mean['base'].mean():>6.2f}")
         if bool(first["tie"]) or mean["suggest"].empty or mean["midpoint"].empty:
             lines.append(head + ("   same gap: a tie" if bool(first["tie"]) else "   not run"))
@@ -133,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=6, help="the family's seed (default 6)")
     parser.add_argument("--cases", help="case indices, e.g. 1,4,17 (default: all 24)")
+    parser.add_argument("--spread", type=float, default=0.0,
+                        help="inhomogeneous magnets, as bench/family.py --spread (default 0: none)")
     parser.add_argument("--repeats", type=int, default=2, help="searches per option (default 2)")
     parser.add_argument("--trials", type=int, default=30, help="finished trials per search (default 30, as train)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per search")
@@ -159,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = OUT / f"suggest-check{tag}"
     out_dir.mkdir(parents=True, exist_ok=True)
     csv = OUT / f"suggest-check{tag}.csv"
-    cases = family_cases(24, args.seed)
+    cases = family_cases(24, args.seed, spread=args.spread)
     rows: list[dict] = []
     for i in _parse_cases(args.cases, len(cases)):
         rows += run_case(cases[i], args.seed, args.base, out_dir, repeats=args.repeats, trials=args.trials,

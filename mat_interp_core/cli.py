@@ -698,6 +698,8 @@ def cmd_calibrate(args) -> int:
 
 def cmd_suggest(args) -> int:
     """Rank the X2 values whose measurement would most shrink the |ΔS_M| band over the --dh range."""
+    import pandas as pd
+
     from mat_interp_core import network, simulate, uncertainty
 
     project = _project(args)
@@ -713,11 +715,11 @@ def cmd_suggest(args) -> int:
     table = uncertainty.result_suggestions(result)
     unit, where = ("K", "where it is widest in each gap between isotherms") if cal.isotherm else (units.h_unit,
                                                                                                    "at the peak")
-    print(f"measure next (X2 in {unit}), ranked by the expected shrink of the nominal 90 % |ΔS_M| band {where}, "
+    print(f"measure next (X2 in {unit}; M(T) data: also the temperatures between the readings), ranked by the expected shrink of the nominal 90 % |ΔS_M| band {where}, "
           f"mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} T; models: {result.models}")
-    _print_table(table.head(args.top).rename(columns={
-        "x2": f"X2 to measure ({unit})", "gap_from": "between", "gap_to": "and",
-        "reduction": "band shrinks by J/(kg·K)", "reduction_pct": "% of the band"}))
+    top = table.head(args.top)
+    _print_table(pd.DataFrame({"measure next": uncertainty.suggestion_text(top, unit),
+                               "band shrinks by J/(kg·K)": top["reduction"], "% of the band": top["reduction_pct"]}))
     return 0
 
 
@@ -850,8 +852,8 @@ def build_parser() -> argparse.ArgumentParser:
             "search)")
     p.add_argument("--force", action="store_true", help="train them again even when up to date")
 
-    p = add("suggest", cmd_suggest, "rank the fields (isotherms: the temperatures) whose measurement would most "
-            "shrink the |ΔS_M| band")
+    p = add("suggest", cmd_suggest, "rank the fields (isotherms: the temperatures), and for M(T) data finer "
+            "temperature steps around the peak, whose measurement would most shrink the |ΔS_M| band")
     p.add_argument("--dh", help="field changes in tesla you care about, e.g. 1,2,3,4,5 (default: every measured one)")
     p.add_argument("--top", type=int, default=5, help="how many suggestions to print")
     _add_answer_arg(p)

@@ -721,6 +721,7 @@ class SimulatedEntropy:
     calibration: object = None  # the held-out evidence behind the band (uncertainty.Calibration)
     choice: pd.DataFrame | None = None  # the methods' held-out scores when one was chosen (choice.scores)
     warnings: tuple[str, ...] = ()  # what the band cannot see (uncertainty.band_warnings), also in band_note
+    data_t_step: float = 0.0  # K between the measured temperatures (M(T) data with a band; 0 otherwise)
 
     @property
     def grid_description(self) -> str:

@@ -348,5 +348,6 @@ def with_band(result, cal, t_window: float = 0.0):
     result.band_note = (f"band: nominal {100 * uncertainty.COVERAGE:.0f} % interval calibrated on held-out {held})"
                         if cal.calibrated else f"band not calibrated: {cal.reason}")
     result.warnings = uncertainty.band_warnings(cal, t_window)
+    result.data_t_step = t_window
     result.band_note = "; ".join((result.band_note, *result.warnings))
     return result

@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE", "CALIBRATION", "NETWORK_CALIBRATION", "LOW_GAP_T", "low_gap", "network_scale", "NETWORK_SIDES", "CUSP_SIDES", "LOW_FIELD_BAND", "band_sides", "with_low_field", "gap_warning", "cusp_warning", "isotherm_warning", "band_warnings", "with_spread", "P_ORDER", "MAX_FOLDS", "T_ORDER", "Calibration", "fold_fields", "held_out_values", "train_folds",
            "temperature_fold_rows", "fold_numbers",
-           "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "result_suggestions", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
+           "calibrate", "calibrate_isotherms", "field_fold_error", "band", "suggestions", "result_suggestions", "suggestion_text", "T_SUGGEST_STEPS", "calibrate_project", "band_wanted", "calibration_done", "calibration_progress",
            "project_calibration", "fold_groups", "measured_error", "stored_folds"]
 
 COVERAGE = 0.9  # nominal coverage of the band
@@ -100,6 +100,7 @@ LOW_GAP_T = 0.5  # tesla: the narrowest lowest gap counted as one no fold tests 
 P_ORDER = 2.0  # a gap's error grows as its width^P_ORDER (transform coordinate)
 MAX_FOLDS = 6  # interior fields held out at most (trained side by side: each costs less than a training)
 T_ORDER = 1.0  # the error of sampling at temperature step h grows as h^T_ORDER (conservative: first order)
+T_SUGGEST_STEPS = 4  # suggestions: the finer temperatures reach this many measured steps beyond each ΔH's peak
 T_FOLD = -99  # the stored trial number of the temperature fold's model
 MIN_T_POINTS = 6  # fewer temperatures per field curve (median): no temperature fold
 FOLD_PARTS = 2  # the folds are trained in this many groups, which the finishing workers claim one at a time
@@ -599,15 +600,19 @@ def _added_at(cal: Calibration, dh: float, t: np.ndarray) -> np.ndarray:
 
 
 def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[float] | None = None,
-                factor: float = CALIBRATION) -> pd.DataFrame:
-    """The X2 values (one per gap, its middle in the transform's coordinate) whose measurement would shrink the
-    band at the |ΔS_M| peak the most, best first.
+                factor: float = CALIBRATION, t_step: float = 0.0) -> pd.DataFrame:
+    """What to measure next, best first: the X2 values (one per gap, its middle in the transform's coordinate)
+    and, for M(T) data with a temperature fold and their temperature step `t_step` (K), the temperatures
+    between the readings around the peaks, ranked by how much each would shrink the band at the |ΔS_M| peak.
 
-    Columns: x2 (the data's unit), gap_from, gap_to, reduction (J/(kg·K), the mean over the ΔH values of the
-    band's expected decrease at the peak), reduction_pct (of the mean band there). `t_peak`: the peak
-    temperature per ΔH (default: where the band is widest). Isotherms: the temperatures, one per gap between
-    isotherms (:func:`_isotherm_suggestions`)."""
-    cols = ["x2", "gap_from", "gap_to", "reduction", "reduction_pct"]
+    Columns: x2 (the data's unit), gap_from, gap_to (NaN on the temperature row), t_from, t_to, t_step (K; NaN on
+    the field rows: measure every field again at t_step from t_from to t_to), reduction (J/(kg·K), the mean over
+    the ΔH values of the band's expected decrease at the peak), reduction_pct (of the mean band there).
+    `t_peak`: the peak temperature per ΔH (default: where the band is widest). A field in the middle of gap j
+    leaves two halves of ε_j·2^-P_ORDER; halving the temperature step within :data:`T_SUGGEST_STEPS` steps of
+    every ΔH's peak leaves 2^-T_ORDER of τ_j there (the temperature fold's Richardson estimate). Isotherms: the
+    temperatures, one per gap between isotherms (:func:`_isotherm_suggestions`)."""
+    cols = ["x2", "gap_from", "gap_to", "t_from", "t_to", "t_step", "reduction", "reduction_pct"]
     if not cal.calibrated:
         return pd.DataFrame(columns=cols)
     dhs = np.atleast_1d(np.asarray(dh_tesla, dtype=float))
@@ -616,6 +621,7 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
     factor = factor * cal.scale * 0.5 * sum(cal.sides)  # of the half-width (band's dS_band)
     gain = 1.0 - 2.0 ** (1.0 - P_ORDER)
     red = np.zeros(cal.gap_error.shape[0])
+    red_t, at_t = 0.0, []
     total = 0.0
     for k, dh in enumerate(dhs):
         phi = _fractions(cal, dh)
@@ -625,6 +631,9 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
         else:
             it = int(np.argmin(np.abs(cal.t_axis - float(t_peak[k]))))
         red += factor * gain * per_t[:, it] / dhs.size
+        if cal.t_error is not None:
+            red_t += factor * (1.0 - 2.0 ** -T_ORDER) * float(phi @ cal.t_error[:, it]) / dhs.size
+            at_t.append(float(cal.t_axis[it]))
         at = cal.t_axis[it:it + 1]
         red[0] += float(_term_at(cal.spread, dh, at)[0]) / dhs.size  # gone once the low gap is measured
         total += (factor * (phi[:, None] * cal.total())[:, it].sum() + float(_added_at(cal, dh, at)[0])) / dhs.size
@@ -635,14 +644,35 @@ def suggestions(cal: Calibration, dh_tesla: Sequence[float], t_peak: Sequence[fl
             continue
         mid = _from_u(kind, scale, 0.5 * (cal.u[j] + cal.u[j + 1]))
         rows.append({"x2": mid, "gap_from": float(cal.fields_x2[j]), "gap_to": float(cal.fields_x2[j + 1]),
-                     "reduction": float(red[j]), "reduction_pct": float(100 * red[j] / total) if total > 0 else 0.0})
-    return pd.DataFrame(rows, columns=cols)
+                     "reduction": float(red[j])})
+    if red_t > 0 and t_step > 0:
+        reach = T_SUGGEST_STEPS * t_step
+        lo, hi = max(min(at_t) - reach, float(cal.t_axis[0])), min(max(at_t) + reach, float(cal.t_axis[-1]))
+        rows.append({"t_from": round(lo, 1), "t_to": round(hi, 1), "t_step": float(f"{t_step / 2:.2g}"),
+                     "reduction": red_t})
+    table = pd.DataFrame(rows, columns=cols).sort_values("reduction", ascending=False, kind="stable")
+    table["reduction_pct"] = 100 * table["reduction"] / total if total > 0 else 0.0
+    return table.reset_index(drop=True).astype(float)
 
 
 def result_suggestions(result) -> pd.DataFrame:
     """:func:`suggestions` for an |ΔS_M| result with its band (``simulate.with_band``): at the result's ΔH values
-    and peak temperatures. The one ranking `suggest`, the Entropy page and the benches show."""
-    return suggestions(result.calibration, list(result.figures["dH_T"]), list(result.figures["T_peak_K"]))
+    and peak temperatures, the temperature row at the data's own step. The one ranking `suggest`, the Entropy
+    page and the benches show."""
+    return suggestions(result.calibration, list(result.figures["dH_T"]), list(result.figures["T_peak_K"]),
+                       t_step=result.data_t_step)
+
+
+def suggestion_text(table: pd.DataFrame, x2_unit: str) -> list[str]:
+    """One line per row of :func:`suggestions` saying what to measure (`x2_unit`: the data's X2 unit, "K" for
+    isotherms), for both front ends."""
+    lines = []
+    for row in table.itertuples():
+        if np.isfinite(row.t_step):
+            lines.append(f"every field again, every {row.t_step:g} K from {row.t_from:g} to {row.t_to:g} K")
+        else:  # a field; an isotherm's temperature when x2_unit is "K"
+            lines.append(f"{row.x2:.4g} {x2_unit} (between {row.gap_from:g} and {row.gap_to:g})")
+    return lines
 
 
 def _isotherm_suggestions(cal: Calibration, dhs: np.ndarray, factor: float, cols: list[str]) -> pd.DataFrame:

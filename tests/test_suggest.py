@@ -82,13 +82,21 @@ def test_suggest_fills_the_widest_gap_and_the_band_is_reported(gap_project, caps
     code, out, err = run(capsys, "suggest", name, "--dh", "2,3,4", "--t-step", "0.25", "--h-step-t", "0.05",
                          "--database", url)
     assert code == 0, err
-    first = next(line for line in out.splitlines()[2:] if line.strip())
+    first = next(line for line in out.splitlines()[2:] if line.strip() and " Oe (between " in line)
     x2 = float(first.split()[0])
     assert 15000 < x2 < 40000, out
-    # the suggestion is ranked by an expected reduction that the band itself would show
-    table = uncertainty.suggestions(result.calibration, [2.0, 3.0, 4.0], list(result.figures.T_peak_K)[1:])
-    assert table.reduction.is_monotonic_decreasing and table.x2.iloc[0] == pytest.approx(x2, rel=1e-3)
+    # the suggestion is ranked by an expected reduction that the band itself would show; at the data's 1 K step
+    # the temperature fold's share ranks finer steps around the peaks beside the fields
+    table = uncertainty.suggestions(result.calibration, [2.0, 3.0, 4.0], list(result.figures.T_peak_K)[1:],
+                                    t_step=1.0)
+    fields = table[table.t_step.isna()]
+    assert table.reduction.is_monotonic_decreasing and fields.x2.iloc[0] == pytest.approx(x2, rel=1e-3)
     assert 0 < table.reduction_pct.iloc[0] <= 100
+    finer = table[table.t_step.notna()].iloc[0]
+    assert finer.t_step == 0.5 and finer.t_from < min(result.figures.T_peak_K) < max(result.figures.T_peak_K) < finer.t_to
+    assert finer.t_to - finer.t_from <= 2 * uncertainty.T_SUGGEST_STEPS * 1.0 + np.ptp(result.figures.T_peak_K) + 1e-9
+    line = next(line for line in out.splitlines() if "every field again, every 0.5 K from" in line)
+    assert f"{finer.reduction:.4g}" in line, out
 
 
 def test_the_answer_is_chosen_by_held_out_evidence_with_every_candidate_scored(gap_project, capsys,
@@ -475,6 +483,16 @@ def test_band_and_suggestions_from_known_fold_errors() -> None:
     sug_t = uncertainty.suggestions(with_t, [2.0], factor=1.0)
     assert sug_t.reduction.iloc[0] == pytest.approx(sug.reduction.iloc[0])
     assert sug_t.reduction_pct.iloc[0] < sug.reduction_pct.iloc[0]
+    # halving the temperature step leaves 2^-T_ORDER of the temperature part: at ΔH = 2 T gaps [1, 2] and [2, 3]
+    # whole, 0.2 each; given the data's step it ranks first here, its temperatures 4 steps either side of the peak
+    ranked = uncertainty.suggestions(with_t, [2.0], [t[5]], factor=1.0, t_step=t[1] - t[0])
+    step = t[1] - t[0]
+    assert ranked.reduction.iloc[0] == pytest.approx(0.4 * scale * (1 - 2.0 ** -uncertainty.T_ORDER))
+    assert ranked.t_step.iloc[0] == pytest.approx(step / 2, rel=0.01) and np.isnan(ranked.x2.iloc[0])
+    assert (ranked.t_from.iloc[0], ranked.t_to.iloc[0]) == pytest.approx((t[5] - 4 * step, t[5] + 4 * step), abs=0.06)
+    assert list(ranked.x2.iloc[1:]) == pytest.approx(list(sug.x2))
+    assert uncertainty.suggestion_text(ranked, "T")[1:] == ["1.5 T (between 1 and 2)", "2.5 T (between 2 and 3)"]
+    assert uncertainty.suggestion_text(ranked, "T")[0].startswith("every field again, every ")
     not_cal = uncertainty.calibrate(Flat(1.0), {}, t, np.array([1.0, 5.0]), units, t_axis=t)
     assert not not_cal.calibrated and "2 fields" in not_cal.reason
     assert uncertainty.band(not_cal, [1.0]).dS_band.isna().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import common
@@ -177,13 +178,15 @@ def _measure_next(net, kw: dict, project, data) -> None:
     else:
         unit = kw["h_unit"]
         st.caption(f"{fmt.md(project.x2_name)} values to measure next, best first: the middle of a gap between "
-                   "measured fields (as the networks see the field axis), ranked by how much the band at the |ΔS_M| "
-                   "peak would shrink, averaged over the field changes above. Measured: "
-                   + ", ".join(f"{v:g}" for v in data.x2_values) + f" {unit}.")
-    st.dataframe(table.head(5), hide_index=True, placeholder="—", column_config={
-        "x2": st.column_config.NumberColumn(f"measure at ({unit})", format="%.4g"),
-        "gap_from": st.column_config.NumberColumn(f"between ({unit})", format="%g"),
-        "gap_to": st.column_config.NumberColumn(f"and ({unit})", format="%g"),
+                   "measured fields (as the networks see the field axis), or every field again in finer temperature "
+                   "steps around the |ΔS_M| peaks, ranked by how much the band at the peak would shrink, averaged "
+                   "over the field changes above. Measured: " + ", ".join(f"{v:g}" for v in data.x2_values)
+                   + f" {unit}.")
+    top = table.head(5)
+    shown = pd.DataFrame({"measure": uncertainty.suggestion_text(top, unit), "reduction": top["reduction"],
+                          "reduction_pct": top["reduction_pct"]})
+    st.dataframe(shown, hide_index=True, placeholder="—", column_config={
+        "measure": st.column_config.TextColumn("measure next"),
         "reduction": st.column_config.NumberColumn("band shrinks by (J/kg K)", format="%.3f"),
         "reduction_pct": st.column_config.NumberColumn("% of the band", format="%.0f"),
     })
