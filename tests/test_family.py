@@ -55,6 +55,22 @@ def test_a_field_measured_next_is_the_exact_magnet_measured_like_the_others(case
         family.with_field(case, case.fields_T[-1] + 1, np.random.default_rng(0))
 
 
+def test_finer_temperatures_measured_next_fall_halfway_between_the_readings_at_every_field(cases) -> None:
+    case = next(c for c in cases if c.noise == 0 and c.layout == "wide-gap")
+    lo, hi = family._t_range(case.magnet.T0)
+    t_from, t_to = lo + 3.2 * case.t_step, lo + 7.9 * case.t_step
+    more = family.with_temperatures(case, t_from, t_to, np.random.default_rng(0))
+    assert more.fields_T == case.fields_T and more.frame.iloc[:len(case.frame)].equals(case.frame)
+    new = more.frame.iloc[len(case.frame):]
+    h = entropy.to_tesla(new[case.x2].to_numpy(), case.units.h_unit)
+    assert sorted(set(np.round(h, 9))) == list(case.fields_T)
+    t = new[case.x1].to_numpy()[np.isclose(h, case.fields_T[0])]  # halfway: lo + (k + 1/2) step, jitter ±0.02 K
+    np.testing.assert_allclose(t, lo + (np.arange(3, 8) + 0.5) * case.t_step, atol=0.021)
+    m = entropy.to_specific_moment(new[case.y].to_numpy(), case.units.m_unit, mass_mg=case.units.mass_mg,
+                                   molar_mass_g=case.units.molar_mass_g)
+    np.testing.assert_allclose(m, case.magnet.magnetisation(new[case.x1].to_numpy(), h), rtol=1e-9)
+
+
 def test_one_small_case_end_to_end(cases, sqlite_url) -> None:
     case = cases[0]  # 8 decade-spaced fields, 41 temperatures, emu and Oe
     rows = family.run_baselines(case, only=["linear", "pchip", "spline"])
