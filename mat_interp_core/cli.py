@@ -715,8 +715,9 @@ def cmd_suggest(args) -> int:
     table = uncertainty.result_suggestions(result)
     unit, where = ("K", "where it is widest in each gap between isotherms") if cal.isotherm else (units.h_unit,
                                                                                                    "at the peak")
-    print(f"measure next (X2 in {unit}; M(T) data: also the temperatures between the readings), ranked by the expected shrink of the nominal 90 % |ΔS_M| band {where}, "
-          f"mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} T; models: {result.models}")
+    print(f"measure next (X2 in {unit}; M(T) data: also the temperatures between the readings), ranked by the "
+          f"expected shrink of the nominal 90 % |ΔS_M| band {where}, mean over ΔH = {', '.join(f'{d:g}' for d in dhs)} "
+          f"T; models: {result.models}")
     top = table.head(args.top)
     _print_table(pd.DataFrame({"measure next": uncertainty.suggestion_text(top, unit),
                                "band shrinks by J/(kg·K)": top["reduction"], "% of the band": top["reduction_pct"]}))
