@@ -229,11 +229,7 @@ def with_field(case: Case, field_t: float, rng: np.random.Generator) -> Case:
     unchanged (it starts at the case's lowest field)."""
     if case.isotherm or not case.fields_T[0] < field_t < case.fields_T[-1]:
         raise ValueError(f"an M(T) case takes a new field inside its range; got {field_t} T for {case.name}")
-    lo, hi = _t_range(case.magnet.T0)
-    temps = np.arange(lo, hi + 1e-9, case.t_step)
-    sweep = _sweep(case.magnet, temps, field_t, case.noise, case.units, rng)
-    frame = pd.concat([case.frame, sweep.rename(columns={"t": case.x1, "h": case.x2, "m": case.y})],
-                      ignore_index=True)
+    frame = _measured_again(case, _set_temperatures(case), (field_t,), rng)
     return replace(case, fields_T=tuple(sorted((*case.fields_T, field_t))), frame=frame)
 
 
@@ -242,14 +238,23 @@ def with_temperatures(case: Case, t_from: float, t_to: float, rng: np.random.Gen
     (the same jitter and noise): what `suggest`'s temperature row (half the step around the peaks) asks for."""
     if case.isotherm:
         raise ValueError(f"finer temperature steps are for M(T) cases; {case.name} is isotherms")
-    lo, hi = _t_range(case.magnet.T0)
-    temps = np.arange(lo, hi + 1e-9, case.t_step)
+    temps = _set_temperatures(case)
     mids = 0.5 * (temps[1:] + temps[:-1])
     mids = mids[(mids >= t_from - 0.5 * case.t_step) & (mids <= t_to + 0.5 * case.t_step)]
-    sweeps = [_sweep(case.magnet, mids, f, case.noise, case.units, rng) for f in case.fields_T]
-    frame = pd.concat([case.frame, *(s.rename(columns={"t": case.x1, "h": case.x2, "m": case.y}) for s in sweeps)],
-                      ignore_index=True)
-    return replace(case, frame=frame)
+    return replace(case, frame=_measured_again(case, mids, case.fields_T, rng))
+
+
+def _set_temperatures(case: Case) -> np.ndarray:
+    """The temperatures an M(T) case's sweeps were set to (before read-back jitter)."""
+    lo, hi = _t_range(case.magnet.T0)
+    return np.arange(lo, hi + 1e-9, case.t_step)
+
+
+def _measured_again(case: Case, temps: np.ndarray, fields_t, rng: np.random.Generator) -> pd.DataFrame:
+    """The case's frame with sweeps at `fields_t` (T) over `temps` appended, measured as its own were (:func:`_sweep`)."""
+    sweeps = [_sweep(case.magnet, temps, f, case.noise, case.units, rng) for f in fields_t]
+    return pd.concat([case.frame, *(s.rename(columns={"t": case.x1, "h": case.x2, "m": case.y}) for s in sweeps)],
+                     ignore_index=True)
 
 
 ISO_H0_T, ISO_H_MAX_T = 0.01, 5.0  # the isotherms' field sweep, in T
