@@ -43,11 +43,13 @@ _X2_RTOL = 1e-9  # a requested held-out X2 value matches a set point within this
 _CHUNK = 1_000_000  # points evaluated at once by the curve baselines
 _MAX_TABLE = 20_000_000  # largest (curves × X1 nodes) table before the X1 grid is made uniform
 X1_SUBDIVIDE = 8  # along_x1 "pchip": nodes per measured X1 step (see _AlongX2)
+_MAX_RESAMPLED = 8_000_000  # ArrottAlongX2: largest table resampled between readings (denser nodes need none)
 _SMOOTH_MIN = 5  # along_x1 "smooth": fewest readings a curve needs for its smoothing spline (fewer: linear)
 MISS_LIMIT = 4.0  # along_x1 "smooth", capped: no reading missed by more than this many times the curve's scatter
 MAD = 0.6745  # median |x| of a standard normal x
 CUBIC_GAIN = 1.394  # the standard deviation of a reading's residual from the cubic through 2 + 2 even neighbours, per σ
 COARSE_T_STEP_K = 1.1  # ArrottAlongX2: readings further apart along T keep a sharp knee (1 K steps with jitter do not count)
+RESAMPLE_SCATTER = 5e-4  # ArrottAlongX2: PCHIP between finer readings only when they scatter less (relative σ)
 
 
 class Interpolator(Protocol):
@@ -253,14 +255,17 @@ class ArrottAlongX2(PchipCbrtAlongX2):
     came out tens of per cent high (README). The curves are therefore smoothed along X1 first (``along_x1 =
     "smooth"``).
 
-    Readings more than :data:`COARSE_T_STEP_K` apart from a first field of at least ``entropy.ZERO_FIELD_T``
-    (`h_unit`, the field's unit, given): the smoothing is capped at the readings' own scatter
-    (:func:`smoothed_curve`), and the table solved at the measured temperatures is resampled along X1 by PCHIP,
-    :data:`X1_SUBDIVIDE` nodes per step. In absolute terms GCV smoothed away the low-field curve's knee above
-    T_C, where M is small but H/M is what the Arrott plot uses, and straight steps between readings kept ∂M/∂T
-    constant across each step: the |ΔS_M| peak came out up to 14 % low on the family's inhomogeneous magnets in
-    2 K steps (README, fidelity, session 35). Finer steps, a zero-field curve's cusp and a remanent first field
-    keep the absolute smoothing and straight steps; there the change made the peak worse on the family."""
+    From a first field of at least ``entropy.ZERO_FIELD_T`` (`h_unit`, the field's unit, given), on readings more
+    than :data:`COARSE_T_STEP_K` apart, the smoothing is capped at the readings' own scatter (``capped``,
+    :func:`smoothed_curve`), and the table solved at the measured temperatures is resampled along X1 by PCHIP,
+    :data:`X1_SUBDIVIDE` nodes per step (``resampled``). In absolute terms GCV smoothed away the low-field
+    curve's knee above T_C, where M is small but H/M is what the Arrott plot uses, and straight steps between
+    readings kept ∂M/∂T constant across each step: the |ΔS_M| peak came out up to 14 % low on the family's
+    inhomogeneous magnets in 2 K steps (README, fidelity, session 35). Finer readings from such a field are
+    resampled too when they barely scatter (:func:`relative_scatter` below :data:`RESAMPLE_SCATTER`): there
+    straight steps made |ΔS_M| a staircase, its peak low and its temperature at a step's edge; on noisy readings
+    PCHIP carried single noisy readings into spikes of ∂M/∂T, and the steps' averaging is kept (session 37). A
+    zero-field curve's cusp and a remanent first field keep the absolute smoothing and straight steps."""
 
     name = "arrott"
     along_x1 = "smooth"
@@ -270,12 +275,14 @@ class ArrottAlongX2(PchipCbrtAlongX2):
     def __init__(self, h_unit: str | None = None) -> None:
         super().__init__()
         self.h_unit = h_unit
+        self.resampled = False  # PCHIP between readings (set by fit)
 
     def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "ArrottAlongX2":
         x2 = np.asarray(x2, dtype=float)
-        self.capped = (self.h_unit is not None and x2.size > 0
-                       and float(entropy.to_tesla(np.min(x2), self.h_unit)) >= entropy.ZERO_FIELD_T
-                       and entropy.measured_t_step(x1, x2) > COARSE_T_STEP_K)
+        above_zero = (self.h_unit is not None and x2.size > 0
+                      and float(entropy.to_tesla(np.min(x2), self.h_unit)) >= entropy.ZERO_FIELD_T)
+        self.capped = above_zero and entropy.measured_t_step(x1, x2) > COARSE_T_STEP_K
+        self.resampled = self.capped or (above_zero and relative_scatter(x1, x2, y) < RESAMPLE_SCATTER)
         super().fit(x1, x2, y)
         fields = np.asarray(self.x2_values) ** 3  # the set points back in H
         if fields.size < 3 or fields[0] < 0:
@@ -289,8 +296,8 @@ class ArrottAlongX2(PchipCbrtAlongX2):
             if m is not None:
                 table[n] = m
         nodes = self.x1_nodes
-        fine = _subdivided(nodes, u.size)
-        if self.capped and nodes.size > 2 and fine.size > nodes.size:
+        fine = _subdivided(nodes, u.size, _MAX_RESAMPLED)
+        if self.resampled and nodes.size > 2 and fine.size > nodes.size:
             table = PchipInterpolator(nodes, table, axis=0)(fine)
             self.x1_nodes = fine
         slope = np.diff(table, axis=1).T / np.diff(u)[:, None]
@@ -360,10 +367,35 @@ def cubic_residuals(t: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return m[centre] - np.sum(weights * m[centre[:, None] + around], axis=1), m[centre]
 
 
-def _subdivided(nodes: np.ndarray, curves: int) -> np.ndarray:
+def relative(difference: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`difference` relative to `reference`; a reference of ~0 (zero field above T_C) gives inf, not a warning
+    (:func:`relative_scatter` drops it as not finite; a median is robust to it)."""
+    with np.errstate(over="ignore"):
+        return difference / np.maximum(np.abs(reference), np.finfo(float).tiny)
+
+
+def relative_scatter(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> float:
+    """The readings' noise as a robust relative standard deviation: each reading's residual from the cubic through
+    its two neighbours on either side along X1 (same X2 set point), relative to the reading; the median of its
+    size, scaled to a noise σ (on smooth curves the cubic's own error is of fourth order in the step). NaN when no
+    curve has 5 readings."""
+    x1, x2, y = (np.asarray(a, dtype=float) for a in (x1, x2, y))
+    residuals = []
+    for value in np.unique(x2):
+        sel = x2 == value
+        order = np.argsort(x1[sel])
+        t, m = x1[sel][order], y[sel][order]
+        if t.size >= 5:
+            residuals.append(relative(*cubic_residuals(t, m)))
+    residuals = np.concatenate(residuals) if residuals else np.array([])
+    residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
+    return float(np.median(np.abs(residuals))) / (MAD * CUBIC_GAIN) if residuals.size else float("nan")
+
+
+def _subdivided(nodes: np.ndarray, curves: int, limit: int = _MAX_TABLE) -> np.ndarray:
     """The X1 nodes with each step cut into :data:`X1_SUBDIVIDE` equal parts, fewer where the table of `curves`
-    curves would outgrow :data:`_MAX_TABLE` entries."""
-    sub = min(X1_SUBDIVIDE, max(1, _MAX_TABLE // (curves * nodes.size)))
+    curves would outgrow `limit` entries."""
+    sub = min(X1_SUBDIVIDE, max(1, limit // (curves * nodes.size)))
     return np.append((nodes[:-1, None] + np.diff(nodes)[:, None] * (np.arange(sub) / sub)).ravel(), nodes[-1])
 
 

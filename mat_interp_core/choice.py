@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mat_interp_core import entropy, isotherms, uncertainty
-from mat_interp_core.baselines import CUBIC_GAIN, LABELS, MAD, cubic_residuals, make, probe
+from mat_interp_core.baselines import LABELS, MAD, make, probe, relative, relative_scatter
 
 __all__ = ["CANDIDATES", "FIELD_ONLY", "candidates", "DEFAULT", "DEFAULT_LOW_GAP", "DEFAULT_WIDE_GAP", "DEFAULT_ISOTHERMS", "DEFAULT_SMOOTH", "DEFAULT_SMOOTH_FROM_ZERO", "SMOOTH_RATIO", "default", "preference", "smoothness", "Method", "Mean", "held_out_error", "baseline_folds",
            "methods", "scores", "pick",
@@ -252,36 +252,18 @@ def preference(fields_tesla=None, smooth: bool = False) -> tuple[str, ...]:
 def smoothness(data, model) -> tuple[float, float]:
     """(the readings' scatter, the networks' misfit), each a robust relative standard deviation.
 
-    The scatter: each reading's residual from the cubic through its two neighbours on either side along X1 (same
-    X2 set point), relative to the reading; the median of its size, scaled to a noise σ (on smooth curves the
-    cubic's own error is of fourth order in the step, so this is the measurement noise). The misfit: the model's
-    relative residual at the readings, the same way. Both NaN when no curve has 5 readings."""
+    The scatter: :func:`baselines.relative_scatter` (each reading's residual from the cubic through its
+    neighbours along X1; on smooth curves the cubic's own error is of fourth order in the step, so this is the
+    measurement noise). The misfit: the model's relative residual at the readings, the same way. Both NaN when
+    no curve has 5 readings."""
     x, y = data.arrays()
     x1, x2 = x[:, 0], data.x2_set_point
-    residuals = []
-    for value in np.unique(x2):
-        sel = x2 == value
-        order = np.argsort(x1[sel])
-        t, m = x1[sel][order], y[sel][order]
-        if t.size < 5:
-            continue
-        residual, reading = cubic_residuals(t, m)
-        residuals.append(_relative(residual, reading))
-    residuals = np.concatenate(residuals) if residuals else np.array([])
-    residuals = residuals[np.isfinite(residuals)]  # two readings at one X1 (both sweep branches) give no cubic
-    if not residuals.size:
+    scatter = relative_scatter(x1, x2, y)
+    if not np.isfinite(scatter):
         return float("nan"), float("nan")
-    scatter = float(np.median(np.abs(residuals))) / (MAD * CUBIC_GAIN)
     predicted = np.asarray(model.predict(x1, x2), dtype=float)
-    misfit = float(np.median(np.abs(_relative(y - predicted, y)))) / MAD
+    misfit = float(np.median(np.abs(relative(y - predicted, y)))) / MAD
     return scatter, misfit
-
-
-def _relative(difference: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`difference` relative to `reference`; a reference of ~0 (zero field above T_C) gives inf, not a warning
-    (the scatter drops it as not finite, the misfit's median is robust to it)."""
-    with np.errstate(over="ignore"):
-        return difference / np.maximum(np.abs(reference), np.finfo(float).tiny)
 
 
 def pick(table: pd.DataFrame, default: str | Sequence[str]) -> str:
