@@ -272,9 +272,10 @@ class ArrottAlongX2(PchipCbrtAlongX2):
     _SAMPLES = 64  # M samples per Arrott segment
     _GRID = 256  # fine field grid points (uniform in H^(1/3)), plus the measured fields
 
-    def __init__(self, h_unit: str | None = None) -> None:
+    def __init__(self, h_unit: str | None = None, resample: bool | None = None) -> None:
         super().__init__()
         self.h_unit = h_unit
+        self.resample = resample  # finer readings: PCHIP between them (None: when they barely scatter)
         self.resampled = False  # PCHIP between readings (set by fit)
 
     def fit(self, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> "ArrottAlongX2":
@@ -282,7 +283,8 @@ class ArrottAlongX2(PchipCbrtAlongX2):
         above_zero = (self.h_unit is not None and x2.size > 0
                       and float(entropy.to_tesla(np.min(x2), self.h_unit)) >= entropy.ZERO_FIELD_T)
         self.capped = above_zero and entropy.measured_t_step(x1, x2) > COARSE_T_STEP_K
-        self.resampled = self.capped or (above_zero and relative_scatter(x1, x2, y) < RESAMPLE_SCATTER)
+        smooth = relative_scatter(x1, x2, y) < RESAMPLE_SCATTER if self.resample is None else self.resample
+        self.resampled = self.capped or (above_zero and smooth)
         super().fit(x1, x2, y)
         fields = np.asarray(self.x2_values) ** 3  # the set points back in H
         if fields.size < 3 or fields[0] < 0:
@@ -303,6 +305,12 @@ class ArrottAlongX2(PchipCbrtAlongX2):
         slope = np.diff(table, axis=1).T / np.diff(u)[:, None]
         self._breaks, self._coef = u, np.stack([slope, table[:, :-1].T])
         return self
+
+    def fixed(self) -> "ArrottAlongX2":
+        """An unfitted copy that treats finer readings as this fit did (PCHIP between them or not): the folds
+        (``choice.baseline_folds``) then answer by the same method, and the temperature fold's Richardson
+        estimate compares one method at two steps (every other reading scatters more about its cubic)."""
+        return ArrottAlongX2(self.h_unit, self.resampled)
 
     def _measured(self, fields: np.ndarray) -> np.ndarray:
         """M of every field curve at every X1 node (the curves' own values, before any interpolation)."""

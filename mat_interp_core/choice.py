@@ -118,7 +118,8 @@ def label(key: str, isotherm: bool = False) -> str:
 
 
 def _fresh(model, which: str, isotherm: bool):
-    """An unfitted model like `model` (RBF keeps the settings its full fit chose; :func:`baselines.make`)."""
+    """An unfitted model like `model` (RBF keeps the settings its full fit chose, the Arrott interpolation its
+    treatment of finer readings; :func:`baselines.make`)."""
     fixed = getattr(model, "fixed", None)
     return fixed() if fixed is not None else make(which, isotherm, getattr(model, "h_unit", None))
 

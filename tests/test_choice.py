@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mat_interp_core import choice, dataset, synthetic, uncertainty
+from mat_interp_core.baselines import RESAMPLE_SCATTER, relative_scatter
 from mat_interp_core.entropy import MagnetUnits
 
 MAGNET = synthetic.MeanFieldMagnet(J=3.5, Tc=35.0, Ms=150.0)
@@ -102,3 +103,23 @@ def test_isotherm_field_fold_error_is_the_running_maximum_of_the_integrated_slop
     np.testing.assert_allclose(np.cumsum(steps, axis=0), np.repeat(expected[:, None], t_axis.size, axis=1),
                                rtol=1e-9)
 
+
+
+@pytest.mark.parametrize("noise", [0.0, 5e-3])
+def test_arrott_folds_treat_finer_readings_as_the_answer_does(noise) -> None:
+    """The Arrott interpolation's held-out folds and temperature fold go between readings as its answer does
+    (PCHIP on barely scattering readings, straight steps on noisy ones), whatever their own fewer readings
+    would decide: the band's Richardson estimate compares one method at two steps. Here every other reading of a
+    sharp noise-free transition scatters about its cubic more than the limit."""
+    magnet = synthetic.BeanRodbellMagnet(J=0.5, T0=11.5, eta=0.52)
+    frame = synthetic.demo_frame(magnet, fields_T=(0.01, 0.1, 0.5, 1, 2, 3), temperatures=np.arange(7.0, 25.0, 0.5),
+                                 noise=noise)
+    data = dataset.validate(frame, "T (K)", "H (Oe)", "moment (emu)")
+    x, y = data.arrays()
+    rows = uncertainty.temperature_fold_rows(data)
+    assert relative_scatter(x[rows, 0], data.x2_set_point[rows], y[rows]) > RESAMPLE_SCATTER
+    model = choice.make("arrott", False, "Oe").fit(x[:, 0], data.x2_set_point, y)
+    assert model.resampled is (noise == 0.0)
+    folds, t_fold = choice.baseline_folds(data, "arrott", model)
+    assert folds and t_fold is not None
+    assert all(fold.resampled is model.resampled for fold in [*folds.values(), t_fold])
