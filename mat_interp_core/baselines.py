@@ -283,8 +283,8 @@ class ArrottAlongX2(PchipCbrtAlongX2):
         above_zero = (self.h_unit is not None and x2.size > 0
                       and float(entropy.to_tesla(np.min(x2), self.h_unit)) >= entropy.ZERO_FIELD_T)
         self.capped = above_zero and entropy.measured_t_step(x1, x2) > COARSE_T_STEP_K
-        smooth = relative_scatter(x1, x2, y) < RESAMPLE_SCATTER if self.resample is None else self.resample
-        self.resampled = self.capped or (above_zero and smooth)
+        self.resampled = self.capped or (above_zero and (relative_scatter(x1, x2, y) < RESAMPLE_SCATTER
+                                                         if self.resample is None else self.resample))
         super().fit(x1, x2, y)
         fields = np.asarray(self.x2_values) ** 3  # the set points back in H
         if fields.size < 3 or fields[0] < 0:

@@ -151,8 +151,8 @@ def test_arrott_follows_m_of_h_across_a_low_field_gap(fields) -> None:
 def test_arrott_caps_its_smoothing_only_on_coarse_steps_from_a_real_first_field(first, step, unit, capped,
                                                                                 resampled) -> None:
     """The capped smoothing applies where it was measured to help (coarse steps from a real first field; README,
-    fidelity, session 35), PCHIP between readings from any real first field (session 37); a zero-field or
-    remanent first curve keeps straight steps."""
+    fidelity, session 35), PCHIP between readings from any real first field when they barely scatter (session
+    37); a zero-field or remanent first curve keeps straight steps."""
     rng = np.random.default_rng(1)
     temps = np.arange(20.0, 60.0, step)
     fields = np.array([first, 1.0, 2.0, 3.0]) * (1e4 if unit == "Oe" else 1.0)
